@@ -1,0 +1,7 @@
+"""Celery app for secrets_broker (skeleton)."""
+
+import os
+
+from celery import Celery
+
+app = Celery("secrets_broker", broker=os.environ.get("MSP_REDIS_URL", "redis://127.0.0.1:1/0"))

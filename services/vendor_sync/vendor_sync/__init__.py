@@ -1,0 +1,1 @@
+"""The vendor_sync service."""
