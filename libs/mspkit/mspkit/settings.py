@@ -1,0 +1,78 @@
+"""Settings base: one env prefix per service, shared `MSP_` values read through `AliasChoices`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that mean "nobody configured this": refused outside dev.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "dev", "xxx", "todo"})
+
+
+class KitSettings(BaseSettings):
+    """Values every service shares; a subclass sets `env_prefix` and adds its own fields.
+
+    Each shared field is read from `<PREFIX><NAME>` first and `MSP_<NAME>` second, so one
+    `<devstack>/env` serves all services while a single service can still be pointed elsewhere.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    service_name: ClassVar[str] = "service"
+
+    env: str = Field("production", validation_alias=AliasChoices("MSP_ENV"))
+    log_level: str = "INFO"
+    database_url: str = "postgresql+psycopg://localhost/msp"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_issuer: str = "http://127.0.0.1/"
+    jwks_url: str = "http://127.0.0.1/.well-known/jwks.json"
+    jwt_algorithm: str = "EdDSA"
+    token_url: str = "http://127.0.0.1/oauth/token"
+    service_client_secret: SecretStr = SecretStr("")
+    intake_url: str = "http://127.0.0.1:8001"
+    secrets_broker_url: str = "http://127.0.0.1:8002"
+    vendor_sync_url: str = "http://127.0.0.1:8003"
+    vault_addr: str = "http://127.0.0.1:8200"
+    smtp_url: str = "smtp://127.0.0.1:25"
+    db_pool_size: int = 10
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each inherited shared field the aliases `<PREFIX>NAME` and `MSP_NAME`."""
+        super().__pydantic_init_subclass__(**kwargs)
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for name in KitSettings.model_fields:
+            field = cls.__pydantic_fields__.get(name)
+            if field is None or name == "env":
+                continue
+            # Copy: the parent's FieldInfo is shared by every service's subclass.
+            field = copy.copy(field)
+            upper = name.upper()
+            field.validation_alias = AliasChoices(f"{prefix}{upper}", f"MSP_{upper}")
+            cls.__pydantic_fields__[name] = field
+        cls.model_rebuild(force=True)
+
+    @property
+    def is_dev(self) -> bool:
+        """True in the dev stack and tests, where placeholder secrets are tolerated."""
+        return self.env in {"dev", "test"}
+
+    @property
+    def service_client_id(self) -> str:
+        """Client id at the token endpoint: the service identity `svc:<name>`."""
+        return f"svc:{self.service_name}"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> KitSettings:
+        if self.is_dev:
+            return self
+        for name, value in self:
+            if isinstance(value, SecretStr) and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name} holds a placeholder secret; refusing to start outside MSP_ENV=dev")
+        return self
+
+    def secret_values(self) -> list[str]:
+        """Every `SecretStr` value, for the log redactor."""
+        return [v.get_secret_value() for _, v in self if isinstance(v, SecretStr) and v.get_secret_value()]

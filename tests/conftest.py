@@ -1,0 +1,177 @@
+"""Test session: a private dev stack (real PostgreSQL, Redis, OpenBao, issuer, mail) on free ports.
+
+The stack starts in `pytest_configure`, before collection, because the services read their settings
+(database URL, JWKS URL, ...) when their modules are imported. It lives in a temporary devstack dir,
+so it never collides with a `make up` stack. `MSP_DATABASE_URL`, `MSP_REDIS_URL` and `MSP_VAULT_ADDR`
+point the suite at outside servers instead, as for `mspctl up`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+INFRA_PARTS = ["postgres", "redis", "openbao", "issuer", "mail"]
+_state: dict[str, Any] = {}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_stack() -> None:
+    from mspctl.stack import Stack
+
+    keep = os.environ.get("MSP_TEST_DEVSTACK_DIR")
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="msp-test-stack-"))
+    stack = Stack(root, ports="auto")
+    stack.up(only=INFRA_PARTS)
+    _state.update(stack=stack, root=root, owned=not keep)
+    env = dict(stack.env)
+    for service in ("intake", "vendor_sync", "secrets_broker"):
+        env.update(stack.service_env(service))
+    # The three APIs run in-process in tests, on ports chosen now so every setting is known up front.
+    for name in ("INTAKE", "SECRETS_BROKER", "VENDOR_SYNC"):
+        env[f"MSP_{name}_URL"] = f"http://127.0.0.1:{free_port()}"
+    env["MSP_ENV"] = "dev"
+    os.environ.update(env)
+    os.environ["MSP_DEVSTACK_DIR"] = str(root)
+    _state["env"] = env
+
+
+def _migrate() -> None:
+    import intake.migrate
+    import secrets_broker.migrate
+    import vendor_sync.migrate
+
+    for module in (intake.migrate, vendor_sync.migrate, secrets_broker.migrate):
+        getattr(module, "main", lambda: None)()  # a service without migrations yet has no main
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the private stack and migrate every schema before any test module is imported."""
+    if hasattr(config, "workerinput") or os.environ.get("MSP_TEST_NO_STACK"):
+        return
+    try:
+        _start_stack()
+        _migrate()
+    except BaseException:
+        pytest_unconfigure(config)
+        raise
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the private stack and remove its directory."""
+    for server in _state.get("servers", []):
+        server.should_exit = True
+    stack = _state.get("stack")
+    if stack is not None:
+        stack.down()
+        if _state.get("owned"):
+            shutil.rmtree(_state["root"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """The environment of the private stack (MSP_* URLs, per-service database URLs and secrets)."""
+    return dict(_state["env"])
+
+
+@pytest.fixture(scope="session")
+def devstack_dir() -> Path:
+    """The private stack's devstack dir."""
+    return Path(_state["root"])
+
+
+@pytest.fixture(scope="session")
+def stack() -> Any:
+    """The private stack's controller (`mspctl.stack.Stack`)."""
+    return _state["stack"]
+
+
+@pytest.fixture(scope="session")
+def mint_token(devstack_dir: Path) -> Callable[..., str]:
+    """Factory: a JWT signed by the private stack's dev issuer."""
+    from mspctl.tokens import mint
+
+    def _mint(role: str, sub: str, client_id: Any = None, aud: list[str] | None = None, ttl: int = 3600) -> str:
+        return mint(devstack_dir, role=role, sub=sub, client_id=str(client_id) if client_id else None, aud=aud, ttl=ttl)
+
+    return _mint
+
+
+@pytest.fixture(scope="session")
+def auth(mint_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    """Factory: an Authorization header for a role/sub/client."""
+
+    def _auth(role: str, sub: str = "user", client_id: Any = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(role, sub, client_id)}"}
+
+    return _auth
+
+
+@pytest.fixture(scope="session")
+def admin_engine(stack_env: dict[str, str]) -> Iterator[Any]:
+    """A superuser engine for test setup and SQL-level tampering."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(stack_env["MSP_DATABASE_URL"])
+    yield engine
+    engine.dispose()
+
+
+def serve_in_thread(app: Any, url: str) -> Any:
+    """Run an ASGI app with uvicorn in a daemon thread at `url` (http://127.0.0.1:PORT); wait until up."""
+    import uvicorn
+
+    port = int(url.rsplit(":", 1)[1])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"uvicorn did not start on {url}")
+        time.sleep(0.02)
+    _state.setdefault("servers", []).append(server)
+    return server
+
+
+@pytest.fixture(scope="session")
+def intake_live(stack_env: dict[str, str]) -> str:
+    """The real intake app served over HTTP at MSP_INTAKE_URL (for services that call it)."""
+    from intake.main import app
+
+    serve_in_thread(app, stack_env["MSP_INTAKE_URL"])
+    return stack_env["MSP_INTAKE_URL"]
+
+
+@pytest.fixture(scope="session")
+def vendor_sync_live(stack_env: dict[str, str]) -> str:
+    """The real vendor_sync API served over HTTP at MSP_VENDOR_SYNC_URL."""
+    from vendor_sync.api import app
+
+    serve_in_thread(app, stack_env["MSP_VENDOR_SYNC_URL"])
+    return stack_env["MSP_VENDOR_SYNC_URL"]
+
+
+@pytest.fixture(scope="session")
+def secrets_broker_live(stack_env: dict[str, str]) -> str:
+    """The real secrets_broker API served over HTTP at MSP_SECRETS_BROKER_URL."""
+    from secrets_broker.main import app
+
+    serve_in_thread(app, stack_env["MSP_SECRETS_BROKER_URL"])
+    return stack_env["MSP_SECRETS_BROKER_URL"]

@@ -1,0 +1,184 @@
+"""JWT verification with the dev issuer's real keys: every forgery gets 401, allowlists give 403."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends
+from fastapi.testclient import TestClient
+from mspctl.layout import Layout
+from mspctl.tokens import load_key, public_jwk, sign
+
+from mspkit.app import create_app
+from mspkit.auth import CurrentUser, Principal, require_roles, require_service
+from mspkit.settings import KitSettings
+
+
+class _Settings(KitSettings):
+    service_name = "intake"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def client(stack_env: dict[str, str]) -> TestClient:
+    app = create_app(service="intake", settings=_Settings())
+
+    @app.get("/whoami")
+    def whoami(user: CurrentUser) -> dict[str, Any]:
+        return {"sub": user.sub, "role": user.role, "client_id": str(user.client_id) if user.client_id else None}
+
+    @app.get("/admin-only", dependencies=[Depends(require_roles("admin"))])
+    def admin_only() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/internal/thing")
+    def internal(user: Principal = Depends(require_service("svc:secrets_broker"))) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def layout(devstack_dir: Path) -> Layout:
+    return Layout(devstack_dir)
+
+
+def _claims(stack_env: dict[str, str], **over: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "iss": stack_env["MSP_JWT_ISSUER"],
+        "sub": "tech-1",
+        "role": "technician",
+        "aud": ["intake"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
+    claims.update(over)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _get(client: TestClient, token: str, path: str = "/whoami") -> Any:
+    return client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_valid_token_from_the_dev_issuer_is_accepted(client, layout, stack_env):
+    response = _get(client, sign(layout, _claims(stack_env)))
+    assert response.status_code == 200
+    assert response.json() == {"sub": "tech-1", "role": "technician", "client_id": None}
+
+
+def test_missing_token_is_401(client):
+    response = client.get("/whoami")
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+
+
+def test_alg_none_is_refused(client, stack_env):
+    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(_claims(stack_env, role="admin")).encode())
+    assert _get(client, f"{header}.{payload}.").status_code == 401
+
+
+def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
+    """Algorithm confusion: an HMAC keyed with the (public) verification key."""
+    jwk = public_jwk(load_key(layout))
+    public_pem = load_key(layout).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for key_bytes in (public_pem, base64.urlsafe_b64decode(jwk["x"] + "==")):
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": jwk["kid"]}).encode())
+        payload = _b64(json.dumps(_claims(stack_env, role="admin")).encode())
+        sig = _b64(hmac.new(key_bytes, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+        assert _get(client, f"{header}.{payload}.{sig}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"exp": int(time.time()) - 120},  # expired beyond the 30 s skew
+        {"nbf": int(time.time()) + 120},  # not yet valid beyond the skew
+        {"aud": ["secrets_broker"]},
+        {"iss": "http://evil.example/"},
+        {"role": "superuser"},
+        {"role": "client_user", "client_id": "not-a-uuid"},
+        {"exp": None},
+    ],
+    ids=["expired", "nbf-future", "wrong-aud", "wrong-iss", "bad-role", "bad-client-id", "no-exp"],
+)
+def test_bad_claims_are_refused(client, layout, stack_env, override):
+    assert _get(client, sign(layout, _claims(stack_env, **override))).status_code == 401
+
+
+def test_clock_skew_within_30s_is_tolerated(client, layout, stack_env):
+    token = sign(layout, _claims(stack_env, exp=int(time.time()) - 10))
+    assert _get(client, token).status_code == 200
+
+
+def test_token_signed_by_another_key_is_refused(client, layout, stack_env):
+    other = Ed25519PrivateKey.generate()
+    kid = public_jwk(load_key(layout))["kid"]  # even claiming the real key's kid
+    token = jwt.encode(_claims(stack_env, role="admin"), other, algorithm="EdDSA", headers={"kid": kid})
+    assert _get(client, token).status_code == 401
+
+
+def test_tampered_payload_is_refused(client, layout, stack_env):
+    header, _, sig = sign(layout, _claims(stack_env)).split(".")
+    forged = _b64(json.dumps(_claims(stack_env, role="admin")).encode())
+    assert _get(client, f"{header}.{forged}.{sig}").status_code == 401
+    assert _get(client, f"{header}.{forged}.{sig}", "/admin-only").status_code == 401
+
+
+def test_role_dependency_gives_403(client, layout, stack_env):
+    assert _get(client, sign(layout, _claims(stack_env)), "/admin-only").status_code == 403
+    assert _get(client, sign(layout, _claims(stack_env, role="admin")), "/admin-only").status_code == 200
+
+
+def test_service_not_on_the_allowlist_gets_403(client, layout, stack_env):
+    vendor_sync = sign(layout, _claims(stack_env, role="service", sub="svc:vendor_sync"))
+    broker = sign(layout, _claims(stack_env, role="service", sub="svc:secrets_broker"))
+    admin = sign(layout, _claims(stack_env, role="admin", sub="svc:secrets_broker"))
+    assert _get(client, vendor_sync, "/internal/thing").status_code == 403
+    assert _get(client, admin, "/internal/thing").status_code == 403  # the role matters, not only the sub
+    assert _get(client, broker, "/internal/thing").json() == {"sub": "svc:secrets_broker"}
+
+
+def test_client_role_carries_its_client_id(client, layout, stack_env):
+    cid = uuid.uuid4()
+    token = sign(layout, _claims(stack_env, role="client_user", client_id=str(cid)))
+    assert _get(client, token).json()["client_id"] == str(cid)
+
+
+def test_service_token_from_client_credentials_grant(stack_env):
+    """The issuer's token endpoint gives each service a token that the other services accept."""
+    from mspkit.auth import JWTVerifier, ServiceTokenSource
+
+    source = ServiceTokenSource(
+        token_url=stack_env["MSP_TOKEN_URL"],
+        client_id="svc:intake",
+        client_secret=stack_env["INTAKE_SERVICE_CLIENT_SECRET"],
+    )
+    token = source.token()
+    assert source.token() == token  # cached until near expiry
+    verifier = JWTVerifier(
+        issuer=stack_env["MSP_JWT_ISSUER"], jwks_url=stack_env["MSP_JWKS_URL"], audience="secrets_broker"
+    )
+    principal = verifier.verify(token)
+    assert (principal.sub, principal.role) == ("svc:intake", "service")
+    wrong = ServiceTokenSource(token_url=stack_env["MSP_TOKEN_URL"], client_id="svc:intake", client_secret="nope")
+    with pytest.raises(Exception, match="refused"):
+        wrong.token()

@@ -1,0 +1,130 @@
+"""Outbox → relay → Celery → inbox against the real PostgreSQL, Redis and a real worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from mspkit.outbox import write_event
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import kit_test_app as kt  # noqa: E402
+
+
+def _worker(queues: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "kit_test_app", "worker", "-Q", queues, "-c", "1",
+         "--pool", "solo", "--loglevel", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        cwd=HERE, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def worker(stack_env):
+    kt.create_schema(kt.engine())
+    proc = _worker("kit_test")
+    yield proc
+    _stop(proc)
+
+
+def _emit(type_: str = "kit.test", *, commit: bool = True) -> str:
+    with Session(kt.engine()) as session:
+        env = write_event(session, kt.KIT, type=type_, client_id=uuid.uuid4(), aggregate_id=None,
+                          data={"note": "hello"})
+        session.commit() if commit else session.rollback()
+    return env["event_id"]
+
+
+def _count(table, event_id: str) -> int:
+    with kt.engine().connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(table.c.event_id == event_id)).scalar_one())
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def _drain(relay) -> None:
+    run_id = relay.current_run_id()
+    while relay.publish_batch(run_id):
+        pass
+
+
+def test_committed_row_is_delivered_once(worker):
+    event_id = _emit()
+    _drain(kt.make_relay())
+    assert _wait_for(lambda: _count(kt.EFFECTS, event_id) == 1)
+    with kt.engine().connect() as conn:
+        sent = conn.execute(select(kt.KIT.outbox.c.sent_at).where(kt.KIT.outbox.c.event_id == event_id)).scalar_one()
+    assert sent is not None
+
+
+def test_rolled_back_transaction_publishes_nothing(worker):
+    event_id = _emit(commit=False)
+    assert _count(kt.KIT.outbox, event_id) == 0
+    _drain(kt.make_relay())
+    marker = _emit()  # a later committed event proves the worker has caught up
+    _drain(kt.make_relay())
+    assert _wait_for(lambda: _count(kt.EFFECTS, marker) == 1)
+    assert _count(kt.DELIVERIES, event_id) == 0
+
+
+def test_relay_killed_between_publish_and_mark_redelivers_and_inbox_absorbs(worker):
+    event_id = _emit()
+    crashing = subprocess.run(
+        [sys.executable, "kit_test_app.py", "relay"], cwd=HERE, timeout=60,
+        env={**os.environ, "MSP_RELAY_FAULT": "crash_after_publish"}, capture_output=True,
+    )
+    assert crashing.returncode == 137  # died after publishing, before marking the row sent
+    with kt.engine().connect() as conn:
+        sent = conn.execute(select(kt.KIT.outbox.c.sent_at).where(kt.KIT.outbox.c.event_id == event_id)).scalar_one()
+    assert sent is None
+    _drain(kt.make_relay())  # a healthy relay publishes the row again
+    assert _wait_for(lambda: _count(kt.DELIVERIES, event_id) == 2)
+    time.sleep(0.5)
+    assert _count(kt.EFFECTS, event_id) == 1
+    assert _count(kt.KIT.inbox, event_id) == 1
+
+
+def test_redis_flush_after_publish_republishes(stack_env, worker):
+    relay = kt.make_relay()
+    relay.reconcile_run_id()
+    event_id = _emit("kit.paused")  # its queue has no consumer yet, so the message waits in Redis
+    _drain(relay)
+    client = redis.Redis.from_url(stack_env["MSP_REDIS_URL"])
+    assert client.llen("kit_test_paused") >= 1
+    client.flushall()  # Redis loses the queued message
+    assert client.llen("kit_test_paused") == 0
+    requeued = relay.reconcile_run_id()
+    assert requeued >= 1
+    _drain(relay)
+    late_worker = _worker("kit_test_paused")
+    try:
+        assert _wait_for(lambda: _count(kt.EFFECTS, event_id) == 1)
+    finally:
+        _stop(late_worker)
+    assert _count(kt.DELIVERIES, event_id) == 1
