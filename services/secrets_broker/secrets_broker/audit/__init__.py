@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: the pure hash chain (`chain`) and its storage."""

@@ -1,0 +1,1 @@
+"""Releasing credentials: the pure decision (`policy`), the service and its routes."""
