@@ -1,0 +1,81 @@
+"""JWKS caching and key rotation, and service-token renewal before expiry."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mspkit.auth import JWTVerifier, ServiceTokenSource
+from mspkit.errors import Unauthenticated
+
+
+class _JWKSServer:
+    """A JWKS endpoint whose key set the test can rotate, counting fetches."""
+
+    def __init__(self) -> None:
+        self.keys: list[dict] = []
+        self.fetches = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.fetches += 1
+                body = json.dumps({"keys": outer.keys}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/jwks"
+
+
+def _jwk(key: Ed25519PrivateKey, kid: str) -> dict:
+    public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    return {**public, "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+
+def _token(key: Ed25519PrivateKey, kid: str) -> str:
+    now = int(time.time())
+    claims = {"iss": "iss", "aud": "intake", "sub": "t", "role": "technician", "exp": now + 60, "nbf": now}
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
+
+
+def test_keys_are_cached_and_a_rotated_key_is_fetched():
+    server = _JWKSServer()
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    server.keys = [_jwk(old, "k1")]
+    verifier = JWTVerifier(issuer="iss", jwks_url=server.url, audience="intake")
+    verifier.jwks.min_refetch_s = 0  # let the test rotate at once
+    for _ in range(5):
+        assert verifier.verify(_token(old, "k1")).sub == "t"
+    assert server.fetches == 1  # cached
+    server.keys = [_jwk(old, "k1"), _jwk(new, "k2")]  # the issuer rotates in a new key
+    assert verifier.verify(_token(new, "k2")).sub == "t"
+    assert server.fetches == 2
+    server.keys = [_jwk(new, "k2")]  # and later retires the old one
+    verifier.jwks.ttl_s = 0
+    with pytest.raises(Unauthenticated):
+        verifier.verify(_token(old, "k1"))
+
+
+def test_service_token_is_renewed_before_expiry(stack_env):
+    source = ServiceTokenSource(
+        token_url=stack_env["MSP_TOKEN_URL"],
+        client_id="svc:vendor_sync",
+        client_secret=stack_env["VENDOR_SYNC_SERVICE_CLIENT_SECRET"],
+    )
+    first = source.token()
+    assert source.token() == first
+    source._expires_at = time.monotonic() + source.RENEW_BEFORE_S - 1  # within the renewal margin
+    assert source.token() != first
