@@ -77,7 +77,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for server in _state.get("servers", []):
         server.should_exit = True
     stack = _state.get("stack")
-    if stack is not None:
+    if stack is not None and not os.environ.get("MSP_TEST_KEEP_STACK"):
         stack.down()
         if _state.get("owned"):
             shutil.rmtree(_state["root"], ignore_errors=True)

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends
 from fastapi.testclient import TestClient
+
 from mspctl.layout import Layout
 from mspctl.tokens import load_key, public_jwk, sign
-
 from mspkit.app import create_app
 from mspkit.auth import CurrentUser, Principal, require_roles, require_service
 from mspkit.settings import KitSettings

@@ -24,7 +24,7 @@ class _JWKSServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.fetches += 1
                 body = json.dumps({"keys": outer.keys}).encode()
                 self.send_response(200)

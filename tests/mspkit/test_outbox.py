@@ -56,7 +56,8 @@ def _emit(type_: str = "kit.test", *, commit: bool = True) -> str:
 
 def _count(table, event_id: str) -> int:
     with kt.engine().connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table).where(table.c.event_id == event_id)).scalar_one())
+        query = select(func.count()).select_from(table).where(table.c.event_id == event_id)
+        return int(conn.execute(query).scalar_one())
 
 
 def _wait_for(predicate, timeout: float = 30.0) -> bool:

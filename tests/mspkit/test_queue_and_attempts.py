@@ -12,7 +12,7 @@ from mspkit.attempts import count_attempt, dead_letter
 from mspkit.queue import MAX_COUNTDOWN_S, VISIBILITY_TIMEOUT_S, make_celery
 
 sys.path.insert(0, str(Path(__file__).parent))
-import kit_test_app as kt  # noqa: E402
+import kit_test_app as kt
 
 
 def test_celery_defaults():

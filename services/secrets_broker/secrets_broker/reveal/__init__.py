@@ -1,0 +1,1 @@
+"""One-time reveal page for third-party recipients."""
