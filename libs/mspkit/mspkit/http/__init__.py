@@ -1,0 +1,75 @@
+"""Resilient vendor HTTP: status mapping, guarded fetch, retries, shared rate limits, circuit breaker."""
+
+from mspkit.http.breaker import BreakerConfig, CircuitBreaker, counts_as_failure
+from mspkit.http.client import (
+    DEFAULT_USER_AGENT,
+    MAX_BODY_BYTES,
+    FetchLimits,
+    JsonObject,
+    JsonResponse,
+    VendorResponse,
+    decode_json_response,
+    fetch,
+    is_json_media_type,
+    make_client,
+    parse_json,
+)
+from mspkit.http.errors import (
+    CircuitOpen,
+    DeadlineExceeded,
+    HostNotAllowed,
+    RateLimited,
+    RedirectRefused,
+    VendorAuthError,
+    VendorError,
+    VendorNotFound,
+    VendorPermanentError,
+    VendorResponseError,
+    VendorTransientError,
+    error_for_status,
+    parse_retry_after,
+)
+from mspkit.http.ratelimit import RedisRateLimiter
+from mspkit.http.retry import RetryPolicy, call_with_retries, is_retryable
+from mspkit.http.urls import HostPolicy, canonical_host, host_port, parse_host_port, redact_url
+from mspkit.http.vendor import VendorHTTP
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "MAX_BODY_BYTES",
+    "BreakerConfig",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "DeadlineExceeded",
+    "FetchLimits",
+    "HostNotAllowed",
+    "HostPolicy",
+    "JsonObject",
+    "JsonResponse",
+    "RateLimited",
+    "RedirectRefused",
+    "RedisRateLimiter",
+    "RetryPolicy",
+    "VendorAuthError",
+    "VendorError",
+    "VendorHTTP",
+    "VendorNotFound",
+    "VendorPermanentError",
+    "VendorResponse",
+    "VendorResponseError",
+    "VendorTransientError",
+    "call_with_retries",
+    "canonical_host",
+    "counts_as_failure",
+    "decode_json_response",
+    "error_for_status",
+    "fetch",
+    "host_port",
+    "is_json_media_type",
+    "is_retryable",
+    "make_client",
+    "parse_host_port",
+    "parse_json",
+    "parse_retry_after",
+    "redact_url",
+]

@@ -1,0 +1,120 @@
+"""VendorHTTP: the guarded GET plus circuit breaker, shared rate limit and retries, for one vendor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+from limits import RateLimitItem
+from redis import Redis
+
+from mspkit.http.breaker import BreakerConfig, CircuitBreaker
+from mspkit.http.client import (
+    DEFAULT_USER_AGENT,
+    FetchLimits,
+    JsonResponse,
+    VendorResponse,
+    decode_json_response,
+    fetch,
+    make_client,
+)
+from mspkit.http.ratelimit import RedisRateLimiter
+from mspkit.http.retry import RetryPolicy, call_with_retries
+from mspkit.http.urls import HostPolicy, redact_url
+
+T = TypeVar("T")
+
+
+class VendorHTTP:
+    """Everything a vendor adapter needs to GET from one vendor safely; thread-safe like httpx.Client."""
+
+    def __init__(
+        self,
+        vendor: str,
+        *,
+        allowed_hosts: Iterable[str],
+        denied_hosts: Iterable[str] = (),
+        redis: Redis | None = None,
+        rate: str | RateLimitItem | None = None,
+        rate_wait_s: float = 10.0,
+        breaker: BreakerConfig | None = None,
+        retry: RetryPolicy | None = None,
+        limits: FetchLimits | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if (rate is not None or breaker is not None) and redis is None:
+            raise ValueError("a shared rate limit or circuit breaker needs a Redis client")
+        self.vendor = vendor
+        self.policy = HostPolicy.build(allowed_hosts, denied_hosts)
+        self.limits = limits or FetchLimits()
+        self.retry = retry or RetryPolicy()
+        self.rate_wait_s = rate_wait_s
+        self.limiter = RedisRateLimiter(redis, rate, sleep=sleep) if redis is not None and rate else None
+        self.breaker = CircuitBreaker(redis, vendor, breaker) if redis is not None and breaker else None
+        self._sleep = sleep
+        self._owns_client = client is None
+        self.client = client or make_client(user_agent=user_agent, limits=self.limits, transport=transport)
+
+    def is_allowed(self, url: str) -> bool:
+        """True when the URL's host:port may be contacted under this client's policy."""
+        return self.policy.is_allowed(url)
+
+    def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> VendorResponse:
+        """GET raw bytes with breaker, rate limit and retries."""
+        return self._call(url, lambda: self._fetch(url, headers))
+
+    def get_json(
+        self, url: str, *, headers: Mapping[str, str] | None = None, accept: str = "application/json"
+    ) -> JsonResponse:
+        """GET and parse JSON (Content-Type checked, HTML refused), with breaker, rate limit and retries."""
+        merged = {"Accept": accept, **(headers or {})}
+        return self._call(url, lambda: decode_json_response(self._fetch(url, merged), vendor=self.vendor))
+
+    def _fetch(self, url: str, headers: Mapping[str, str] | None) -> VendorResponse:
+        return fetch(self.client, url, policy=self.policy, limits=self.limits, headers=headers, vendor=self.vendor)
+
+    def _call(self, url: str, once: Callable[[], T]) -> T:
+        # Fail fast on a refused URL: it is permanent and must not use a rate slot or a trial.
+        self.policy.check(url)
+
+        def attempt() -> T:
+            trial = self.breaker.before_call() if self.breaker else False
+            if self.limiter is not None:
+                try:
+                    self.limiter.acquire(self.vendor, timeout_s=self.rate_wait_s)
+                except BaseException:
+                    if trial and self.breaker is not None:
+                        self.breaker.release_trial()
+                    raise
+            try:
+                result = once()
+            except BaseException as exc:
+                if self.breaker is not None:
+                    self.breaker.record(exc, trial=trial)
+                raise
+            if self.breaker is not None:
+                self.breaker.record(None, trial=trial)
+            return result
+
+        return call_with_retries(
+            attempt, self.retry, sleep=self._sleep, describe=f"{self.vendor} GET {redact_url(url)}"
+        )
+
+    def close(self) -> None:
+        """Close the underlying client if this object created it."""
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> VendorHTTP:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Vendor adapters: one thin client per vendor behind a Protocol."""

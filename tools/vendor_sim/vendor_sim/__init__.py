@@ -1,0 +1,1 @@
+"""Local simulator of vendor APIs (RDAP today) with runtime-controlled fault modes."""

@@ -1,0 +1,150 @@
+"""The simulator's ASGI app: RDAP endpoints, /healthz and the /_sim admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from vendor_sim import faults, rdap
+from vendor_sim.state import FaultSpecError, SimState
+
+
+def _state(request: Request) -> SimState:
+    state: SimState = request.app.state.sim
+    return state
+
+
+async def _serve(request: Request, produce: Callable[[str], rdap.Payload]) -> Response:
+    """Log the request, add latency, then answer normally or through the first matching fault."""
+    sim = _state(request)
+    entry = sim.log(request.method, request.url.path, request.headers.get("host", ""))
+    if sim.latency_ms > 0:
+        await asyncio.sleep(sim.latency_ms / 1000)
+    payload = produce(str(request.base_url))
+    fault = sim.take_fault(request.url.path)
+    entry["fault"] = fault.mode if fault else None
+    response = await faults.apply(fault, payload) if fault else faults.plain(payload)
+    entry["status"] = response.status_code
+    return response
+
+
+async def rdap_domain(request: Request) -> Response:
+    """GET /rdap/domain/{name}: a recorded registry answer or an RDAP 404."""
+    name = request.path_params["name"]
+    return await _serve(request, lambda base: rdap.domain(name, base))
+
+
+async def registrar_domain(request: Request) -> Response:
+    """GET /rdap-registrar/domain/{name}: the registrar answer behind google.com's related link."""
+    name = request.path_params["name"]
+    return await _serve(request, lambda base: rdap.registrar_domain(name, base))
+
+
+async def rdap_bootstrap(request: Request) -> Response:
+    """GET /rdap/bootstrap/dns.json: TLDs mapped to this simulator's own /rdap/ base URL."""
+    return await _serve(request, rdap.bootstrap)
+
+
+async def rdap_other(request: Request) -> Response:
+    """Any other RDAP path: an RDAP 404 error object."""
+    return await _serve(request, lambda base: rdap.error_object(404, "Not Found", "Unsupported RDAP query"))
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return {}
+    return json.loads(raw)
+
+
+async def faults_post(request: Request) -> Response:
+    """POST /_sim/faults: add a fault rule."""
+    try:
+        fault = _state(request).add_fault(await _json_body(request))
+    except (FaultSpecError, ValueError) as exc:
+        return JSONResponse({"error": "validation_error", "detail": str(exc)}, status_code=422)
+    return JSONResponse(fault.public(), status_code=201)
+
+
+async def faults_get(request: Request) -> Response:
+    """GET /_sim/faults: the active rules."""
+    return JSONResponse({"items": [f.public() for f in _state(request).faults]})
+
+
+async def faults_delete(request: Request) -> Response:
+    """DELETE /_sim/faults[?path_prefix=]: remove rules."""
+    removed = _state(request).clear_faults(request.query_params.get("path_prefix"))
+    return JSONResponse({"removed": removed})
+
+
+async def latency_post(request: Request) -> Response:
+    """POST /_sim/latency {"ms": N}: added latency for every vendor request."""
+    try:
+        body = await _json_body(request)
+    except ValueError:
+        body = None
+    ms = body.get("ms") if isinstance(body, dict) else None
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= 600_000:
+        return JSONResponse({"error": "validation_error", "detail": "ms must be 0..600000", "field": "ms"}, 422)
+    _state(request).latency_ms = float(ms)
+    return JSONResponse({"ms": float(ms)})
+
+
+async def latency_get(request: Request) -> Response:
+    """GET /_sim/latency."""
+    return JSONResponse({"ms": _state(request).latency_ms})
+
+
+async def requests_get(request: Request) -> Response:
+    """GET /_sim/requests[?path_prefix=]: the request log, oldest first, `t` in epoch seconds."""
+    return JSONResponse({"items": _state(request).logged(request.query_params.get("path_prefix"))})
+
+
+async def requests_delete(request: Request) -> Response:
+    """DELETE /_sim/requests: empty the log."""
+    _state(request).clear_log()
+    return JSONResponse({"cleared": True})
+
+
+async def reset(request: Request) -> Response:
+    """POST /_sim/reset: no faults, empty log, default latency."""
+    _state(request).reset()
+    return JSONResponse({"reset": True})
+
+
+def create_app(*, latency_ms: float | None = None) -> Starlette:
+    """Build a simulator with its own state (tests build one each; uvicorn uses `app`)."""
+    routes = [
+        Route("/healthz", healthz),
+        Route("/rdap/bootstrap/dns.json", rdap_bootstrap),
+        Route("/rdap/domain/{name}", rdap_domain),
+        Route("/rdap-registrar/domain/{name}", registrar_domain),
+        Route("/rdap/{rest:path}", rdap_other),
+        Route("/rdap-registrar/{rest:path}", rdap_other),
+        Route("/_sim/faults", faults_post, methods=["POST"]),
+        Route("/_sim/faults", faults_get, methods=["GET"]),
+        Route("/_sim/faults", faults_delete, methods=["DELETE"]),
+        Route("/_sim/latency", latency_post, methods=["POST"]),
+        Route("/_sim/latency", latency_get, methods=["GET"]),
+        Route("/_sim/requests", requests_get, methods=["GET"]),
+        Route("/_sim/requests", requests_delete, methods=["DELETE"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+    ]
+    application = Starlette(routes=routes)
+    application.state.sim = SimState(latency_ms)
+    return application
+
+
+app = create_app()

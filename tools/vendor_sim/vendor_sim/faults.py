@@ -1,0 +1,86 @@
+"""Turn a fault rule and the normal payload into the response the simulator sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from email.utils import formatdate
+
+from starlette.responses import Response, StreamingResponse
+
+from vendor_sim.rdap import RDAP_MEDIA, Payload
+from vendor_sim.state import Fault
+
+_HTML = b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>We'll be back soon</h1></body></html>"
+_MALFORMED = b'{"objectClassName": "domain", "ldhName": "truncated.example", "status": ["act'
+
+
+def plain(payload: Payload) -> Response:
+    """The payload as an ordinary response."""
+    return Response(payload.body, status_code=payload.status, media_type=payload.media_type, headers=payload.headers)
+
+
+def _retry_after(fault: Fault) -> dict[str, str]:
+    return {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+
+
+def http_date_in(seconds: float) -> str:
+    """An IMF-fixdate `seconds` from now (for Retry-After given as an HTTP-date)."""
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+def _status(code: int, title: str, fault: Fault) -> Response:
+    body = json.dumps({"errorCode": code, "title": title, "description": ["vendor_sim fault"]}).encode()
+    return Response(body, status_code=code, media_type=RDAP_MEDIA, headers=_retry_after(fault))
+
+
+async def _drip(body: bytes, fault: Fault) -> AsyncIterator[bytes]:
+    pieces = max(1, min(fault.chunks, len(body) or 1))
+    size = -(-len(body) // pieces) or 1
+    pause = fault.seconds / pieces
+    for start in range(0, max(len(body), 1), size):
+        await asyncio.sleep(pause)
+        yield body[start : start + size]
+
+
+async def _huge(total: int) -> AsyncIterator[bytes]:
+    head = b'{"objectClassName": "domain", "padding": "'
+    tail = b'"}'
+    yield head
+    left = max(total - len(head) - len(tail), 0)
+    block = b"a" * 65536
+    while left > 0:
+        chunk = block[: min(left, len(block))]
+        left -= len(chunk)
+        yield chunk
+        # Let the event loop notice a client that hung up.
+        await asyncio.sleep(0)
+    yield tail
+
+
+async def apply(fault: Fault, payload: Payload) -> Response:
+    """The response for a request hit by a fault (delay sleeps, then serves the normal payload)."""
+    if fault.mode == "delay":
+        await asyncio.sleep(fault.seconds)
+        return plain(payload)
+    if fault.mode == "drip":
+        return StreamingResponse(_drip(payload.body, fault), status_code=payload.status, media_type=payload.media_type)
+    if fault.mode == "429":
+        return _status(429, "Too Many Requests", fault)
+    if fault.mode == "503":
+        return _status(503, "Service Unavailable", fault)
+    if fault.mode == "error":
+        return _status(fault.status, "Simulated error", fault)
+    if fault.mode == "malformed":
+        return Response(_MALFORMED, status_code=200, media_type=RDAP_MEDIA)
+    if fault.mode == "html":
+        return Response(_HTML, status_code=200, media_type="text/html")
+    if fault.mode == "redirect":
+        return Response(b"", status_code=302, headers={"Location": fault.location or "/"})
+    if fault.mode == "huge":
+        total = int(fault.size_mb * 1024 * 1024)
+        headers = {"Content-Length": str(total)} if fault.declare_length else {}
+        return StreamingResponse(_huge(total), status_code=200, media_type=RDAP_MEDIA, headers=headers)
+    raise ValueError(f"unknown fault mode {fault.mode}")
