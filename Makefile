@@ -1,0 +1,58 @@
+# Developer entry points. `make up` starts the dev stack, `make test` runs lint and the fast suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKAGES := libs/mspkit services/intake services/vendor_sync services/secrets_broker tools/devstack tools/vendor_sim
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
+# package dir:import name, type-checked one at a time (each is its own installable package)
+MYPY_TARGETS := libs/mspkit:mspkit services/intake:intake services/vendor_sync:vendor_sync \
+	services/secrets_broker:secrets_broker tools/devstack:mspctl tools/vendor_sim:vendor_sim
+
+.PHONY: help venv up down status lint test test-slow bench
+
+help:
+	@echo "make up | down | status | test | test-slow | lint | bench | venv"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when a pyproject or the dev requirements changed.
+$(STAMP): $(PYPROJECTS) requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+up: venv
+	$(BIN)/mspctl up --detach
+
+down: venv
+	$(BIN)/mspctl down
+
+status: venv
+	$(BIN)/mspctl status
+
+lint: venv
+	$(BIN)/ruff check .
+	@for target in $(MYPY_TARGETS); do \
+		dir=$${target%%:*}; pkg=$${target##*:}; \
+		echo "mypy $$pkg"; \
+		MYPYPATH=$$dir:libs/mspkit $(BIN)/mypy -p $$pkg || exit 1; \
+	done
+
+# pytest exits 5 when nothing was collected; any non-zero exit fails the target.
+test: venv lint
+	$(BIN)/pytest -m "not slow"
+
+test-slow: venv
+	$(BIN)/pytest -m slow
+
+bench: venv
+	@shopt -s nullglob; files=(benchmarks/*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "no benchmarks yet"; exit 0; fi; \
+	for f in "$${files[@]}"; do echo "== $$f"; $(BIN)/python "$$f"; done

@@ -1,0 +1,161 @@
+"""The whole stack through the CLI, as `make up` runs it (slow: every part, real processes)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from mspctl import parts
+from mspctl.layout import Layout
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def full(mspctl) -> Iterator[dict]:
+    root = Path(tempfile.mkdtemp(prefix="mspctl-full-"))
+    started = time.monotonic()
+    result = mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
+    elapsed = time.monotonic() - started
+    try:
+        yield {"root": root, "result": result, "elapsed": elapsed}
+    finally:
+        mspctl(root, "down", timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _status(mspctl, root: Path) -> dict[str, tuple[str, int | None]]:
+    out = mspctl(root, "status").stdout
+    rows = [line.split() for line in out.splitlines()]
+    return {name: (state, int(pid) if pid.isdigit() else None) for name, state, pid in rows}
+
+
+def _ready(base_url: str) -> bool:
+    # RUNNING in supervisor can come before uvicorn listens (startsecs=1): refused means "not yet".
+    try:
+        return httpx.get(base_url + "/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _urls(full) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in full["result"].stdout.splitlines())
+
+
+def test_up_detach_prints_every_part_and_apis_are_ready(full):
+    result = full["result"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert full["elapsed"] < 180
+    urls = _urls(full)
+    assert list(urls) == list(parts.ALL_PARTS)
+    for api in parts.APIS:
+        assert httpx.get(urls[api] + "/readyz").status_code == 200
+        assert urls[api].startswith("http://127.0.0.1:")
+    assert httpx.get(urls["vendor_sim"] + "/healthz").status_code == 200
+    assert httpx.get(urls["issuer"] + "/.well-known/jwks.json").status_code == 200
+    # No credentials in what `up` prints.
+    assert "@" not in result.stdout
+
+
+def test_every_part_is_running(mspctl, full):
+    status = _status(mspctl, full["root"])
+    assert list(status) == list(parts.ALL_PARTS)
+    assert all(state == "RUNNING" and pid for state, pid in status.values()), status
+
+
+def test_second_up_changes_nothing(mspctl, full):
+    before = _status(mspctl, full["root"])
+    conf = Layout(full["root"]).supervisor_conf.stat().st_mtime_ns
+    again = mspctl(full["root"], "up", "--detach", "--ports", "auto", timeout=240)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout == full["result"].stdout
+    assert _status(mspctl, full["root"]) == before
+    assert Layout(full["root"]).supervisor_conf.stat().st_mtime_ns == conf
+
+
+def test_kill_intake_restarts_it_while_others_keep_answering(mspctl, full):
+    urls = _urls(full)
+    old = _status(mspctl, full["root"])["intake"][1]
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def poll_others() -> None:
+        while not stop.is_set():
+            for api in ("secrets_broker", "vendor_sync"):
+                try:
+                    if httpx.get(urls[api] + "/readyz", timeout=5).status_code != 200:
+                        failures.append(api)
+                except httpx.HTTPError:
+                    failures.append(api)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=poll_others)
+    watcher.start()
+    try:
+        result = mspctl(full["root"], "kill", "intake")
+        assert result.returncode == 0, result.stderr
+        gone_by = time.monotonic() + 10
+        while psutil.pid_exists(old) and psutil.Process(old).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < gone_by, "the killed intake process is still alive"
+            time.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while True:
+            state, pid = _status(mspctl, full["root"])["intake"]
+            if state == "RUNNING" and pid and pid != old and _ready(urls["intake"]):
+                break
+            assert time.monotonic() < deadline, "intake did not come back"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert failures == []
+
+
+def test_openbao_restart_rebootstraps_and_relaunches_the_broker(mspctl, full):
+    urls = _urls(full)
+    before = _status(mspctl, full["root"])
+    assert mspctl(full["root"], "kill", "openbao").returncode == 0
+    deadline = time.monotonic() + 90
+    while True:
+        now = _status(mspctl, full["root"])
+        if (
+            now["openbao"][0] == "RUNNING"
+            and now["openbao"][1] != before["openbao"][1]
+            and all(now[p][0] == "RUNNING" and now[p][1] != before[p][1] for p in parts.LAUNCHED_WITH_ROLE)
+        ):
+            break
+        assert time.monotonic() < deadline, f"broker was not relaunched after openbao restart: {now}"
+        time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while not _ready(urls["secrets_broker"]):
+        assert time.monotonic() < deadline, "secrets_broker is not ready after the openbao restart"
+        time.sleep(0.3)
+
+
+def test_down_leaves_no_process(mspctl, full):
+    root = full["root"]
+    pids = {pid for _, pid in _status(mspctl, root).values() if pid}
+    sup = int(Layout(root).supervisor_pid.read_text())
+    tree = [psutil.Process(sup), *psutil.Process(sup).children(recursive=True)]
+    pids |= {p.pid for p in tree}
+    assert len(pids) > len(parts.ALL_PARTS)
+    result = mspctl(root, "down", timeout=120)
+    assert result.returncode == 0, result.stderr
+    alive = []
+    for proc in tree:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc.pid)
+        except psutil.NoSuchProcess:
+            pass
+    assert alive == []
+    status = _status(mspctl, root)
+    assert all(state == "STOPPED" and pid is None for state, pid in status.values())

@@ -1,0 +1,1 @@
+"""mspctl: the MSP dev stack (embedded PostgreSQL, Redis, OpenBao, mail sink, token issuer, supervisor)."""

@@ -1,0 +1,195 @@
+"""The `mspctl` command line (typer)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mspctl import parts
+from mspctl.bao import BaoError
+from mspctl.launcher import LaunchRefusedError, run_with_secret_id
+from mspctl.layout import Layout
+from mspctl.stack import Stack, StackError
+from mspctl.tokens import TokenError, mint
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+    no_args_is_help=True,
+    help="The MSP dev stack. State lives in MSP_DEVSTACK_DIR (default .devstack/).",
+)
+# Progress and errors go to stderr; stdout carries only machine-readable lines (URLs, status, JWT).
+err = Console(stderr=True, highlight=False)
+
+
+def _stack(ports: str | None = None) -> Stack:
+    return Stack(ports=ports, say=lambda message: err.print(f"[dim]{message}[/dim]"))
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def up(
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once every part is ready.")] = False,
+    only: Annotated[str | None, typer.Option(help="Comma-separated parts (dependencies are added).")] = None,
+    ports: Annotated[
+        str | None, typer.Option(help="'fixed' (APIs on 8001-8003) or 'auto' (all free ports); env MSP_DEVSTACK_PORTS.")
+    ] = None,
+) -> None:
+    """Start the stack; print one `NAME URL` line per part once all are ready."""
+    if ports not in (None, "auto", "fixed"):
+        raise _fail("--ports must be 'auto' or 'fixed'")
+    stack = _stack(ports)
+    try:
+        selected = parts.parse_only(only)
+        urls = stack.up(only=selected)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    except StackError as exc:
+        name = f"{exc.part}: " if exc.part else ""
+        raise _fail(f"{name}{exc}\n(the stack is left as it is for inspection; `mspctl down` stops it)") from exc
+    for name, url in urls.items():
+        print(f"{name} {url}", flush=True)
+    if detach:
+        return
+    err.print("[bold]following logs; Ctrl-C stops the stack[/bold]")
+    # A terminal closing or a `kill` should stop the stack just like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    try:
+        _follow_logs(stack.layout, list(urls))
+    except KeyboardInterrupt:
+        err.print("stopping…")
+    finally:
+        stack.down()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _follow_logs(layout: Layout, names: list[str]) -> None:
+    """Print new lines of each part's log, prefixed with the part name, until interrupted."""
+    offsets: dict[str, int] = {}
+    for name in names:
+        path = layout.log(name)
+        offsets[name] = path.stat().st_size if path.exists() else 0
+    width = max(len(n) for n in names)
+    while True:
+        for name in names:
+            path = layout.log(name)
+            if not path.exists():
+                continue
+            size = path.stat().st_size
+            if size < offsets[name]:  # rotated
+                offsets[name] = 0
+            if size > offsets[name]:
+                with open(path, "rb") as fh:
+                    fh.seek(offsets[name])
+                    chunk = fh.read(size - offsets[name])
+                offsets[name] = size
+                for line in chunk.decode(errors="replace").splitlines():
+                    err.print(f"[cyan]{name:<{width}}[/cyan] | {line}", markup=True, highlight=False, soft_wrap=True)
+        time.sleep(0.3)
+
+
+@app.command()
+def down() -> None:
+    """Stop everything this devstack started and check that no process is left."""
+    stack = _stack()
+    forced = stack.down()
+    if forced:
+        err.print(f"[yellow]had to SIGKILL {len(forced)} leftover process(es): {forced}[/yellow]")
+    err.print("stack stopped")
+
+
+@app.command()
+def status() -> None:
+    """Print one `PART STATE PID` line per part."""
+    for entry in _stack().status():
+        print(f"{entry.name} {entry.state} {entry.pid or '-'}")
+
+
+def _part_command(action: str, part: str) -> None:
+    stack = _stack()
+    try:
+        if action == "stop":
+            stack.stop(part)
+            err.print(f"{part} stopped")
+        elif action == "start":
+            stack.start(part)
+            err.print(f"{part} started (pid {stack.pid(part)})")
+        else:
+            pid = stack.kill(part)
+            err.print(f"{part}: sent SIGKILL to pid {pid}; supervisor will restart it")
+    except StackError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def stop(part: str) -> None:
+    """Stop one part."""
+    _part_command("stop", part)
+
+
+@app.command()
+def start(part: str) -> None:
+    """Start one part and wait until it is ready."""
+    _part_command("start", part)
+
+
+@app.command()
+def kill(part: str) -> None:
+    """SIGKILL one part (supervisor restarts it)."""
+    _part_command("kill", part)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="client_user, client_admin, technician, admin or service")],
+    sub: Annotated[str, typer.Option(help="The subject")],
+    client_id: Annotated[str | None, typer.Option("--client-id", help="Client UUID (client roles)")] = None,
+    aud: Annotated[list[str] | None, typer.Option(help="Audience (repeatable); default all three services")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 3600,
+) -> None:
+    """Print one line: a JWT signed by the dev issuer."""
+    try:
+        jwt = mint(None, role=role, sub=sub, client_id=client_id, aud=aud or None, ttl=ttl)
+    except (TokenError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    sys.stdout.write(jwt + "\n")
+
+
+@app.command(
+    "run-with-secret-id",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+def run_with_secret_id_cmd(
+    role: Annotated[str, typer.Argument(help="msp-broker-api or msp-broker-revoker")],
+    cmd: Annotated[list[str], typer.Argument(help="The command to exec, after --")],
+) -> None:
+    """Exec CMD with a single-use, response-wrapped AppRole secret id in its environment."""
+    try:
+        args = list(cmd)
+        if args and args[0] == "--":  # click keeps the separator when options are not parsed
+            args = args[1:]
+        run_with_secret_id(None, role, args)
+    except (LaunchRefusedError, BaoError, OSError) as exc:
+        raise _fail(str(exc), code=2) from exc
+
+
+def main() -> None:
+    """Entry point for `python -m mspctl.cli`."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

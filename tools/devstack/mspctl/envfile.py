@@ -1,0 +1,60 @@
+"""The `<devstack>/env` dotenv file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from mspctl.files import write_private
+
+# The keys the mspctl contract lists, in the order they are written.
+CONTRACT_KEYS = (
+    "MSP_ENV",
+    "MSP_INTAKE_URL",
+    "MSP_SECRETS_BROKER_URL",
+    "MSP_VENDOR_SYNC_URL",
+    "MSP_DATABASE_URL",
+    "MSP_REDIS_URL",
+    "MSP_VAULT_ADDR",
+    "MSP_SMTP_URL",
+    "MSP_MAIL_UI_URL",
+    "MSP_VENDOR_SIM_URL",
+    "MSP_JWT_ISSUER",
+    "MSP_JWKS_URL",
+    "MSP_TOKEN_URL",
+)
+EXTRA_KEYS = (
+    "INTAKE_DATABASE_URL",
+    "VENDOR_SYNC_DATABASE_URL",
+    "SECRETS_BROKER_DATABASE_URL",
+    "VENDOR_SYNC_RDAP_BOOTSTRAP_URL",
+    "VENDOR_SYNC_HTTP_ALLOWED_HOSTS",
+)
+ALL_KEYS = CONTRACT_KEYS + EXTRA_KEYS
+
+
+def render(values: dict[str, str]) -> str:
+    """Render the env file text, in the fixed key order."""
+    missing = [k for k in ALL_KEYS if k not in values]
+    if missing:
+        raise ValueError(f"env file is missing {missing}")
+    lines = ["# Written by mspctl; regenerated on every `mspctl up`."]
+    for key in ALL_KEYS:
+        value = values[key]
+        if any(c in value for c in "\"'\\\n $#`"):
+            raise ValueError(f"unsupported character in the value of {key}")
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def write_env(path: Path, values: dict[str, str]) -> None:
+    """Write the env file with mode 0600 (it holds database passwords)."""
+    write_private(path, render(values))
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """Read the env file into a dict ({} when missing)."""
+    if not path.exists():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
