@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
+
 from secrets_broker.audit.chain import (
     GENESIS_HASH,
     Anchor,

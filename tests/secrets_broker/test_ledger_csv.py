@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+
 from secrets_broker.ledger.csv_export import LEDGER_CSV_COLUMNS, escape_cell, to_csv
 
 HEADER = (

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+
 from secrets_broker.release.policy import (
     CALLER_NOT_ASSIGNEE,
     CLIENT_MISMATCH,

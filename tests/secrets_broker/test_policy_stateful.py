@@ -17,6 +17,7 @@ from uuid import UUID
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from secrets_broker.release.policy import Caller, CredentialMeta, decide, parse_task_auth
 
 STATUSES = ["new", "awaiting_approval", "ready", "in_progress", "on_hold", "done", "rejected", "cancelled"]

@@ -31,6 +31,7 @@ from mspkit.leakcheck import find_leaks
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 INNER_SUITES = ["tests/secrets_broker", "tests/e2e"]
+EXTERNAL_KEYS = ("MSP_DATABASE_URL", "MSP_REDIS_URL", "MSP_VAULT_ADDR")
 
 
 def _root_token(root: Path) -> str:
@@ -70,7 +71,8 @@ def test_no_canary_in_any_sink(tmp_path):
     from mspctl.stack import Stack
 
     root = Path(tempfile.mkdtemp(prefix="msp-canary-"))
-    stack = Stack(root, ports="auto")
+    # A private stack of its own, whatever servers the outer session points at.
+    stack = Stack(root, ports="auto", externals={})
     stack.up(only=["postgres", "redis", "openbao", "issuer", "mail"])
     env = stack.env
     monitor_log = tmp_path / "redis-monitor.log"
@@ -82,7 +84,11 @@ def test_no_canary_in_any_sink(tmp_path):
             [sys.executable, "-m", "pytest", *INNER_SUITES, "-m", "not slow", "-q", "-s", "-p", "no:logging",
              "-p", "no:randomly"],
             cwd=REPO, capture_output=True, timeout=1800,
-            env={**os.environ, "MSP_TEST_DEVSTACK_DIR": str(root), "MSP_TEST_KEEP_STACK": "1"},
+            env={
+                **{k: v for k, v in os.environ.items() if k not in EXTERNAL_KEYS},
+                "MSP_TEST_DEVSTACK_DIR": str(root),
+                "MSP_TEST_KEEP_STACK": "1",
+            },
         )
         assert inner.returncode == 0, inner.stdout.decode()[-3000:]
         monitor.terminate()

@@ -1,7 +1,6 @@
-"""Celery app for secrets_broker (skeleton)."""
+"""Celery app of the broker worker (queue `secrets_broker`) and of the relay that publishes to it."""
 
-import os
+from mspkit.queue import make_celery
+from secrets_broker.settings import get_settings
 
-from celery import Celery
-
-app = Celery("secrets_broker", broker=os.environ.get("MSP_REDIS_URL", "redis://127.0.0.1:1/0"))
+app = make_celery("secrets_broker", get_settings().redis_url)

@@ -1,17 +1,59 @@
-"""Temporary skeleton app (replaced as the service is built)."""
+"""secrets_broker's FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
-app = FastAPI(title="secrets_broker")
+from mspkit.app import create_app
+from mspkit.db import ping
+from mspkit.logging import get_logger
+from secrets_broker.audit.routes import router as audit_router
+from secrets_broker.credentials.routes import router as credentials_router
+from secrets_broker.db import get_engine
+from secrets_broker.deps import get_gateway
+from secrets_broker.jobs import Maintenance
+from secrets_broker.ledger.routes import router as ledger_router
+from secrets_broker.release.routes import router as release_router
+from secrets_broker.settings import get_settings
+from secrets_broker.vault.gateway import VaultError
+
+log = get_logger("secrets_broker.main")
 
 
-@app.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Liveness."""
-    return {"status": "ok"}
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """Log in to Vault early (the wrapped secret id expires in 60 s), renew, and run maintenance."""
+    gateway = get_gateway()
+    try:
+        await run_in_threadpool(gateway.login)
+    except VaultError as exc:
+        # Not fatal here: /readyz stays 503 and the first call (or the renewal thread) retries.
+        log.warning("vault_login_at_start_failed", error=type(exc).__name__)
+    gateway.start_renewal()
+    maintenance = Maintenance(get_engine(), gateway, get_settings())
+    maintenance.start()
+    try:
+        yield
+    finally:
+        maintenance.stop()
+        gateway.stop_renewal()
 
 
-@app.get("/readyz")
-def readyz() -> dict[str, str]:
-    """Readiness."""
-    return {"status": "ready"}
+def _vault_ready() -> None:
+    get_gateway().check_ready()
+
+
+app = create_app(
+    service="secrets_broker",
+    settings=get_settings(),
+    ready_checks={"database": lambda: ping(get_engine()), "vault": _vault_ready},
+    lifespan=lifespan,
+)
+app.include_router(credentials_router)
+app.include_router(release_router)
+app.include_router(audit_router)
+app.include_router(ledger_router)

@@ -1,0 +1,52 @@
+"""Audit routes: `GET /v1/audit` and `GET /v1/audit/verify`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from mspkit.pagination import Cursor, Limit
+from secrets_broker.audit import service
+from secrets_broker.audit.schemas import AuditEntryPublic, AuditPage, VerifyPublic
+from secrets_broker.deps import AuditReader, Gateway, SessionDep
+
+router = APIRouter(tags=["audit"])
+
+Action = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$")]
+
+
+@router.get("/v1/audit", response_model=AuditPage)
+def list_audit(
+    session: SessionDep,
+    user: AuditReader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    client_id: uuid.UUID | None = None,
+    task_id: uuid.UUID | None = None,
+    credential_id: uuid.UUID | None = None,
+    action: Action = None,
+) -> AuditPage:
+    """Entries in chain order; a client_admin sees only entries of their own client."""
+    if user.role == "client_admin":
+        client_id = user.client_id
+    rows, next_cursor = service.list_entries(
+        session,
+        client_id=client_id,
+        task_id=task_id,
+        credential_id=credential_id,
+        action=action,
+        limit=limit,
+        cursor=cursor,
+    )
+    return AuditPage(items=[AuditEntryPublic.of(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/v1/audit/verify", response_model=VerifyPublic)
+def verify_audit(session: SessionDep, gateway: Gateway, user: AuditReader) -> VerifyPublic:
+    """Walk the whole chain and check it against the Vault anchors."""
+    # Integrity is a property of the whole chain, so a client_admin gets the same answer as an
+    # admin: counts and a position, never another client's entry.
+    result = service.verify(session, gateway=gateway)
+    return VerifyPublic(ok=result.ok, entries=result.entries, first_bad_index=result.first_bad_index)

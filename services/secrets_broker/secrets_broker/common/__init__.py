@@ -1,0 +1,1 @@
+"""Shared schema types of the broker."""

@@ -1,0 +1,1 @@
+"""Credential metadata (the secret and notes live in Vault only)."""

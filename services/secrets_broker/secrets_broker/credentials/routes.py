@@ -1,0 +1,78 @@
+"""Credential routes: create, list, read, rotate. Secrets go in, never out."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from mspkit.pagination import Cursor, Limit
+from secrets_broker.credentials import service
+from secrets_broker.credentials.schemas import CredentialCreate, CredentialPage, CredentialPublic, SecretRotate
+from secrets_broker.deps import (
+    CredentialWriter,
+    Gateway,
+    Intake,
+    SessionDep,
+    SettingsDep,
+    StaffOrClientAdmin,
+    Technician,
+)
+
+router = APIRouter(tags=["credentials"])
+
+
+@router.post("/v1/credentials", status_code=201, response_model=CredentialPublic)
+def create_credential(
+    body: CredentialCreate,
+    session: SessionDep,
+    user: CredentialWriter,
+    gateway: Gateway,
+    intake: Intake,
+    settings: SettingsDep,
+) -> CredentialPublic:
+    """Store a credential: metadata here, secret and notes in Vault only (never echoed)."""
+    credential = service.create(session, user=user, body=body, gateway=gateway, intake=intake, settings=settings)
+    return CredentialPublic.model_validate(credential)
+
+
+@router.get("/v1/credentials", response_model=CredentialPage)
+def list_credentials(
+    session: SessionDep,
+    user: StaffOrClientAdmin,
+    intake: Intake,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    client_id: uuid.UUID | None = None,
+) -> CredentialPage:
+    """Credentials the caller may see; technicians only those in scope of their in-progress tasks."""
+    rows, next_cursor = service.list_visible(
+        session, user=user, intake=intake, client_id=client_id, limit=limit, cursor=cursor
+    )
+    return CredentialPage(items=[CredentialPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/v1/credentials/{credential_id}", response_model=CredentialPublic)
+def get_credential(
+    credential_id: uuid.UUID, session: SessionDep, user: StaffOrClientAdmin, intake: Intake
+) -> CredentialPublic:
+    """One credential's metadata."""
+    credential = service.get_visible(session, user=user, intake=intake, credential_id=credential_id)
+    return CredentialPublic.model_validate(credential)
+
+
+@router.put("/v1/credentials/{credential_id}/secret", response_model=CredentialPublic)
+def rotate_secret(
+    credential_id: uuid.UUID,
+    body: SecretRotate,
+    session: SessionDep,
+    user: Technician,
+    gateway: Gateway,
+    intake: Intake,
+    settings: SettingsDep,
+) -> CredentialPublic:
+    """Rotate: a new Vault version, decided like a release for the task in the body, and audited."""
+    credential = service.rotate(
+        session, user=user, credential_id=credential_id, body=body, gateway=gateway, intake=intake, settings=settings
+    )
+    return CredentialPublic.model_validate(credential)

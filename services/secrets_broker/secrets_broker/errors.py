@@ -1,0 +1,28 @@
+"""The broker's domain errors, rendered by the kit's handler as the contract's envelope."""
+
+from __future__ import annotations
+
+from mspkit.errors import AppError, Unavailable
+
+
+class ReleaseDenied(AppError):
+    """403 `release_denied`, naming the first failing rule."""
+
+    status_code = 403
+    code = "release_denied"
+
+    def __init__(self, rule: str, detail: str = "") -> None:
+        super().__init__(detail or f"release denied: {rule}", rule=rule)
+        self.rule = rule
+
+
+class IntakeUnavailable(Unavailable):
+    """Intake's live authorization could not be read (unreachable, slow, malformed or failing)."""
+
+
+class AuditUnavailable(Unavailable):
+    """The audit entry could not be written, so nothing may be released."""
+
+
+class MailUnavailable(Unavailable):
+    """The reveal link could not be handed to the SMTP relay."""

@@ -1,0 +1,34 @@
+"""The disclosure ledger table: one row per third-party release."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, ForeignKey, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from secrets_broker.db import SCHEMA
+
+
+class Disclosure(SQLModel, table=True):
+    """What went to which third party, on which approval or legal basis, for which task."""
+
+    __tablename__ = "disclosures"
+    __table_args__: Any = {"schema": SCHEMA}
+
+    id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    task_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    release_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey(f"{SCHEMA}.releases.id"), nullable=False))
+    credential_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    party_category: str = Field(sa_type=Text)
+    recipient_name: str = Field(sa_type=Text)
+    recipient_contact_email: str | None = Field(default=None, sa_type=Text)
+    approval_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
+    legal_reference: str | None = Field(default=None, sa_type=Text)
+    information_categories: list[str] = Field(sa_column=Column(JSONB, nullable=False))
+    disclosed_by: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

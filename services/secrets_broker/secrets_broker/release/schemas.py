@@ -1,0 +1,68 @@
+"""Release API shapes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from secrets_broker.common.types import NO_CONTROLS, Input, Output, Reason, UtcDatetime
+
+
+class ReleaseCreate(Input):
+    """`POST /v1/releases`: a missing reason is 422 here; a short one is the `reason_too_short` rule."""
+
+    task_id: uuid.UUID
+    credential_id: uuid.UUID
+    reason: Reason
+    approval_id: uuid.UUID | None = None
+
+
+class ReleaseIssued(Output):
+    """201 of `POST /v1/releases`."""
+
+    # `wrap_token` is null for a release with `approval_id`: the token went to the approval's
+    # recipient by mail, and the technician must never see it.
+
+    release_id: uuid.UUID
+    wrap_token: str | None
+    wrap_ttl: int
+    expires_at: UtcDatetime
+
+
+class Recipient(Output):
+    """Who a release went to: the technician, or an approval's third party."""
+
+    type: Literal["technician", "third_party"]
+    sub: str | None = None
+    name: str | None = None
+    party_category: str | None = None
+
+
+class ReleasePublic(Output):
+    """`GET /v1/releases/{id}`."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    credential_id: uuid.UUID
+    recipient: Recipient
+    approval_id: uuid.UUID | None
+    status: Literal["issued", "unwrapped", "revoked", "expired"]
+    expires_at: UtcDatetime
+    created_at: UtcDatetime
+
+
+class ServiceReleaseCreate(Input):
+    """`POST /internal/service-releases`."""
+
+    credential_id: uuid.UUID
+    vendor_account_id: uuid.UUID
+    job_id: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROLS)]
+
+
+class ServiceReleaseIssued(Output):
+    """201 of `POST /internal/service-releases`."""
+
+    wrap_token: str
+    wrap_ttl: int

@@ -1,0 +1,539 @@
+"""Releasing credentials: decide on intake's live view, mint a wrapped token, record, then return.
+
+Order of one release (all in the request's transaction unless said otherwise):
+
+1. `pg_advisory_xact_lock` on the task, so the quota count and the tombstone check cannot race
+   another release of the same task.
+2. Read intake's authorization live (no cache; unreachable, slow, malformed or 5xx → 503), count
+   the task's releases of the last hour, and `decide`. A local tombstone for the task or client
+   overrides an allow. A denial is audited (`release.denied`, with its rule), put in the outbox and
+   committed before the 403.
+3. Mint the wrapping token (120 s for people; longer, a setting, for a mailed third-party link).
+4. Re-read intake. If the task's status, assignee or `updated_at` moved, the release is denied and
+   the minted token's accessor goes to `pending_revocations` (with a `release.revoke_requested`
+   outbox event carrying only the row id): the API holds no revoke right, the broker worker does.
+5. Write the release row (an HMAC fingerprint of the token, never the token), the ledger row for
+   a third party, the outbox event and the audit entry; for a third party, mail the link; then
+   COMMIT. Only then is the token returned. Any failure from here on returns no token and records
+   the accessor for revocation in a separate transaction (best effort: if the database is gone
+   too, the token dies at its TTL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NoReturn, cast
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col
+
+from mspkit.auth import Principal
+from mspkit.db import advisory_xact_lock
+from mspkit.errors import AppError, Conflict, NotFound, Unavailable
+from mspkit.logging import get_logger
+from mspkit.outbox import write_event
+from secrets_broker.audit import service as audit
+from secrets_broker.common.types import utcnow
+from secrets_broker.credentials.models import Credential
+from secrets_broker.db import KIT
+from secrets_broker.errors import ReleaseDenied
+from secrets_broker.intake_client import IntakeClient
+from secrets_broker.ledger import service as ledger
+from secrets_broker.ledger.models import Disclosure
+from secrets_broker.mail import Mailer, reveal_mail_body
+from secrets_broker.release.models import PendingRevocation, Release, Tombstone
+from secrets_broker.release.policy import (
+    CLIENT_NOT_ACTIVE,
+    TASK_NOT_IN_PROGRESS,
+    Caller,
+    CredentialMeta,
+    Decision,
+    TaskAuth,
+    decide,
+    decide_service,
+)
+from secrets_broker.release.schemas import ReleaseCreate, ReleaseIssued, ServiceReleaseCreate, ServiceReleaseIssued
+from secrets_broker.settings import Settings
+from secrets_broker.vault.gateway import VaultGateway, WrapInfo, credential_path
+
+log = get_logger("secrets_broker.release")
+
+TASK_LOCK_NAMESPACE = "secrets_broker.task"
+
+
+# --- small pieces -------------------------------------------------------------------------------
+
+
+def fingerprint(key: bytes, token: str) -> str:
+    """HMAC-SHA256 of a wrapping token: recognisable later, useless to anyone holding the table."""
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+def credential_meta(credential: Credential) -> CredentialMeta:
+    """The policy's view of a credential row."""
+    return CredentialMeta(
+        id=credential.id,
+        client_id=credential.client_id,
+        vendor_account_id=credential.vendor_account_id,
+        kind=credential.kind,  # type: ignore[arg-type]
+        owner=credential.owner,  # type: ignore[arg-type]
+        category=credential.category,
+        status=credential.status,
+    )
+
+
+def caller_of(user: Principal) -> Caller:
+    """The policy's view of the verified caller."""
+    return Caller(sub=user.sub, role=user.role, client_id=user.client_id)
+
+
+def active_credential(session: Session, credential_id: uuid.UUID) -> Credential:
+    """An active credential, or 404 (a pending row has no secret yet)."""
+    credential = session.get(Credential, credential_id)
+    if credential is None or credential.status != "active":
+        raise NotFound("credential not found")
+    return credential
+
+
+def lock_task(session: Session, task_id: uuid.UUID) -> None:
+    """Serialise releases (and rotations) of one task until the transaction ends."""
+    advisory_xact_lock(session, TASK_LOCK_NAMESPACE, str(task_id))
+
+
+def releases_last_hour(session: Session, task_id: uuid.UUID, now: datetime) -> int:
+    """Releases of the task in the hour before `now` (whatever became of them since)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Release)
+            .where(col(Release.task_id) == task_id, col(Release.created_at) > now - timedelta(hours=1))
+        ).scalar_one()
+    )
+
+
+def tombstone_rule(session: Session, *, task_id: uuid.UUID | None, client_id: uuid.UUID) -> str | None:
+    """The rule a local tombstone imposes (the lifecycle consumers write them), or None."""
+    conditions = [col(Tombstone.client_id) == client_id]
+    if task_id is not None:
+        conditions.append(col(Tombstone.task_id) == task_id)
+    rows = session.execute(select(col(Tombstone.task_id), col(Tombstone.client_id)).where(or_(*conditions))).all()
+    if any(row.client_id == client_id for row in rows):
+        return CLIENT_NOT_ACTIVE
+    if rows:
+        return TASK_NOT_IN_PROGRESS
+    return None
+
+
+def engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return cast(Engine, getattr(bind, "engine", bind))
+
+
+def request_revocation(
+    session: Session, *, accessor: str, release_id: uuid.UUID | None, client_id: uuid.UUID | None, reason: str
+) -> PendingRevocation:
+    """Queue a minted token for revocation by the worker, in the caller's transaction."""
+    row = PendingRevocation(
+        id=uuid.uuid4(), accessor=accessor, release_id=release_id, reason=reason, created_at=utcnow()
+    )
+    session.add(row)
+    # Only the row id travels: an accessor can revoke, so it stays in the database.
+    write_event(
+        session,
+        KIT,
+        type="release.revoke_requested",
+        client_id=client_id,
+        aggregate_id=row.id,
+        data={"pending_revocation_id": str(row.id), "release_id": str(release_id) if release_id else None},
+    )
+    return row
+
+
+def revoke_later(
+    engine: Engine, *, accessor: str, release_id: uuid.UUID | None, client_id: uuid.UUID | None, reason: str
+) -> None:
+    """Queue a revocation in its own transaction, after the release's transaction failed."""
+    try:
+        with Session(engine) as session, session.begin():
+            request_revocation(session, accessor=accessor, release_id=release_id, client_id=client_id, reason=reason)
+    except SQLAlchemyError as exc:
+        # The token cannot be recorded for revocation; it still dies at its wrap TTL.
+        log.error("revocation_not_recorded", reason=reason, error=type(exc).__name__)
+
+
+def anchor_after_commit(engine: Engine, gateway: VaultGateway, settings: Settings) -> None:
+    audit.maybe_anchor(
+        engine, gateway, interval_s=settings.audit_anchor_interval_s, every=settings.audit_anchor_every
+    )
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskDecision:
+    """What step 2 found."""
+
+    task_auth: TaskAuth
+    decision: Decision
+
+
+def decide_for_task(
+    session: Session,
+    *,
+    user: Principal,
+    credential: Credential,
+    task_id: uuid.UUID,
+    reason: str,
+    approval_id: uuid.UUID | None,
+    intake: IntakeClient,
+    settings: Settings,
+    now: datetime,
+) -> TaskDecision:
+    """Lock the task, read intake live, count the quota and decide; tombstones override an allow."""
+    lock_task(session, task_id)
+    task_auth = intake.authorization(task_id)
+    decision = decide(
+        task_auth,
+        credential_meta(credential),
+        caller_of(user),
+        approval_id,
+        releases_last_hour(session, task_id, now),
+        now,
+        reason=reason,
+        quota_per_hour=settings.release_quota_per_hour,
+    )
+    if decision.allowed:
+        rule = tombstone_rule(session, task_id=task_id, client_id=task_auth.client_id)
+        if rule is not None:
+            decision = Decision.deny(rule)
+    return TaskDecision(task_auth=task_auth, decision=decision)
+
+
+def deny(
+    session: Session,
+    *,
+    user: Principal,
+    credential: Credential,
+    task_id: uuid.UUID,
+    rule: str,
+    reason: str,
+    approval_id: uuid.UUID | None,
+    operation: str,
+    now: datetime,
+) -> NoReturn:
+    """Audit a denial (and, for a release, emit `release.denied`), commit, and raise the 403."""
+    audit.append(
+        session,
+        action="release.denied",
+        actor=user.sub,
+        client_id=credential.client_id,
+        task_id=task_id,
+        credential_id=credential.id,
+        rule=rule,
+        details={
+            "operation": operation,
+            "reason": reason,
+            "approval_id": str(approval_id) if approval_id else None,
+        },
+        now=now,
+    )
+    if operation == "release":
+        write_event(
+            session,
+            KIT,
+            type="release.denied",
+            client_id=credential.client_id,
+            aggregate_id=task_id,
+            data={"task_id": str(task_id), "credential_id": str(credential.id), "rule": rule, "actor": user.sub},
+        )
+    session.commit()
+    raise ReleaseDenied(rule)
+
+
+def _changed(before: TaskAuth, after: TaskAuth) -> bool:
+    return (before.status, before.assignee, before.updated_at) != (after.status, after.assignee, after.updated_at)
+
+
+# --- the release --------------------------------------------------------------------------------
+
+
+def create_release(
+    session: Session,
+    *,
+    user: Principal,
+    body: ReleaseCreate,
+    gateway: VaultGateway,
+    intake: IntakeClient,
+    mailer: Mailer,
+    settings: Settings,
+) -> ReleaseIssued:
+    """`POST /v1/releases`: decide, mint, re-check, record and commit; only then hand out the token."""
+    now = utcnow()
+    credential = active_credential(session, body.credential_id)
+    checked = decide_for_task(
+        session,
+        user=user,
+        credential=credential,
+        task_id=body.task_id,
+        reason=body.reason,
+        approval_id=body.approval_id,
+        intake=intake,
+        settings=settings,
+        now=now,
+    )
+    if not checked.decision.allowed:
+        deny(
+            session,
+            user=user,
+            credential=credential,
+            task_id=body.task_id,
+            rule=str(checked.decision.rule),
+            reason=body.reason,
+            approval_id=body.approval_id,
+            operation="release",
+            now=now,
+        )
+    approval = checked.task_auth.approval(body.approval_id) if body.approval_id else None
+    if approval is not None and not approval.recipient.contact_email:
+        raise Conflict("the approval's recipient has no contact email to send the link to", field="approval_id")
+
+    ttl = settings.third_party_wrap_ttl_s if approval is not None else settings.release_wrap_ttl_s
+    wrap = gateway.wrapped_read(credential_path(credential.client_id, credential.id), ttl_s=ttl)
+    engine = engine_of(session)
+    release_id = uuid.uuid4()
+
+    def fail(reason: str) -> None:
+        session.rollback()
+        revoke_later(
+            engine, accessor=wrap.accessor, release_id=None, client_id=credential.client_id, reason=reason
+        )
+
+    try:
+        fresh = intake.authorization(body.task_id)
+    except AppError:
+        fail("recheck_failed")
+        raise
+    if _changed(checked.task_auth, fresh):
+        _deny_after_mint(
+            session, engine=engine, user=user, credential=credential, body=body, fresh=fresh, wrap=wrap,
+            settings=settings, now=now,
+        )
+
+    expires_at = now + timedelta(seconds=wrap.ttl)
+    try:
+        session.add(
+            Release(
+                id=release_id,
+                task_id=body.task_id,
+                credential_id=credential.id,
+                client_id=credential.client_id,
+                technician=user.sub,
+                recipient_type="third_party" if approval is not None else "technician",
+                approval_id=approval.id if approval is not None else None,
+                token_fingerprint=fingerprint(settings.fingerprint_key_bytes(), wrap.token),
+                wrap_accessor=wrap.accessor,
+                status="issued",
+                expires_at=expires_at,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+        if approval is not None:
+            ledger.record(
+                session,
+                release_id=release_id,
+                task_id=body.task_id,
+                client_id=credential.client_id,
+                credential_id=credential.id,
+                approval=approval,
+                disclosed_by=user.sub,
+                now=now,
+            )
+        write_event(
+            session,
+            KIT,
+            type="release.granted",
+            client_id=credential.client_id,
+            aggregate_id=release_id,
+            data={
+                "release_id": str(release_id),
+                "task_id": str(body.task_id),
+                "credential_id": str(credential.id),
+                "recipient_type": "third_party" if approval is not None else "technician",
+                "actor": user.sub,
+            },
+        )
+        session.flush()
+        audit.append(
+            session,
+            action="release.granted",
+            actor=user.sub,
+            client_id=credential.client_id,
+            task_id=body.task_id,
+            credential_id=credential.id,
+            release_id=release_id,
+            details={
+                "reason": body.reason,
+                "recipient_type": "third_party" if approval is not None else "technician",
+                "approval_id": str(approval.id) if approval is not None else None,
+                "party_category": approval.recipient.party_category if approval is not None else None,
+                "expires_at": expires_at,
+            },
+            now=now,
+        )
+        if approval is not None:
+            # Last before COMMIT, after the audit insert succeeded: a link is never mailed for a
+            # release that could not be recorded (only a failing COMMIT is left, and then the
+            # token is queued for revocation). The chain lock is held across the SMTP hand-off;
+            # third-party releases are rare.
+            mailer.send(
+                to=str(approval.recipient.contact_email),
+                subject="A credential has been shared with you",
+                body=reveal_mail_body(
+                    link=f"{settings.reveal_base_url()}/reveal#{wrap.token}",
+                    recipient_name=approval.recipient.name,
+                    expires_at=expires_at.isoformat(timespec="seconds"),
+                ),
+            )
+        session.commit()
+    except AppError:
+        fail("release_not_recorded")
+        raise
+    except SQLAlchemyError as exc:
+        log.error("release_commit_failed", error=type(exc).__name__)
+        fail("release_not_recorded")
+        raise Unavailable("release could not be recorded") from None
+
+    anchor_after_commit(engine, gateway, settings)
+    # A third party's token went by mail; the technician never sees it.
+    return ReleaseIssued(
+        release_id=release_id,
+        wrap_token=None if approval is not None else wrap.token,
+        wrap_ttl=wrap.ttl,
+        expires_at=expires_at,
+    )
+
+
+def _deny_after_mint(
+    session: Session,
+    *,
+    engine: Engine,
+    user: Principal,
+    credential: Credential,
+    body: ReleaseCreate,
+    fresh: TaskAuth,
+    wrap: WrapInfo,
+    settings: Settings,
+    now: datetime,
+) -> NoReturn:
+    """The task moved while minting: queue the token's revocation with the denial, then 403."""
+    recheck = decide(
+        fresh,
+        credential_meta(credential),
+        caller_of(user),
+        body.approval_id,
+        releases_last_hour(session, body.task_id, now),
+        now,
+        reason=body.reason,
+        quota_per_hour=settings.release_quota_per_hour,
+    )
+    # The task changed under us: even a still-allowing view is refused (this decision was made on
+    # the old one); name the rule the new view fails, or task_not_in_progress.
+    rule = recheck.rule or TASK_NOT_IN_PROGRESS
+    try:
+        request_revocation(
+            session, accessor=wrap.accessor, release_id=None, client_id=credential.client_id, reason="task_changed"
+        )
+        deny(
+            session,
+            user=user,
+            credential=credential,
+            task_id=body.task_id,
+            rule=rule,
+            reason=body.reason,
+            approval_id=body.approval_id,
+            operation="release",
+            now=now,
+        )
+    except ReleaseDenied:
+        raise
+    except (AppError, SQLAlchemyError):
+        session.rollback()
+        revoke_later(
+            engine, accessor=wrap.accessor, release_id=None, client_id=credential.client_id, reason="task_changed"
+        )
+        raise Unavailable("release could not be recorded") from None
+
+
+# --- service releases ---------------------------------------------------------------------------
+
+
+def create_service_release(
+    session: Session, *, user: Principal, body: ServiceReleaseCreate, gateway: VaultGateway, settings: Settings
+) -> ServiceReleaseIssued:
+    """`POST /internal/service-releases`: an api_key of a vendor account, to vendor_sync."""
+    now = utcnow()
+    credential = active_credential(session, body.credential_id)
+    # The broker learns a client's status from intake's events (tombstones), not from a live call.
+    client_status = "inactive" if tombstone_rule(session, task_id=None, client_id=credential.client_id) else "active"
+    decision = decide_service(credential_meta(credential), body.vendor_account_id, client_status)
+    details = {"job_id": body.job_id, "vendor_account_id": str(body.vendor_account_id)}
+    if not decision.allowed:
+        audit.append(
+            session,
+            action="service_release.denied",
+            actor=user.sub,
+            client_id=credential.client_id,
+            credential_id=credential.id,
+            rule=decision.rule,
+            details=details,
+            now=now,
+        )
+        session.commit()
+        raise ReleaseDenied(str(decision.rule))
+    wrap = gateway.wrapped_read(credential_path(credential.client_id, credential.id), ttl_s=settings.service_wrap_ttl_s)
+    engine = engine_of(session)
+    try:
+        audit.append(
+            session,
+            action="service_release.granted",
+            actor=user.sub,
+            client_id=credential.client_id,
+            credential_id=credential.id,
+            details={**details, "wrap_ttl": wrap.ttl},
+            now=now,
+        )
+        session.commit()
+    except (AppError, SQLAlchemyError) as exc:
+        session.rollback()
+        revoke_later(
+            engine, accessor=wrap.accessor, release_id=None, client_id=credential.client_id, reason="audit_failed"
+        )
+        if isinstance(exc, AppError):
+            raise
+        raise Unavailable("release could not be recorded") from None
+    anchor_after_commit(engine, gateway, settings)
+    return ServiceReleaseIssued(wrap_token=wrap.token, wrap_ttl=wrap.ttl)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def get_release(session: Session, *, user: Principal, release_id: uuid.UUID) -> tuple[Release, Disclosure | None]:
+    """A release for its technician or an admin; anyone else gets the 404 of a missing one."""
+    release = session.get(Release, release_id)
+    if release is None or (user.role != "admin" and release.technician != user.sub):
+        raise NotFound("release not found")
+    disclosure = None
+    if release.recipient_type == "third_party":
+        disclosure = session.execute(
+            select(Disclosure).where(col(Disclosure.release_id) == release.id)
+        ).scalar_one_or_none()
+    return release, disclosure
