@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 
@@ -43,6 +44,7 @@ def up(
     ports: Annotated[
         str | None, typer.Option(help="'fixed' (APIs on 8001-8003) or 'auto' (all free ports); env MSP_DEVSTACK_PORTS.")
     ] = None,
+    demo: Annotated[bool, typer.Option(help="Seed demo data once (full stack only).")] = True,
 ) -> None:
     """Start the stack; print one `NAME URL` line per part once all are ready."""
     if ports not in (None, "auto", "fixed"):
@@ -58,6 +60,8 @@ def up(
         raise _fail(f"{name}{exc}\n(the stack is left as it is for inspection; `mspctl down` stops it)") from exc
     for name, url in urls.items():
         print(f"{name} {url}", flush=True)
+    if selected is None and demo:
+        _seed_demo(stack)
     if detach:
         return
     err.print("[bold]following logs; Ctrl-C stops the stack[/bold]")
@@ -70,6 +74,24 @@ def up(
         err.print("stopping…")
     finally:
         stack.down()
+
+
+def _seed_demo(stack: Stack) -> None:
+    """Seed demo data once; a failure is reported but leaves the running stack alone."""
+    from mspctl import demo
+
+    try:
+        summary = demo.seed(stack.layout, stack.env)
+    except (demo.DemoError, httpx.HTTPError) as exc:
+        err.print(f"[yellow]demo data not seeded: {exc}[/yellow]")
+        return
+    if summary is not None:
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(summary.counts.items()))
+        err.print(f"demo data: {counts}")
+        err.print(
+            "try: TOKEN=$(.venv/bin/mspctl token --role admin --sub you) && "
+            'curl -H "Authorization: Bearer $TOKEN" $MSP_INTAKE_URL/v1/tasks'
+        )
 
 
 def _interrupt(signum: int, frame: object) -> None:
