@@ -1,0 +1,1 @@
+"""Client domains, their sync runs and drift events."""

@@ -1,0 +1,84 @@
+"""Domain, sync-run and drift-event routes (thin: the service does the work)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, BackgroundTasks, Query
+
+from mspkit.pagination import Limit, Page
+from vendor_sync.db import SessionDep, get_engine
+from vendor_sync.deps import DomainReader, Staff
+from vendor_sync.domains import service
+from vendor_sync.domains.schemas import (
+    DomainCreate,
+    DomainPublic,
+    DriftEventPublic,
+    DriftKind,
+    RefreshAccepted,
+    SyncRunPublic,
+)
+from vendor_sync.pagination import DEFAULT_LIMIT, Cursor
+from vendor_sync.sync.publish import publish_refreshes
+
+router = APIRouter(prefix="/v1", tags=["domains"])
+
+
+@router.post("/clients/{client_id}/domains", status_code=201, response_model=DomainPublic)
+def create_domain(client_id: uuid.UUID, body: DomainCreate, session: SessionDep, _: Staff) -> DomainPublic:
+    """Add a client domain; the scheduler checks it on its next tick."""
+    a_label, unicode_name = body.normalized()
+    domain = service.create_domain(session, client_id=client_id, a_label=a_label, unicode_name=unicode_name)
+    return service.domain_public(domain)
+
+
+@router.get("/clients/{client_id}/domains", response_model=Page[DomainPublic])
+def list_domains(
+    client_id: uuid.UUID, session: SessionDep, _: Staff, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[DomainPublic]:
+    """List one client's domains, oldest first."""
+    items, next_cursor = service.list_domains(session, client_id=client_id, limit=limit, cursor=cursor)
+    return Page[DomainPublic](items=[service.domain_public(d) for d in items], next_cursor=next_cursor)
+
+
+@router.get("/domains/{domain_id}", response_model=DomainPublic)
+def get_domain(domain_id: uuid.UUID, session: SessionDep, user: DomainReader) -> DomainPublic:
+    """One domain with its registration data."""
+    return service.domain_public(service.get_domain(session, domain_id=domain_id, viewer=user))
+
+
+@router.post("/domains/{domain_id}/refresh", status_code=202, response_model=RefreshAccepted)
+def refresh_domain(
+    domain_id: uuid.UUID, session: SessionDep, user: Staff, background: BackgroundTasks
+) -> RefreshAccepted:
+    """Queue a refresh; the job is published after the run's transaction commits."""
+    run_id, created = service.request_refresh(session, domain_id=domain_id, viewer=user)
+    if created:
+        # After the response: a dead Redis (redis-py retries for seconds) must not hold the caller.
+        background.add_task(publish_refreshes, get_engine(), [run_id])
+    return RefreshAccepted(sync_run_id=run_id)
+
+
+@router.get("/sync-runs/{run_id}", response_model=SyncRunPublic)
+def get_sync_run(run_id: uuid.UUID, session: SessionDep, _: Staff) -> SyncRunPublic:
+    """One sync run."""
+    return service.run_public(service.get_sync_run(session, run_id=run_id))
+
+
+@router.get("/drift-events", response_model=Page[DriftEventPublic])
+def list_drift_events(
+    session: SessionDep,
+    _: Staff,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    client_id: uuid.UUID | None = Query(None, description="Only this client's events"),
+    domain_id: uuid.UUID | None = Query(None, description="Only this domain's events"),
+    kind: DriftKind | None = Query(None, description="change or expiry_warning"),
+) -> Page[DriftEventPublic]:
+    """List drift events, newest first."""
+    items, next_cursor = service.list_drift_events(
+        session, limit=limit, cursor=cursor, client_id=client_id, domain_id=domain_id, kind=kind
+    )
+    return Page[DriftEventPublic](
+        items=[DriftEventPublic.model_validate(e, from_attributes=True) for e in items], next_cursor=next_cursor
+    )

@@ -1,0 +1,101 @@
+"""Request and response bodies of the domain, sync-run and drift-event routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vendor_sync.domains.names import MAX_INPUT_CHARS, NAME_PATTERN, InvalidDomainName, normalize_domain_name
+from vendor_sync.types import UtcDatetime
+
+RunStatus = Literal["queued", "running", "succeeded", "failed"]
+DriftKind = Literal["change", "expiry_warning"]
+
+
+class DomainCreate(BaseModel):
+    """A client domain to watch, in any spelling (Unicode or A-label, any case)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=3, max_length=MAX_INPUT_CHARS + 1, pattern=NAME_PATTERN, examples=["example.com"])
+
+    @field_validator("name")
+    @classmethod
+    def _idna(cls, value: str) -> str:
+        try:
+            normalize_domain_name(value)
+        except InvalidDomainName as exc:
+            raise ValueError(f"not a valid domain name: {exc}") from None
+        return value
+
+    def normalized(self) -> tuple[str, str]:
+        """(A-label, Unicode name) of the validated name."""
+        return normalize_domain_name(self.name)
+
+
+class AbuseContactPublic(BaseModel):
+    """The registrar's abuse contact."""
+
+    email: str | None = None
+    phone: str | None = None
+
+
+class DomainPublic(BaseModel):
+    """A domain and its registration data (the `created_at` here is the registration date)."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    name: str
+    unicode_name: str
+    registrar: str | None
+    registrar_iana_id: int | None
+    created_at: UtcDatetime | None
+    expires_at: UtcDatetime | None
+    last_changed_at: UtcDatetime | None
+    statuses: list[str]
+    nameservers: list[str]
+    dnssec: bool | None
+    abuse_contact: AbuseContactPublic | None
+    last_checked_at: UtcDatetime | None
+
+
+class RefreshAccepted(BaseModel):
+    """The sync run that will refresh the domain (the one already in flight, if any)."""
+
+    sync_run_id: uuid.UUID
+
+
+class SyncRunPublic(BaseModel):
+    """A refresh run: counts are of registration fields set, changed and cleared; `failed` is 0 or 1."""
+
+    id: uuid.UUID
+    status: RunStatus
+    created: int
+    updated: int
+    deleted: int
+    failed: int
+    error: str | None
+    domain_id: uuid.UUID
+    client_id: uuid.UUID
+    attempts: int
+    not_before: UtcDatetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+
+
+class DriftEventPublic(BaseModel):
+    """A change between two refreshes, or an expiry warning."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    domain_id: uuid.UUID | None
+    vendor_account_id: uuid.UUID | None
+    sync_run_id: uuid.UUID | None
+    kind: DriftKind
+    field: str
+    old: Any
+    new: Any
+    detected_at: UtcDatetime

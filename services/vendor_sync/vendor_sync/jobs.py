@@ -1,0 +1,78 @@
+"""Celery tasks (dotted names, ids only): refresh, scheduler tick, approval.decided consumer."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import redis
+from celery import Task
+from kombu.exceptions import KombuError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from mspkit.logging import get_logger
+from vendor_sync import events
+from vendor_sync.celery_app import app
+from vendor_sync.db import get_engine
+from vendor_sync.settings import get_settings
+from vendor_sync.sync import refresh as refresh_job
+from vendor_sync.sync.adapter import get_rdap_client
+from vendor_sync.sync.publish import publish_refreshes
+from vendor_sync.sync.schedule import tick
+
+log = get_logger("vendor_sync.jobs")
+# Infrastructure outages (PostgreSQL, Redis) are retried by Celery itself, quietly and with backoff.
+_INFRA_ERRORS = (OperationalError, InterfaceError, redis.RedisError, KombuError)
+
+
+def _infra_backoff(retries: int) -> float:
+    return min(60.0, 2.0 * 2**retries) * random.uniform(0.5, 1.0)
+
+
+@app.task(name="vendor_sync.domain.refresh", bind=True, max_retries=None)
+def refresh_domain(self: Task, sync_run_id: str) -> str:
+    """Refresh one domain's registration data for a sync run (idempotent; see sync/refresh.py)."""
+    try:
+        run_id = uuid.UUID(str(sync_run_id))
+    except ValueError:
+        log.warning("refresh_bad_argument")
+        return "skipped"
+    engine = get_engine()
+    try:
+        outcome = refresh_job.refresh(
+            run_id, engine=engine, lookup=get_rdap_client().lookup_domain, settings=get_settings()
+        )
+    except _INFRA_ERRORS as exc:
+        log.warning("refresh_infra_error", sync_run_id=str(run_id), error=type(exc).__name__)
+        raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None
+    if outcome.countdown is not None:
+        # Published only now, after the claim's lock is released, so the next delivery can take it.
+        publish_refreshes(engine, [run_id], countdown=outcome.countdown)
+    log.info("refresh_done", sync_run_id=str(run_id), outcome=outcome.status, error=outcome.error)
+    return outcome.status
+
+
+@app.task(name="vendor_sync.schedule.tick", bind=True, max_retries=0)
+def schedule_tick(self: Task) -> dict[str, int]:
+    """Queue the refreshes that are due and republish runs whose message was lost (beat runs it)."""
+    try:
+        result = tick(engine=get_engine(), settings=get_settings())
+    except _INFRA_ERRORS as exc:
+        # The next beat tick does the same work; nothing to retry.
+        log.warning("tick_infra_error", error=type(exc).__name__)
+        return {}
+    counts = result.as_dict()
+    if any(counts.values()):
+        log.info("tick_done", **counts)
+    return counts
+
+
+@app.task(name="vendor_sync.events.approval_decided", bind=True, max_retries=None)
+def approval_decided(self: Task, envelope: dict[str, Any]) -> bool:
+    """Consume `approval.decided` through the inbox (record only until provisioning lands)."""
+    try:
+        return events.approval_decided(envelope)
+    except _INFRA_ERRORS as exc:
+        log.warning("approval_decided_infra_error", error=type(exc).__name__)
+        raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None

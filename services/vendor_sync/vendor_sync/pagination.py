@@ -1,0 +1,69 @@
+"""Keyset pagination over (timestamp, id).
+
+The cursor is `<microseconds since the epoch>-<id as 32 hex digits>`, the same format as intake's:
+every string its pattern admits decodes, so a cursor the schema accepts never fails later (the kit's
+base64 cursor cannot promise that in the OpenAPI). Limits and the page shape are the kit's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
+
+Cursor = Annotated[
+    str | None, Query(max_length=49, pattern=CURSOR_PATTERN, description="Opaque cursor: a page's next_cursor")
+]
+
+
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    """The cursor just after this row."""
+    delta = at - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}-{row_id.hex}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (timestamp, id) a cursor points after (its pattern was checked by the schema)."""
+    micros, hex_id = cursor.split("-", 1)
+    return EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id)
+
+
+def keyset(
+    stmt: Select[Any],
+    *,
+    at: InstrumentedAttribute[Any],
+    id_: InstrumentedAttribute[Any],
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> Select[Any]:
+    """Restrict `stmt` to the page after `cursor`, ordered by (at, id), fetching one extra row."""
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        if descending:
+            stmt = stmt.where(or_(at < after_at, and_(at == after_at, id_ < after_id)))
+        else:
+            stmt = stmt.where(or_(at > after_at, and_(at == after_at, id_ > after_id)))
+    order = (at.desc(), id_.desc()) if descending else (at.asc(), id_.asc())
+    return stmt.order_by(*order).limit(limit + 1)
+
+
+def page_of(
+    rows: Sequence[T], *, limit: int, key: Callable[[T], tuple[datetime, uuid.UUID]]
+) -> tuple[list[T], str | None]:
+    """Trim the extra row and build the next cursor from the last row kept."""
+    items = list(rows[:limit])
+    if len(rows) > limit and items:
+        return items, encode_cursor(*key(items[-1]))
+    return items, None

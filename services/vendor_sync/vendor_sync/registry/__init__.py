@@ -1,0 +1,1 @@
+"""Vendors, client vendor accounts and their contacts."""

@@ -1,0 +1,108 @@
+"""Request and response bodies of the registry routes (every constraint is in the model)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from vendor_sync.types import UtcDatetime
+
+VendorKind = Literal["isp", "registrar", "dns_host", "hosting", "cloud", "email", "spam_filter", "software"]
+
+# Every constraint is a pattern the schema shows, written with explicit ASCII classes (no `\s`): the
+# server (Rust regex), the schema (ECMA) and schema-driven clients (Python re) disagree on what `\s` is.
+# Text: no control characters, and no blank at either end (refused, not silently stripped).
+_TEXT = r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TEXT)]
+Role = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_TEXT)]
+AccountNumber = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_TEXT)]
+HttpUrlText = Annotated[
+    str, StringConstraints(max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f/?#@]+(?:[/?#][^\x00-\x20\x7f]*)?$")
+]
+# A practical address shape (no quoted local parts, no IP literals), the same as intake's.
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
+    ),
+]
+Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9][0-9 ()./\-]{1,38}$")]
+AdapterName = Annotated[str, StringConstraints(max_length=40, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class VendorCreate(BaseModel):
+    """A new vendor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    kind: VendorKind
+    website: HttpUrlText | None = None
+    support_email: Email | None = None
+    support_phone: Phone | None = None
+    adapter: AdapterName | None = None
+
+
+class VendorPublic(BaseModel):
+    """A vendor as returned by the API."""
+
+    id: uuid.UUID
+    name: str
+    kind: str
+    website: str | None
+    support_email: str | None
+    support_phone: str | None
+    adapter: str | None
+    created_at: UtcDatetime
+
+
+class ContactCreate(BaseModel):
+    """A contact at the vendor for one account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    role: Role
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class ContactPublic(BaseModel):
+    """A contact as returned by the API."""
+
+    id: uuid.UUID
+    name: str
+    role: str
+    email: str | None
+    phone: str | None
+
+
+class VendorAccountCreate(BaseModel):
+    """A client's account at a vendor; the API key stays in the broker, only its credential id here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vendor_id: uuid.UUID
+    account_number: AccountNumber
+    portal_url: HttpUrlText | None = None
+    api_key_credential_id: uuid.UUID | None = None
+    contacts: list[ContactCreate] = Field(default_factory=list, max_length=50)
+
+
+class VendorAccountPublic(BaseModel):
+    """A vendor account with its vendor's kind and its contacts."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    vendor_id: uuid.UUID
+    vendor_kind: str
+    account_number: str
+    portal_url: str | None
+    api_key_credential_id: uuid.UUID | None
+    contacts: list[ContactPublic]
+    created_at: UtcDatetime

@@ -1,0 +1,1 @@
+"""Refresh jobs and the scheduler tick."""
