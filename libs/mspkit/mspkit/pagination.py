@@ -1,23 +1,32 @@
-"""Keyset cursors and the `{items, next_cursor}` page shape."""
+"""Keyset pagination over (timestamp, id), the `limit`/`cursor` query parameters and the page shape.
+
+The cursor is `<microseconds since the epoch>-<id as 32 hex digits>`: every string its pattern admits
+decodes, so a cursor the OpenAPI schema accepts never fails later with a 422 (a base64 cursor cannot
+promise that in a schema, which schemathesis' positive-data check would catch).
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
 
 from mspkit.errors import ValidationFailed
 
 T = TypeVar("T")
+DEFAULT_LIMIT = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1..200")]
-Cursor = Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_\-=]*$", description="Opaque cursor")]
+Cursor = Annotated[
+    str | None, Query(max_length=49, pattern=CURSOR_PATTERN, description="Opaque cursor: a page's next_cursor")
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -27,16 +36,41 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    """Opaque cursor for keyset pagination on (created_at, id)."""
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    """The cursor just after this row."""
+    delta = at - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}-{row_id.hex}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Parse a cursor, or 422 naming `cursor`."""
+    """The (timestamp, id) a cursor points after, or 422 naming `cursor`."""
     try:
-        created, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        micros, hex_id = cursor.split("-", 1)
+        return EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id)
+    except (ValueError, OverflowError) as exc:
         raise ValidationFailed("cursor: malformed", field="cursor") from exc
+
+
+def keyset(
+    stmt: Select[Any], *, at: Any, id_: Any, limit: int, cursor: str | None, descending: bool = False
+) -> Select[Any]:
+    """Restrict `stmt` to the page after `cursor`, ordered by (at, id), fetching one extra row."""
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        if descending:
+            stmt = stmt.where(or_(at < after_at, and_(at == after_at, id_ < after_id)))
+        else:
+            stmt = stmt.where(or_(at > after_at, and_(at == after_at, id_ > after_id)))
+    order = (at.desc(), id_.desc()) if descending else (at.asc(), id_.asc())
+    return stmt.order_by(*order).limit(limit + 1)
+
+
+def page_of(
+    rows: Sequence[T], *, limit: int, key: Callable[[T], tuple[datetime, uuid.UUID]]
+) -> tuple[list[T], str | None]:
+    """Trim the extra row and build the next cursor from the last row kept."""
+    items = list(rows[:limit])
+    if len(rows) > limit and items:
+        return items, encode_cursor(*key(items[-1]))
+    return items, None

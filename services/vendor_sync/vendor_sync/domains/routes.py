@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, BackgroundTasks, Query
 
-from mspkit.pagination import Limit, Page
+from mspkit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from vendor_sync.db import SessionDep, get_engine
 from vendor_sync.deps import DomainReader, Staff
 from vendor_sync.domains import service
@@ -18,7 +18,6 @@ from vendor_sync.domains.schemas import (
     RefreshAccepted,
     SyncRunPublic,
 )
-from vendor_sync.pagination import DEFAULT_LIMIT, Cursor
 from vendor_sync.sync.publish import publish_refreshes
 
 router = APIRouter(prefix="/v1", tags=["domains"])

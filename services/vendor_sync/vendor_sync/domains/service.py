@@ -10,11 +10,11 @@ from sqlmodel import Session, col
 
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, NotFound
+from mspkit.pagination import keyset, page_of
 from vendor_sync.db import utcnow
 from vendor_sync.deps import ensure_tenant
 from vendor_sync.domains.models import IN_FLIGHT, IN_FLIGHT_PREDICATE, Domain, DriftEvent, SyncRun
 from vendor_sync.domains.schemas import AbuseContactPublic, DomainPublic, SyncRunPublic
-from vendor_sync.pagination import keyset, page_of
 
 
 def domain_public(domain: Domain) -> DomainPublic:

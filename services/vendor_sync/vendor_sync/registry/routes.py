@@ -6,10 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Query
 
-from mspkit.pagination import Limit, Page
+from mspkit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from vendor_sync.db import SessionDep
 from vendor_sync.deps import AccountReader, AdminOnly, Staff, VendorReader, ensure_tenant
-from vendor_sync.pagination import DEFAULT_LIMIT, Cursor
 from vendor_sync.registry import service
 from vendor_sync.registry.schemas import (
     VendorAccountCreate,

@@ -11,8 +11,8 @@ from sqlmodel import Session, col
 
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, NotFound
+from mspkit.pagination import keyset, page_of
 from vendor_sync.deps import ensure_tenant
-from vendor_sync.pagination import keyset, page_of
 from vendor_sync.registry.models import Contact, Vendor, VendorAccount
 from vendor_sync.registry.schemas import (
     ContactPublic,
