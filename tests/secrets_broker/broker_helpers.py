@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 import uuid
 from collections.abc import Callable
 from email import policy
@@ -14,6 +15,29 @@ import requests
 
 API_ROLE = "msp-broker-api"
 STRONG_REASON = "customer ticket 4711: reset the portal login"
+
+def audit_rows(engine: Any, **where: Any) -> list[Any]:
+    """Audit entries matching `column=value` filters, in chain order."""
+    from sqlalchemy import text
+
+    clause = " AND ".join(f"{k} = :{k}" for k in where) or "true"
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(f"SELECT index, action, actor, rule, release_id, canonical FROM audit_entries WHERE {clause} "
+                     "ORDER BY index"),
+                where,
+            )
+        )
+
+
+def release_row(engine: Any, release_id: Any) -> Any:
+    """The release row (as the broker's role sees it)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM releases WHERE id = :i"), {"i": release_id}).one()
+
 
 class MintingSource:
     """A SecretIdSource that mints a fresh wrapped secret id per login, like a launcher restart."""
@@ -205,6 +229,39 @@ class World:
         sub = f"tech-{uuid.uuid4().hex[:8]}"
         task_id = self.new_task(client_id, assignee=sub, credential_ids=[credential_id])
         return client_id, credential_id, secret, task_id, sub
+
+    def unwrap(self, sub: str, token: str) -> Any:
+        """POST /v1/unwrap as technician `sub`."""
+        return self.broker.post("/v1/unwrap", headers=self.tech(sub), json={"wrap_token": token})
+
+    def reveal(self, token: str) -> Any:
+        """POST /v1/reveal with no bearer token, as a third party's browser would."""
+        return self.broker.post("/v1/reveal", json={"wrap_token": token})
+
+    def third_party_token(self, *, secret: str | None = None) -> tuple[uuid.UUID, uuid.UUID, str, uuid.UUID, str, str]:
+        """A third-party release with an approved approval; returns (client, credential, secret, task, sub, token).
+
+        The token is the one mailed to the recipient (read from the mail sink's link).
+        """
+        client_id, credential_id, secret, task_id, sub = self.ready(
+            credential_kw={"secret": secret} if secret else None
+        )
+        contact = f"isp-{uuid.uuid4().hex[:8]}@fibre.example.net"
+        approval_id = self.request_approval(
+            task_id, credential_ids=[credential_id], categories=["credentials"], contact_email=contact
+        )
+        self.decide_approval(approval_id, client_id, "approved")
+        r = self.release(sub, task_id, credential_id, approval_id=approval_id)
+        assert r.status_code == 201, r.text
+        return client_id, credential_id, secret, task_id, sub, self.mailed_token(contact)
+
+    def mailed_token(self, address: str) -> str:
+        """The token in the one reveal link mailed to `address` (the URL fragment)."""
+        mails = self.mails_to(address)
+        assert len(mails) == 1
+        links = re.findall(r"https?://\S+/reveal#(\S+)", mails[0].get_content())
+        assert len(links) == 1
+        return str(links[0])
 
     # ---- mail ----
 

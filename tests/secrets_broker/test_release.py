@@ -253,3 +253,33 @@ def test_concurrent_releases_cannot_overrun_the_quota(world: World, broker_app: 
         t.join()
 
     assert sorted(statuses) == [201, 201, 403, 403, 403, 403]
+
+
+def test_release_records_the_view_it_was_decided_on_and_when_it_rechecked(world: World, engine: Any) -> None:
+    _, credential_id, _, task_id, sub = world.ready()
+    view = world.intake.get(f"/v1/tasks/{task_id}", headers=world.admin).json()
+    before = datetime.now(UTC)
+
+    r = world.release(sub, task_id, credential_id)
+
+    after = datetime.now(UTC)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT auth_updated_at, rechecked_at FROM releases WHERE id = :i"), {"i": r.json()["release_id"]}
+        ).one()
+    assert row.auth_updated_at == datetime.fromisoformat(view["updated_at"].replace("Z", "+00:00"))
+    assert before <= row.rechecked_at <= after
+
+
+def test_a_tombstone_older_than_the_live_view_does_not_refuse(world: World, engine: Any) -> None:
+    _, credential_id, _, task_id, sub = world.ready()
+    # The task left in_progress earlier and came back since: intake's newer view governs.
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tombstones (id, task_id, reason, created_at, effective_at) "
+                "VALUES (:i, :t, 'task_left_in_progress', now(), now() - interval '1 hour')"
+            ),
+            {"i": uuid.uuid4(), "t": task_id},
+        )
+    assert world.release(sub, task_id, credential_id).status_code == 201

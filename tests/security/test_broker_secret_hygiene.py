@@ -1,9 +1,9 @@
 """The broker keeps secrets and wrapping tokens out of its own sinks: tables, events, mail, logs, errors.
 
-A canary secret with awkward characters goes through create, release, third-party release, rotation
-and refused input; then every row of the broker's schema (read as the superuser), the outbox, the
-mail sink and the captured process output are searched for the canary and for each issued wrapping
-token, in plain, base64, JSON-escaped, URL-encoded and hex forms.
+A canary secret with awkward characters goes through create, release, third-party release, rotation,
+unwrap, reveal and refused input; then every row of the broker's schema (read as the superuser), the
+outbox, the mail sink and the captured process output are searched for the canary and for each
+issued wrapping token, in plain, base64, JSON-escaped, URL-encoded and hex forms.
 """
 
 from __future__ import annotations
@@ -130,6 +130,16 @@ def test_no_secret_or_token_in_any_sink(
     responses.append(listed.text)
     responses.append(world.broker.get("/v1/audit", params={"client_id": str(client_id)}, headers=world.admin).text)
     responses.append(world.broker.get("/v1/disclosures", params={"format": "csv"}, headers=world.admin).text)
+
+    # Unwrap and reveal: the plaintext reaches the recipient's 200 and no sink; refusals echo nothing.
+    opened = world.unwrap(sub, tokens[0])
+    assert opened.status_code == 200 and opened.json()["secret"] == canary
+    assert opened.headers["cache-control"] == "no-store"
+    revealed = world.reveal(tokens[1])
+    assert revealed.status_code == 200 and revealed.json()["secret"] == canary
+    for refused in (world.unwrap(sub, tokens[0]), world.reveal(tokens[1]), world.unwrap("tech-other", tokens[0])):
+        assert refused.status_code in (403, 410)
+        responses.append(refused.text)
 
     # Positive control: the capture does see what the broker's loggers write.
     from mspkit.logging import get_logger

@@ -18,6 +18,7 @@ from secrets_broker.intake_client import IntakeClient
 from secrets_broker.mail import Mailer
 from secrets_broker.settings import Settings, get_settings
 from secrets_broker.vault.gateway import LauncherSecretId, VaultGateway
+from secrets_broker.vault.wrapping import WrapClient
 
 __all__ = [
     "AuditReader",
@@ -32,6 +33,7 @@ __all__ = [
     "Technician",
     "TechnicianOrAdmin",
     "VendorSyncService",
+    "Wraps",
 ]
 
 
@@ -56,6 +58,13 @@ def get_gateway() -> VaultGateway:
         # Only a process the launcher started can be restarted into a fresh secret id.
         on_token_lost=_restart_process if settings.vault_restart_on_token_loss and wrapped else None,
     )
+
+
+@lru_cache
+def get_wraps() -> WrapClient:
+    """The process's wrapping-token client (lookup and unwrap need no broker token)."""
+    settings = get_settings()
+    return WrapClient(addr=settings.vault_addr, timeout_s=settings.vault_timeout_s, pool_size=settings.vault_pool_size)
 
 
 @lru_cache
@@ -84,6 +93,7 @@ def settings_dep() -> Settings:
 
 Gateway = Annotated[VaultGateway, Depends(get_gateway)]
 Intake = Annotated[IntakeClient, Depends(get_intake)]
+Wraps = Annotated[WrapClient, Depends(get_wraps)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 

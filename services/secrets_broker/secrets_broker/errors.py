@@ -26,3 +26,17 @@ class AuditUnavailable(Unavailable):
 
 class MailUnavailable(Unavailable):
     """The reveal link could not be handed to the SMTP relay."""
+
+
+class WrapTokenInvalid(AppError):
+    """410 `wrap_token_invalid`: the wrapping token is used, revoked, expired or unknown."""
+
+    status_code = 410
+    code = "wrap_token_invalid"
+
+
+class WrapTokenWrongPath(AppError):
+    """400 `wrap_token_wrong_path`: the token does not wrap the release's credential path."""
+
+    status_code = 400
+    code = "wrap_token_wrong_path"

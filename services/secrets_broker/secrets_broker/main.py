@@ -18,7 +18,9 @@ from secrets_broker.deps import get_gateway
 from secrets_broker.jobs import Maintenance
 from secrets_broker.ledger.routes import router as ledger_router
 from secrets_broker.release.routes import router as release_router
+from secrets_broker.reveal.page import router as reveal_page_router
 from secrets_broker.settings import get_settings
+from secrets_broker.unwrap.routes import router as unwrap_router
 from secrets_broker.vault.gateway import VaultError
 
 log = get_logger("secrets_broker.main")
@@ -57,3 +59,5 @@ app.include_router(credentials_router)
 app.include_router(release_router)
 app.include_router(audit_router)
 app.include_router(ledger_router)
+app.include_router(unwrap_router)
+app.include_router(reveal_page_router)

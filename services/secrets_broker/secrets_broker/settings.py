@@ -53,6 +53,17 @@ class Settings(KitSettings):
     pending_credential_grace_s: float = 120.0
     sweep_interval_s: float = 60.0
 
+    # POST /v1/reveal takes no bearer token: blunt token guessing per client IP (shared in Redis).
+    reveal_rate_limit: str = "20/minute"
+    redis_timeout_s: float = 1.0
+
+    # The broker worker (revoker role): thread pool size, and the sweep that carries out the
+    # revocations still open (API-requested ones, and any whose Vault call failed).
+    worker_concurrency: int = 4
+    revocation_sweep_interval_s: float = 10.0
+    revocation_batch: int = 100
+    revocation_backoff_max_s: float = 120.0
+
     def fingerprint_key_bytes(self) -> bytes:
         """The HMAC key for token fingerprints (a fixed key in dev only)."""
         value = self.fingerprint_key.get_secret_value()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mspkit.pagination import Cursor, Limit
+from mspkit.pagination import Limit
 from secrets_broker.audit import service
 from secrets_broker.audit.schemas import AuditEntryPublic, AuditPage, VerifyPublic
 from secrets_broker.deps import AuditReader, Gateway, SessionDep
@@ -15,6 +15,11 @@ from secrets_broker.deps import AuditReader, Gateway, SessionDep
 router = APIRouter(tags=["audit"])
 
 Action = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$")]
+# The chain is keyed by its index, not (timestamp, id): the cursor is the last index seen. Every
+# string the pattern admits decodes, so a schema-valid cursor never fails later.
+AuditCursor = Annotated[
+    str | None, Query(max_length=18, pattern=service.INDEX_CURSOR_PATTERN, description="A page's next_cursor")
+]
 
 
 @router.get("/v1/audit", response_model=AuditPage)
@@ -22,7 +27,7 @@ def list_audit(
     session: SessionDep,
     user: AuditReader,
     limit: Limit = 50,
-    cursor: Cursor = None,
+    cursor: AuditCursor = None,
     client_id: uuid.UUID | None = None,
     task_id: uuid.UUID | None = None,
     credential_id: uuid.UUID | None = None,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, ForeignKey, Text, Uuid
 from sqlmodel import Field, SQLModel
 
+from secrets_broker.common.types import utcnow
 from secrets_broker.db import SCHEMA
 
 
@@ -35,6 +36,13 @@ class Release(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    # Intake's `updated_at` of the view the release was decided on: a tombstone revokes the
+    # releases decided on views at or before its change, and spares those decided after it.
+    auth_updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    # When the broker sent its last live read of intake (the re-check after minting).
+    rechecked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    # Why it left `issued` other than by its recipient (revoked_task, revoked_client, intercepted, ...).
+    closed_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class PendingRevocation(SQLModel, table=True):
@@ -51,10 +59,21 @@ class PendingRevocation(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     done_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    # Backoff of the worker's sweep after a failed attempt.
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
 
 
 class Tombstone(SQLModel, table=True):
-    """A task or client that left its releasable state: no new release, whatever intake says later."""
+    """A task or client that left its releasable state, as the broker worker learnt it from intake.
+
+    It covers every authorization view whose `updated_at` is at or before `effective_at` (the
+    event's `occurred_at`; NULL covers every view): releases decided on such a view are revoked, and
+    a new release or unwrap shown such a (stale) view is refused. A view updated after the change
+    (the task came back to `in_progress`, or was reassigned back) is not covered: intake's live
+    view is the authority from then on. `assignee` set: a reassignment, covering only views that
+    still name that assignee. `task_id` NULL: the whole client (until `lifted_at`, for service
+    releases, which have no task view to compare).
+    """
 
     __tablename__ = "tombstones"
     __table_args__: Any = {"schema": SCHEMA}
@@ -64,3 +83,7 @@ class Tombstone(SQLModel, table=True):
     client_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
     reason: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    effective_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    assignee: str | None = Field(default=None, sa_type=Text)
+    event_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
+    lifted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

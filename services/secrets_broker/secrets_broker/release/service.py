@@ -3,16 +3,19 @@
 Order of one release (all in the request's transaction unless said otherwise):
 
 1. `pg_advisory_xact_lock` on the task, so the quota count and the tombstone check cannot race
-   another release of the same task.
+   another release of the same task or the worker's revocation of the task; and the client's lock
+   shared, so the worker's client-wide revocation waits for this release to commit (and then
+   revokes it) or runs first (and then this release reads the closed client).
 2. Read intake's authorization live (no cache; unreachable, slow, malformed or 5xx → 503), count
-   the task's releases of the last hour, and `decide`. A local tombstone for the task or client
-   overrides an allow. A denial is audited (`release.denied`, with its rule), put in the outbox and
-   committed before the 403.
+   the task's releases of the last hour, and `decide`. A tombstone covering that view (see
+   `Tombstone`) overrides an allow. A denial is audited (`release.denied`, with its rule), put in
+   the outbox and committed before the 403.
 3. Mint the wrapping token (120 s for people; longer, a setting, for a mailed third-party link).
 4. Re-read intake. If the task's status, assignee or `updated_at` moved, the release is denied and
    the minted token's accessor goes to `pending_revocations` (with a `release.revoke_requested`
    outbox event carrying only the row id): the API holds no revoke right, the broker worker does.
-5. Write the release row (an HMAC fingerprint of the token, never the token), the ledger row for
+5. Write the release row (an HMAC fingerprint of the token, never the token; the view's
+   `updated_at` it was decided on and when the re-check was sent), the ledger row for
    a third party, the outbox event and the audit entry; for a third party, mail the link; then
    COMMIT. Only then is the token returned. Any failure from here on returns no token and records
    the accessor for revocation in a separate transaction (best effort: if the database is gone
@@ -23,12 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn, cast
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -48,6 +53,7 @@ from secrets_broker.ledger.models import Disclosure
 from secrets_broker.mail import Mailer, reveal_mail_body
 from secrets_broker.release.models import PendingRevocation, Release, Tombstone
 from secrets_broker.release.policy import (
+    CALLER_NOT_ASSIGNEE,
     CLIENT_NOT_ACTIVE,
     TASK_NOT_IN_PROGRESS,
     Caller,
@@ -64,6 +70,7 @@ from secrets_broker.vault.gateway import VaultGateway, WrapInfo, credential_path
 log = get_logger("secrets_broker.release")
 
 TASK_LOCK_NAMESPACE = "secrets_broker.task"
+CLIENT_LOCK_NAMESPACE = "secrets_broker.client"
 
 
 # --- small pieces -------------------------------------------------------------------------------
@@ -116,17 +123,63 @@ def releases_last_hour(session: Session, task_id: uuid.UUID, now: datetime) -> i
     )
 
 
-def tombstone_rule(session: Session, *, task_id: uuid.UUID | None, client_id: uuid.UUID) -> str | None:
-    """The rule a local tombstone imposes (the lifecycle consumers write them), or None."""
-    conditions = [col(Tombstone.client_id) == client_id]
-    if task_id is not None:
-        conditions.append(col(Tombstone.task_id) == task_id)
-    rows = session.execute(select(col(Tombstone.task_id), col(Tombstone.client_id)).where(or_(*conditions))).all()
-    if any(row.client_id == client_id for row in rows):
+def lock_task_and_client(session: Session, task_id: uuid.UUID, client_id: uuid.UUID) -> None:
+    """Lock the task (as `lock_task`) and hold the client's lock shared, in one round trip.
+
+    Releases of different tasks of one client do not block each other; the worker takes the
+    client's key exclusively before it tombstones the client and revokes its releases, so it waits
+    for every release of the client in flight (and they wait for it).
+    """
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(:t, 0)), "
+            "pg_advisory_xact_lock_shared(hashtextextended(:c, 0))"
+        ),
+        {"t": f"{TASK_LOCK_NAMESPACE}:{task_id}", "c": f"{CLIENT_LOCK_NAMESPACE}:{client_id}"},
+    )
+
+
+def tombstone_rule(session: Session, view: TaskAuth) -> str | None:
+    """The rule a tombstone imposes on this authorization view, or None.
+
+    A tombstone covers views whose `updated_at` is at or before the change it records (a NULL
+    `effective_at` covers every view), so a stale view cannot release after the worker learnt of
+    the change, while a task that intake moved on since (back to `in_progress`, or reassigned back)
+    is judged on its live view alone.
+    """
+    rows = session.execute(
+        select(col(Tombstone.task_id), col(Tombstone.assignee)).where(
+            or_(
+                col(Tombstone.task_id) == view.task_id,
+                and_(col(Tombstone.task_id).is_(None), col(Tombstone.client_id) == view.client_id),
+            ),
+            or_(col(Tombstone.effective_at).is_(None), col(Tombstone.effective_at) >= view.updated_at),
+        )
+    ).all()
+    if any(row.task_id is None for row in rows):
         return CLIENT_NOT_ACTIVE
-    if rows:
+    if any(row.assignee is None for row in rows):
         return TASK_NOT_IN_PROGRESS
+    # A reassignment ended only the named technician's authority.
+    if any(row.assignee == view.assignee for row in rows):
+        return CALLER_NOT_ASSIGNEE
     return None
+
+
+def client_tombstoned(session: Session, client_id: uuid.UUID) -> bool:
+    """Whether the broker learnt that the client left `active` (and not that it came back)."""
+    return (
+        session.execute(
+            select(col(Tombstone.id))
+            .where(
+                col(Tombstone.client_id) == client_id,
+                col(Tombstone.task_id).is_(None),
+                col(Tombstone.lifted_at).is_(None),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def engine_of(session: Session) -> Engine:
@@ -166,7 +219,37 @@ def revoke_later(
         log.error("revocation_not_recorded", reason=reason, error=type(exc).__name__)
 
 
+class AnchorPacer:
+    """Decides in-process whether asking the database about anchoring is worth a transaction.
+
+    `maybe_anchor` is the authority (across processes); this only spares a busy API one extra
+    transaction per release when this process tried less than `interval_s` ago and has appended
+    fewer than `every` entries since.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._since = 0
+
+    def due(self, *, interval_s: float, every: int) -> bool:
+        """Count one appended entry; True when an anchoring attempt is due."""
+        with self._lock:
+            self._since += 1
+            now = time.monotonic()
+            if now - self._last < interval_s and self._since < every:
+                return False
+            self._last, self._since = now, 0
+            return True
+
+
+_pacer = AnchorPacer()
+
+
 def anchor_after_commit(engine: Engine, gateway: VaultGateway, settings: Settings) -> None:
+    """Anchor the chain head in Vault if due (best effort, after the caller's commit)."""
+    if not _pacer.due(interval_s=settings.audit_anchor_interval_s, every=settings.audit_anchor_every):
+        return
     audit.maybe_anchor(
         engine, gateway, interval_s=settings.audit_anchor_interval_s, every=settings.audit_anchor_every
     )
@@ -195,8 +278,11 @@ def decide_for_task(
     settings: Settings,
     now: datetime,
 ) -> TaskDecision:
-    """Lock the task, read intake live, count the quota and decide; tombstones override an allow."""
-    lock_task(session, task_id)
+    """Lock the task (and the client, shared), read intake live, count the quota and decide.
+
+    A tombstone covering the view overrides an allow.
+    """
+    lock_task_and_client(session, task_id, credential.client_id)
     task_auth = intake.authorization(task_id)
     decision = decide(
         task_auth,
@@ -209,7 +295,7 @@ def decide_for_task(
         quota_per_hour=settings.release_quota_per_hour,
     )
     if decision.allowed:
-        rule = tombstone_rule(session, task_id=task_id, client_id=task_auth.client_id)
+        rule = tombstone_rule(session, task_auth)
         if rule is not None:
             decision = Decision.deny(rule)
     return TaskDecision(task_auth=task_auth, decision=decision)
@@ -314,6 +400,9 @@ def create_release(
             engine, accessor=wrap.accessor, release_id=None, client_id=credential.client_id, reason=reason
         )
 
+    # The moment the last authorization read was sent: no allowed release has one after the
+    # task's closing commit (the race test compares the two).
+    rechecked_at = utcnow()
     try:
         fresh = intake.authorization(body.task_id)
     except AppError:
@@ -342,6 +431,8 @@ def create_release(
                 expires_at=expires_at,
                 created_at=now,
                 updated_at=now,
+                auth_updated_at=fresh.updated_at,
+                rechecked_at=rechecked_at,
             )
         )
         session.flush()
@@ -482,7 +573,7 @@ def create_service_release(
     now = utcnow()
     credential = active_credential(session, body.credential_id)
     # The broker learns a client's status from intake's events (tombstones), not from a live call.
-    client_status = "inactive" if tombstone_rule(session, task_id=None, client_id=credential.client_id) else "active"
+    client_status = "inactive" if client_tombstoned(session, credential.client_id) else "active"
     decision = decide_service(credential_meta(credential), body.vendor_account_id, client_status)
     details = {"job_id": body.job_id, "vendor_account_id": str(body.vendor_account_id)}
     if not decision.allowed:

@@ -422,6 +422,13 @@ class VaultGateway:
             raise VaultRejected("wrapped response for an unexpected path")
         return info
 
+    def revoke_accessor(self, accessor: str) -> bool:
+        """Revoke the token behind an accessor (revoker role only); False when no such token is left."""
+        resp = self._call(lambda c: c.auth.token.revoke_accessor(accessor))
+        # 204 when revoked; 200 with a warning when the token is already gone (used, expired).
+        warnings = resp.get("warnings") if isinstance(resp, dict) else None
+        return not warnings
+
     def exists(self, path: str) -> bool:
         """Whether a secret is stored at the path, learnt through a 1 s wrapped read (no plaintext)."""
         try:

@@ -3,11 +3,15 @@
 (function () {
   "use strict";
   var token = "";
-  if (window.location.hash.length > 1) {
-    token = decodeURIComponent(window.location.hash.slice(1));
-    history.replaceState(null, "", window.location.pathname);
-  }
   var $ = function (id) { return document.getElementById(id); };
+
+  function takeFragment() {
+    if (window.location.hash.length > 1) {
+      token = decodeURIComponent(window.location.hash.slice(1));
+      history.replaceState(null, "", window.location.pathname);
+    }
+  }
+  takeFragment();
 
   function fail(message) {
     $("error").textContent = message;
@@ -52,5 +56,14 @@
     $("token").value = "";
     if (value) { reveal(value); }
   });
-  if (token) { $("ready").hidden = false; } else { $("paste-form").hidden = false; }
+  function showStart() {
+    $("result").hidden = true;
+    $("r-secret").textContent = "";
+    $("error").hidden = true;
+    $("ready").hidden = !token;
+    $("paste-form").hidden = !!token;
+  }
+  // The same link opened again in this tab changes only the fragment: no reload, so read it here.
+  window.addEventListener("hashchange", function () { takeFragment(); showStart(); });
+  showStart();
 })();

@@ -1,0 +1,1 @@
+"""Revocation that follows intake: the broker worker's consumers, tombstones and the revoker."""

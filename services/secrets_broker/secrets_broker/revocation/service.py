@@ -1,0 +1,249 @@
+"""Revocation that follows intake: tombstones, releases marked revoked, and tokens revoked at Vault.
+
+Two steps, so that the database never waits on Vault and Vault is never skipped:
+
+1. In the event's inbox transaction, under the task's advisory lock (the release path's key; the
+   client's key, exclusively, for a client-wide change): write the tombstone, mark every covered
+   `issued` release `revoked` (or `expired` when its token is past its TTL anyway), audit each as
+   `release.revoked`, and queue its accessor in `pending_revocations`. From that commit on, unwrap
+   and reveal refuse these releases (they check the row under the same lock), and no release
+   decided on a covered view can be granted.
+2. After the commit, revoke each queued accessor at Vault with the revoker role
+   (`auth/token/revoke-accessor`) and mark the row done. A failure leaves the row open with a
+   backoff; the worker's sweep retries it (and runs the API's own queued revocations as well).
+
+Which releases a tombstone covers: those decided on a view of the task (or of any task of the
+client) whose `updated_at` is at or before the event's `occurred_at` — intake sets `updated_at`
+before it writes the event, so the view that ended is covered and any view after a later change
+is not (a task back in `in_progress`, or reassigned back, keeps its new releases). A reassignment
+covers only the releases of the technician who lost the task.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col
+
+from mspkit.db import advisory_xact_lock
+from mspkit.logging import get_logger
+from secrets_broker.audit import service as audit
+from secrets_broker.common.types import utcnow
+from secrets_broker.release.models import PendingRevocation, Release, Tombstone
+from secrets_broker.release.service import CLIENT_LOCK_NAMESPACE, lock_task
+from secrets_broker.vault.gateway import VaultError, VaultGateway
+
+log = get_logger("secrets_broker.revocation")
+
+ACTOR: Final = "svc:secrets_broker"
+TASK_LEFT_IN_PROGRESS: Final = "task_left_in_progress"
+TASK_REASSIGNED: Final = "task_reassigned"
+CLIENT_LEFT_ACTIVE: Final = "client_left_active"
+
+
+def _close_covered(
+    session: Session, releases: Iterable[Release], *, reason: str, event_id: uuid.UUID | None, now: datetime
+) -> list[uuid.UUID]:
+    """Mark covered releases revoked (queueing their accessors) or expired; returns the queued ids."""
+    queued: list[uuid.UUID] = []
+    for release in releases:
+        if release.expires_at <= now:
+            # Vault has forgotten the token already; nothing to revoke.
+            release.status = "expired"
+            release.updated_at = now
+            session.add(release)
+            continue
+        release.status = "revoked"
+        release.closed_reason = reason
+        release.updated_at = now
+        session.add(release)
+        pending = PendingRevocation(
+            id=uuid.uuid4(), accessor=release.wrap_accessor, release_id=release.id, reason=reason, created_at=now
+        )
+        session.add(pending)
+        queued.append(pending.id)
+        audit.append(
+            session,
+            action="release.revoked",
+            actor=ACTOR,
+            client_id=release.client_id,
+            task_id=release.task_id,
+            credential_id=release.credential_id,
+            release_id=release.id,
+            details={"reason": reason, "event_id": str(event_id) if event_id else None},
+            now=now,
+        )
+    session.flush()
+    return queued
+
+
+def _covered_by(effective_at: datetime) -> ColumnElement[bool]:
+    # A release without a recorded view (made before migration 0003) is covered: fail closed.
+    return or_(col(Release.auth_updated_at).is_(None), col(Release.auth_updated_at) <= effective_at)
+
+
+def tombstone_task(
+    session: Session,
+    *,
+    task_id: uuid.UUID,
+    client_id: uuid.UUID | None,
+    reason: str,
+    effective_at: datetime,
+    event_id: uuid.UUID | None,
+    assignee: str | None = None,
+) -> list[uuid.UUID]:
+    """Tombstone a task (or one assignee's hold on it) and close its covered releases; returns queued ids."""
+    lock_task(session, task_id)
+    now = utcnow()
+    session.add(
+        Tombstone(
+            id=uuid.uuid4(),
+            task_id=task_id,
+            client_id=client_id,
+            reason=reason,
+            created_at=now,
+            effective_at=effective_at,
+            assignee=assignee,
+            event_id=event_id,
+        )
+    )
+    stmt = select(Release).where(
+        col(Release.task_id) == task_id, col(Release.status) == "issued", _covered_by(effective_at)
+    )
+    if assignee is not None:
+        stmt = stmt.where(col(Release.technician) == assignee)
+    releases = session.execute(stmt.order_by(col(Release.created_at)).with_for_update()).scalars().all()
+    return _close_covered(session, releases, reason=reason, event_id=event_id, now=now)
+
+
+def tombstone_client(
+    session: Session, *, client_id: uuid.UUID, effective_at: datetime, event_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """Tombstone a client that left `active` and close all its covered releases; returns queued ids."""
+    # Exclusive: releases hold this key shared from their decision to their commit.
+    advisory_xact_lock(session, CLIENT_LOCK_NAMESPACE, str(client_id))
+    now = utcnow()
+    session.add(
+        Tombstone(
+            id=uuid.uuid4(),
+            client_id=client_id,
+            reason=CLIENT_LEFT_ACTIVE,
+            created_at=now,
+            effective_at=effective_at,
+            event_id=event_id,
+        )
+    )
+    releases = (
+        session.execute(
+            select(Release)
+            .where(col(Release.client_id) == client_id, col(Release.status) == "issued", _covered_by(effective_at))
+            .order_by(col(Release.created_at))
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    return _close_covered(session, releases, reason=CLIENT_LEFT_ACTIVE, event_id=event_id, now=now)
+
+
+def lift_client(session: Session, *, client_id: uuid.UUID, effective_at: datetime) -> int:
+    """The client is active again: its earlier tombstones stop refusing service releases."""
+    advisory_xact_lock(session, CLIENT_LOCK_NAMESPACE, str(client_id))
+    result = session.execute(
+        update(Tombstone)
+        .where(
+            and_(
+                col(Tombstone.client_id) == client_id,
+                col(Tombstone.task_id).is_(None),
+                col(Tombstone.lifted_at).is_(None),
+                or_(col(Tombstone.effective_at).is_(None), col(Tombstone.effective_at) < effective_at),
+            )
+        )
+        .values(lifted_at=effective_at)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- carrying revocations out at Vault --------------------------------------------------------------
+
+
+def _backoff(attempts: int, cap_s: float) -> timedelta:
+    return timedelta(seconds=min(cap_s, 2 ** min(attempts, 10)) * random.uniform(0.5, 1.0))
+
+
+def revoke_one(engine: Engine, gateway: VaultGateway, pending_id: uuid.UUID, *, backoff_max_s: float = 120.0) -> bool:
+    """Revoke one queued accessor at Vault and mark it done; True when done (now or before)."""
+    with Session(engine) as session, session.begin():
+        # SKIP LOCKED: the event's own call and the sweep may reach the same row at once.
+        row = session.execute(
+            select(PendingRevocation)
+            .where(col(PendingRevocation.id) == pending_id)
+            .with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if row is None:
+            return False
+        if row.done_at is not None:
+            return True
+        now = utcnow()
+        try:
+            revoked = gateway.revoke_accessor(row.accessor)
+        except VaultError as exc:
+            row.attempts += 1
+            row.last_error = type(exc).__name__
+            row.next_attempt_at = now + _backoff(row.attempts, backoff_max_s)
+            session.add(row)
+            log.warning(
+                "revocation_failed", pending_revocation_id=str(row.id), attempts=row.attempts, error=row.last_error
+            )
+            return False
+        row.attempts += 1
+        row.done_at = now
+        row.last_error = None if revoked else "token_already_gone"
+        session.add(row)
+        if row.release_id is None:
+            # A token the API minted but never handed out (its re-check failed): no release row
+            # recorded this revocation yet, so the audit gets it now.
+            audit.append(
+                session,
+                action="release.revoked",
+                actor=ACTOR,
+                details={"reason": row.reason, "pending_revocation_id": str(row.id), "was_live": revoked},
+                now=now,
+            )
+    log.info("token_revoked", pending_revocation_id=str(pending_id), was_live=revoked)
+    return True
+
+
+def carry_out(engine: Engine, gateway: VaultGateway, pending_ids: Iterable[uuid.UUID], *, backoff_max_s: float) -> int:
+    """Revoke these queued accessors now (best effort: failures stay queued); returns how many are done."""
+    done = 0
+    for pending_id in pending_ids:
+        try:
+            done += revoke_one(engine, gateway, pending_id, backoff_max_s=backoff_max_s)
+        except SQLAlchemyError as exc:
+            log.warning("revocation_not_recorded", pending_revocation_id=str(pending_id), error=type(exc).__name__)
+    return done
+
+
+def due_revocations(engine: Engine, *, limit: int) -> list[uuid.UUID]:
+    """Open revocations whose backoff has passed, oldest first."""
+    with Session(engine) as session:
+        return list(
+            session.execute(
+                select(col(PendingRevocation.id))
+                .where(col(PendingRevocation.done_at).is_(None), col(PendingRevocation.next_attempt_at) <= utcnow())
+                .order_by(col(PendingRevocation.created_at))
+                .limit(limit)
+            ).scalars()
+        )
+
+
+def sweep(engine: Engine, gateway: VaultGateway, *, batch: int = 100, backoff_max_s: float = 120.0) -> int:
+    """One sweep over the open revocations; returns how many it finished."""
+    return carry_out(engine, gateway, due_revocations(engine, limit=batch), backoff_max_s=backoff_max_s)

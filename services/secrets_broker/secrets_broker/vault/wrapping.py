@@ -1,0 +1,70 @@
+"""Wrapping tokens at Vault: look one up (never consumes it) and unwrap it (consumes it, once).
+
+Neither call needs the broker's own Vault token: a lookup is anonymous and an unwrap authenticates
+with the wrapping token alone. So unwrap keeps working for the recipient even while the API's
+AppRole token is being renewed, and no broker policy is involved in handing out plaintext.
+Vault answers the same 400 for a used, a revoked, an expired and an unknown token; both calls map
+it to `None` ("gone"), and every other failure to the gateway's 503 errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import hvac
+import requests
+from requests.adapters import HTTPAdapter
+
+from secrets_broker.vault.gateway import VaultDenied, VaultRejected, VaultUnreachable, translate
+
+
+@dataclass(frozen=True)
+class WrapLookup:
+    """What Vault says about a live wrapping token (nothing secret)."""
+
+    creation_path: str
+    creation_ttl: int
+
+
+class WrapClient:
+    """Looks up and unwraps response-wrapping tokens over a pooled, proxy-free session."""
+
+    def __init__(self, *, addr: str, timeout_s: float = 2.5, pool_size: int = 40) -> None:
+        self.addr = addr.rstrip("/")
+        self._timeout_s = timeout_s
+        self._session = requests.Session()
+        # Proxies and .netrc from the environment must not see or redirect a wrapping token.
+        self._session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def _client(self, token: str) -> hvac.Client:
+        # token="" stops hvac from falling back to VAULT_TOKEN or ~/.vault-token.
+        return hvac.Client(
+            url=self.addr, token=token, timeout=self._timeout_s, session=self._session, allow_redirects=False
+        )
+
+    def lookup(self, token: str) -> WrapLookup | None:
+        """The token's creation path and TTL, or None when Vault says it is gone."""
+        try:
+            resp = translate(lambda: self._client("").write_data("sys/wrapping/lookup", data={"token": token}))
+        except (VaultRejected, VaultDenied):
+            return None
+        data = (resp or {}).get("data") if isinstance(resp, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("creation_path"), str):
+            raise VaultUnreachable("malformed wrapping lookup")
+        return WrapLookup(creation_path=data["creation_path"], creation_ttl=int(data.get("creation_ttl") or 0))
+
+    def unwrap(self, token: str) -> dict[str, Any] | None:
+        """The wrapped response (consuming the token), or None when Vault says it is gone."""
+        try:
+            resp = translate(lambda: self._client(token).write_data("sys/wrapping/unwrap"))
+        except (VaultRejected, VaultDenied):
+            # A garbage token can be refused with 403 rather than 400: gone either way.
+            return None
+        if not isinstance(resp, dict):
+            raise VaultUnreachable("malformed unwrap response")
+        return resp
+
