@@ -59,7 +59,7 @@ class BodyLimitMiddleware:
             await _reject(send)
 
 
-class _TooLarge(BaseException):  # noqa: N818
+class _TooLarge(BaseException):
     """Raised from receive(); a BaseException so that FastAPI's body parser cannot turn it into a 400."""
 
 

@@ -1,7 +1,6 @@
-"""Celery app for intake (skeleton)."""
+"""Celery app used by intake's relay to publish (intake runs no worker of its own)."""
 
-import os
+from intake.settings import get_settings
+from mspkit.queue import make_celery
 
-from celery import Celery
-
-app = Celery("intake", broker=os.environ.get("MSP_REDIS_URL", "redis://127.0.0.1:1/0"))
+app = make_celery("intake", get_settings().redis_url)

@@ -1,0 +1,103 @@
+"""Clients: create, read, list, and patch (leaving `active` cancels the client's open tasks)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import Session, col, select
+
+from intake.clients.models import Client
+from intake.clients.schemas import ClientCreate, ClientPublic, ClientUpdate
+from intake.common.pages import page_query, split_page
+from intake.common.types import new_id, utcnow
+from intake.deps import sees_client
+from intake.events import emit
+from intake.tasks.models import Task
+from intake.tasks.service import apply_status
+from intake.tasks.workflow import OPEN, Actor
+from mspkit.auth import Principal
+from mspkit.errors import NotFound
+
+
+def _not_found() -> NotFound:
+    return NotFound("client not found")
+
+
+def create_client(session: Session, body: ClientCreate) -> Client:
+    """A new active client."""
+    now = utcnow()
+    client = Client(
+        id=new_id(),
+        name=body.name,
+        primary_domain=body.primary_domain.lower(),
+        approver_emails=list(dict.fromkeys(body.approver_emails)),
+        purchase_approval_threshold_cents=body.purchase_approval_threshold_cents,
+        status="active",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(client)
+    return client
+
+
+def get_client(session: Session, user: Principal, client_id: uuid.UUID, *, for_update: bool = False) -> Client:
+    """The client if the caller may see it, else 404."""
+    if not sees_client(user, client_id):
+        raise _not_found()
+    query = select(Client).where(Client.id == client_id)
+    if for_update:
+        query = query.with_for_update()
+    client = session.exec(query).first()
+    if client is None:
+        raise _not_found()
+    return client
+
+
+def list_clients(
+    session: Session, user: Principal, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[ClientPublic], str | None]:
+    """A page of the clients the caller may see."""
+    query = select(Client)
+    if user.is_client:
+        query = query.where(Client.id == user.client_id)
+    if status is not None:
+        query = query.where(Client.status == status)
+    rows = session.exec(page_query(query, Client, limit=limit, cursor=cursor)).all()
+    items, next_cursor = split_page(rows, limit)
+    return [ClientPublic.model_validate(c) for c in items], next_cursor
+
+
+def update_client(session: Session, user: Principal, client_id: uuid.UUID, body: ClientUpdate) -> Client:
+    """Patch a client; a status change away from `active` cancels every open task, all in one transaction."""
+    client = get_client(session, user, client_id, for_update=True)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    status = changes.pop("status", None)
+    if "primary_domain" in changes:
+        changes["primary_domain"] = changes["primary_domain"].lower()
+    if "approver_emails" in changes:
+        changes["approver_emails"] = list(dict.fromkeys(changes["approver_emails"]))
+    for name, value in changes.items():
+        setattr(client, name, value)
+    if status is not None and status != client.status:
+        previous = client.status
+        client.status = status
+        if previous == "active":
+            open_tasks = session.exec(
+                select(Task)
+                .where(Task.client_id == client.id, col(Task.status).in_(OPEN))
+                .order_by(col(Task.created_at), col(Task.id))
+                .with_for_update()
+            ).all()
+            for task in open_tasks:
+                apply_status(session, task, "cancelled", actor=Actor.SYSTEM)
+        emit(
+            session,
+            "client.status_changed",
+            client_id=client.id,
+            aggregate_id=client.id,
+            data={"client_id": str(client.id), "from": previous, "to": status},
+        )
+    if changes or status is not None:
+        client.updated_at = utcnow()
+    session.add(client)
+    return client

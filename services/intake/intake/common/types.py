@@ -1,0 +1,101 @@
+"""Shared field types: every string refuses NUL, every number is strict, every list is bounded.
+
+The constraints live in the types (and so in the OpenAPI schema), never in hidden validators, so a
+client generated from the schema and the server agree on what is valid.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict, StringConstraints
+
+# PostgreSQL text cannot hold NUL, and no field has a use for it: refused in every string.
+NO_NUL = r"^[^\x00]*$"
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=NO_NUL)]
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00\s]+$")]
+# A practical address shape (no quoted local parts, no IP literals), checked by the schema alone.
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
+    ),
+]
+Hostname = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=253, pattern=r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+    ),
+]
+Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9][0-9 ()./\-]{1,38}$")]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
+
+
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 3.0 is an integer to JSON Schema, while "3" and true are not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Integers as JSON Schema means them (3 and 3.0, never "3", 3.5 or true): `Annotated[int, Strict(),
+# Field(bounds), JSON_INTEGER]`. The bounds sit on the int, inside the validator, so the schema shows them.
+JSON_INTEGER = BeforeValidator(_integral)
+Cents = Annotated[int, Strict(), Field(ge=0, le=10**13), JSON_INTEGER]
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Times are always rendered in UTC with a `Z`, whatever the database session's time zone.
+UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
+
+CREDENTIAL_CATEGORIES = (
+    "isp",
+    "registrar",
+    "dns_host",
+    "hosting",
+    "cloud",
+    "email",
+    "spam_filter",
+    "software_license",
+    "network_device",
+    "workstation",
+    "server",
+    "other",
+)
+
+
+class Input(BaseModel):
+    """Base of every request body: unknown fields (status, assignee, client_id, ...) are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    """Base of every response body."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def new_id() -> uuid.UUID:
+    """A new random id."""
+    return uuid.uuid4()
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as JSON-ready data."""
+    return model.model_dump(mode="json")

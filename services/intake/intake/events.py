@@ -1,0 +1,28 @@
+"""intake's event routing table: event type → [(Celery task name, queue)], and `emit`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from intake.db import KIT
+from mspkit.outbox import write_event
+
+ROUTES: dict[str, list[tuple[str, str]]] = {
+    "client.status_changed": [("secrets_broker.events.client_status_changed", "secrets_broker")],
+    "task.created": [],
+    "task.assigned": [("secrets_broker.events.task_assigned", "secrets_broker")],
+    "task.status_changed": [("secrets_broker.events.task_status_changed", "secrets_broker")],
+    "approval.decided": [("vendor_sync.events.approval_decided", "vendor_sync")],
+}
+
+
+def emit(
+    session: Session, type: str, *, client_id: uuid.UUID, aggregate_id: uuid.UUID, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Write an event to intake's outbox in the caller's transaction (data: ids and statuses only)."""
+    if type not in ROUTES:
+        raise ValueError(f"unrouted event type {type}")
+    return write_event(session, KIT, type=type, client_id=client_id, aggregate_id=aggregate_id, data=data)

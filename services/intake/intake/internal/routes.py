@@ -1,0 +1,69 @@
+"""Internal routes: each checks an allowlist of service `sub`s, not just the role."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from intake.common.pages import Cursor
+from intake.common.types import NO_NUL
+from intake.deps import BrokerService, SessionDep, VendorSyncService
+from intake.requests import service as requests
+from intake.requests.schemas import RequestDetail
+from intake.tasks import service as tasks
+from intake.tasks.schemas import StepCreate, StepPublic, SystemTaskCreate, TaskAuthorization, TaskStaffView, TaskStatus
+from mspkit.pagination import Limit, Page
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+AssigneeFilter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+@router.get("/tasks/{task_id}/authorization")
+def task_authorization(task_id: uuid.UUID, service: BrokerService, session: SessionDep) -> TaskAuthorization:
+    """The live authorization view of one task (svc:secrets_broker)."""
+    return tasks.authorization_views(session, [tasks.get_task(session, service, task_id)])[0]
+
+
+@router.get("/tasks")
+def list_task_authorizations(
+    service: BrokerService,
+    session: SessionDep,
+    assignee: AssigneeFilter = None,
+    status: TaskStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[TaskAuthorization]:
+    """Authorization views filtered by assignee and status (svc:secrets_broker)."""
+    items, next_cursor = tasks.list_authorizations(
+        session, assignee=assignee, status=status, limit=limit, cursor=cursor
+    )
+    return Page[TaskAuthorization](items=items, next_cursor=next_cursor)
+
+
+@router.get("/requests/{request_id}")
+def request_detail(request_id: uuid.UUID, service: VendorSyncService, session: SessionDep) -> RequestDetail:
+    """A request with its typed body, for workers (svc:vendor_sync)."""
+    return requests.request_detail(session, requests.get_request(session, service, request_id))
+
+
+@router.post("/tasks", status_code=201, responses={200: {"model": TaskStaffView, "description": "Already created"}})
+def create_system_task(
+    body: SystemTaskCreate, service: VendorSyncService, session: SessionDep, response: Response
+) -> TaskStaffView:
+    """Create a system task in `new` with no request (svc:vendor_sync); a known dedupe_key answers 200."""
+    task, created = tasks.create_system_task(session, service, body)
+    session.commit()
+    if not created:
+        response.status_code = 200
+    return tasks.task_views(session, [task], staff=True)[0]  # type: ignore[return-value]
+
+
+@router.post("/tasks/{task_id}/steps", status_code=201)
+def add_step(task_id: uuid.UUID, body: StepCreate, service: VendorSyncService, session: SessionDep) -> StepPublic:
+    """Append a step result reported by a worker (svc:vendor_sync)."""
+    step = tasks.add_step(session, service, task_id, body)
+    session.commit()
+    return StepPublic.model_validate(step)

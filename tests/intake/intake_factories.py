@@ -1,0 +1,126 @@
+"""Plain factory functions for intake's tests (imported by the test modules)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+Headers = dict[str, str]
+
+
+def make_client(api: TestClient, admin_h: Headers, **overrides: Any) -> dict[str, Any]:
+    """Create a client through the API and return it."""
+    body = {
+        "name": "Acme Dental",
+        "primary_domain": "acme-dental.example",
+        "approver_emails": ["owner@acme-dental.example"],
+        "purchase_approval_threshold_cents": 50_000,
+        **overrides,
+    }
+    response = api.post("/v1/clients", json=body, headers=admin_h)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def purchase_body(*, total_cents: int = 10_000, **overrides: Any) -> dict[str, Any]:
+    """A purchase whose total is `total_cents` (one item)."""
+    return {
+        "type": "purchase",
+        "items": [{"description": "Wireless keyboard", "quantity": 1, "unit_price_cents": total_cents}],
+        "justification": "The reception keyboard is broken.",
+        "supplier": {"name": "Office Supplies Ltd", "contact_email": "sales@office-supplies.example"},
+        **overrides,
+    }
+
+
+def isp_body(**overrides: Any) -> dict[str, Any]:
+    """An ISP account setup."""
+    return {
+        "type": "isp_account_setup",
+        "isp_name": "FastFiber",
+        "isp_contact_email": "business@fastfiber.example",
+        "service_address": {
+            "line1": "1 Main Street",
+            "city": "Springfield",
+            "region": "IL",
+            "postal_code": "62701",
+            "country": "US",
+        },
+        "service_tier": "Business 500",
+        "site_contact": {"name": "Dana Office", "email": "dana@acme-dental.example", "phone": "+1 217 555 0100"},
+        **overrides,
+    }
+
+
+def spam_body(**overrides: Any) -> dict[str, Any]:
+    """A spam filter setup (provider left to its default)."""
+    return {
+        "type": "spam_filter_setup",
+        "domain": "acme-dental.example",
+        "downstream_hosts": ["mail.acme-dental.example"],
+        **overrides,
+    }
+
+
+def vendor_contact_body(account_id: str, *, add: Any = (), update: Any = (), remove: Any = ()) -> dict[str, Any]:
+    """A vendor contact update."""
+    return {
+        "type": "vendor_contact_update",
+        "vendor_account_id": account_id,
+        "contacts": {"add": list(add), "update": list(update), "remove": list(remove)},
+    }
+
+
+def submit(
+    api: TestClient, headers: Headers, body: dict[str, Any], *, key: str | None = None, client_id: Any = None
+) -> Any:
+    """POST /v1/requests with an Idempotency-Key (a fresh one unless given)."""
+    if client_id is not None:
+        body = {**body, "client_id": str(client_id)}
+    return api.post("/v1/requests", json=body, headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def create_request(api: TestClient, headers: Headers, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Submit a request that must succeed; return the 201 body."""
+    response = submit(api, headers, body, **kwargs)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def get_task(api: TestClient, headers: Headers, task_id: str) -> dict[str, Any]:
+    """GET a task that must exist."""
+    response = api.get(f"/v1/tasks/{task_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def system_task(api: TestClient, vendor_sync_h: Headers, client_id: str, **overrides: Any) -> dict[str, Any]:
+    """A system task in `new` (POST /internal/tasks)."""
+    body = {"client_id": client_id, "type": "drift_review", "title": "Review DNS drift", **overrides}
+    response = api.post("/internal/tasks", json=body, headers=vendor_sync_h)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assign(api: TestClient, headers: Headers, task_id: str, assignee: str) -> Any:
+    """POST /v1/tasks/{id}/assign."""
+    return api.post(f"/v1/tasks/{task_id}/assign", json={"assignee": assignee}, headers=headers)
+
+
+def move(api: TestClient, headers: Headers, task_id: str, to: str, note: str | None = None) -> Any:
+    """POST /v1/tasks/{id}/transition."""
+    body: dict[str, Any] = {"to": to}
+    if note is not None:
+        body["note"] = note
+    return api.post(f"/v1/tasks/{task_id}/transition", json=body, headers=headers)
+
+
+def outbox(sql: Callable[..., list[Any]], client_id: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(type, data) of every outbox row of one client, in write order."""
+    rows = sql(
+        "SELECT type, envelope FROM intake.outbox WHERE envelope->>'client_id' = :c ORDER BY id", c=str(client_id)
+    )
+    return [(r[0], r[1]["data"]) for r in rows]

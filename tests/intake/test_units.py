@@ -1,0 +1,137 @@
+"""Pure pieces: the expansion table, the verified-token cache, cursors, and the schema matching the models."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from intake_factories import isp_body, purchase_body, spam_body
+
+
+def _body(data):
+    from pydantic import TypeAdapter
+
+    from intake.requests.schemas import RequestCreate
+
+    return TypeAdapter(RequestCreate).validate_python(data)
+
+
+@pytest.mark.parametrize(
+    ("total", "threshold", "status"),
+    [(100, 100, "ready"), (101, 100, "awaiting_approval"), (0, 0, "ready"), (1, 0, "awaiting_approval")],
+)
+def test_purchase_approval_applies_only_strictly_over_the_threshold(total, threshold, status):
+    from intake.requests.expansion import expand
+
+    [task] = expand(_body(purchase_body(total_cents=total))).tasks
+    assert task.initial_status(threshold) == status
+
+
+def test_isp_and_spam_always_wait_for_approval():
+    from intake.requests.expansion import expand
+
+    for body in (isp_body(), spam_body()):
+        [task] = expand(_body(body)).tasks
+        assert task.initial_status(10**12) == "awaiting_approval"
+
+
+def test_vendor_contact_update_needs_its_account():
+    from intake.requests.expansion import expand
+
+    body = _body({"type": "vendor_contact_update", "vendor_account_id": str(uuid.uuid4()), "contacts": {}})
+    with pytest.raises(ValueError, match="vendor account"):
+        expand(body)
+
+
+def test_every_plan_shape_has_a_statement():
+    from intake.requests.create import create_sql
+
+    for shape in (("none",), ("always",), ("over_threshold",), ("none", "always")):
+        sql = create_sql(shape)
+        assert sql.count("INSERT INTO intake.tasks") == len(shape)
+        assert sql.count("INSERT INTO intake.approvals") == sum(kind != "none" for kind in shape)
+        assert sql.count("INSERT INTO intake.outbox") == len(shape)
+
+
+def _principal(exp: float):
+    from mspkit.auth import Principal
+
+    return Principal(sub="u", role="technician", claims={"exp": exp})
+
+
+def test_token_cache_serves_a_token_until_its_expiry():
+    from intake.auth import VerifiedTokens
+
+    cache = VerifiedTokens(max_age_s=300)
+    cache.put("token-a", _principal(time.time() + 100))
+    assert cache.get("token-a").sub == "u"
+    assert cache.get("token-b") is None
+    cache.put("expired", _principal(time.time() - 60))  # past exp + 30 s of skew: never cached
+    assert cache.get("expired") is None
+
+
+def test_token_cache_entry_lapses_and_is_bounded(monkeypatch):
+    from intake import auth
+
+    cache = auth.VerifiedTokens(max_size=2, max_age_s=10)
+    cache.put("a", _principal(time.time() + 3600))
+    now = time.monotonic()
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now + 11)
+    assert cache.get("a") is None  # the cache's own max age
+    monkeypatch.undo()
+    for token in ("a", "b", "c"):
+        cache.put(token, _principal(time.time() + 3600))
+    assert cache.get("a") is None and cache.get("c") is not None
+
+
+def test_a_tampered_token_is_not_served_from_the_cache(api, admin_h):
+    """The cache is keyed by the exact token: changing one byte of a cached token is verified (and refused)."""
+    assert api.get("/v1/clients", headers=admin_h).status_code == 200
+    token = admin_h["Authorization"].removeprefix("Bearer ")
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert api.get("/v1/clients", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
+
+
+def test_cursor_round_trip():
+    from datetime import UTC, datetime
+
+    from intake.common.pages import decode_cursor, encode_cursor
+
+    moment = datetime(2026, 11, 24, 22, 13, 38, 123456, tzinfo=UTC)
+    row_id = uuid.uuid4()
+    assert decode_cursor(encode_cursor(moment, row_id)) == (moment, row_id)
+
+
+def test_the_migrations_match_the_models(admin_engine):
+    """Alembic finds nothing to change between the migrated schema and the SQLModel tables."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import intake.idempotency.models
+    import intake.main  # noqa: F401
+
+    def _ours(obj, name, type_, reflected, compare_to):
+        return getattr(obj, "schema", None) == "intake" if type_ == "table" else True
+
+    with admin_engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_schemas": True, "include_object": _ours, "version_table_schema": "intake"}
+        )
+        diff = [d for d in compare_metadata(context, SQLModel.metadata) if "intake" in repr(d)]
+    assert diff == []
+
+
+def test_purge_removes_expired_keys(api, admin_h, auth, sql, monkeypatch):
+    from intake_factories import make_client, submit
+
+    from intake.requests import create
+
+    client = make_client(api, admin_h)
+    user = auth("client_user", "u", client["id"])
+    assert submit(api, user, purchase_body(), key="old-1").status_code == 201
+    sql("UPDATE intake.idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old-1'")
+    monkeypatch.setattr(create, "PURGE_PROBABILITY", 1.0)
+    assert submit(api, user, purchase_body(), key="new-1").status_code == 201
+    assert sql("SELECT count(*) FROM intake.idempotency_keys WHERE key = 'old-1'")[0][0] == 0
