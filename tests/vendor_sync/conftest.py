@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 import uvicorn
 
 from vendor_sim.app import create_app
@@ -27,46 +24,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def kit_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway redis-server (the venv's, 6.2) on a free port; never the machine's 6379."""
-    binary = Path(sys.executable).parent / "redis-server"
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("kit-redis")
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.05)
-    client.close()
-    yield url
-    proc.terminate()
-    proc.wait(10)
+def kit_redis_url(stack_env: dict[str, str]) -> str:
+    """A Redis database of the private test stack's own server (never the machine's 6379)."""
+    return stack_env["MSP_REDIS_URL"].rsplit("/", 1)[0] + "/5"
 
 
 @pytest.fixture(scope="session")

@@ -94,6 +94,8 @@ def create_app(
     health_checks: Mapping[str, Check] | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     version: str = "0.1.0",
+    union_tags: frozenset[str] = frozenset(),
+    header_names: dict[str, str] | None = None,
 ) -> FastAPI:
     """Build a FastAPI app with the kit's rules wired in."""
     configure_logging(service, settings.log_level, secrets=settings.secret_values())
@@ -102,7 +104,7 @@ def create_app(
     app.state.verifier = JWTVerifier(
         issuer=settings.jwt_issuer, jwks_url=settings.jwks_url, audience=service, algorithm=settings.jwt_algorithm
     )
-    install_error_handlers(app)
+    install_error_handlers(app, union_tags=union_tags, header_names=header_names)
     ready = dict(ready_checks or {})
     health = dict(health_checks or {})
 

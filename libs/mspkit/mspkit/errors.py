@@ -114,23 +114,33 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _dotted(loc: Any) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "query", "path", "header"}:
-        parts = parts[1:]
-    # Discriminated unions add the tag as a path element (body.purchase.items); drop it.
-    return ".".join(parts)
+def field_path(error: Any, *, tags: frozenset[str] = frozenset(), header_names: dict[str, str] | None = None) -> str:
+    """The dotted path of the field a pydantic error is about, as the client wrote it.
+
+    Discriminated unions put the tag value in the path (`purchase.items.0`); `tags` lists those
+    values so they are dropped. Header names are restored to their canonical spelling.
+    """
+    loc = list(error.get("loc", ()))
+    location = loc.pop(0) if loc and loc[0] in {"body", "query", "path", "header"} else None
+    if error.get("type") == "json_invalid":
+        return "body"
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in tags)]
+    if location == "header" and parts:
+        parts = [(header_names or {}).get(parts[0].lower(), parts[0])]
+    if error.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
+        parts.append(str((error.get("ctx") or {}).get("discriminator", "type")).strip("'\""))
+    return ".".join(parts) or "body"
 
 
-def validation_body(exc: RequestValidationError) -> dict[str, Any]:
+def validation_body(
+    exc: RequestValidationError, *, tags: frozenset[str] = frozenset(), header_names: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Turn pydantic's error list into the envelope, naming the first failing field."""
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid input", "type": "value_error"}
-    field = _dotted(first.get("loc", ()))
-    msg = str(first.get("msg", "invalid input"))
-    if first.get("type") == "extra_forbidden":
-        msg = "unknown field"
-    return {"error": "validation_error", "detail": f"{field or 'body'}: {msg}", "field": field or "body"}
+    field = field_path(first, tags=tags, header_names=header_names)
+    msg = "unknown field" if first.get("type") == "extra_forbidden" else str(first.get("msg", "invalid input"))
+    return {"error": "validation_error", "detail": f"{field}: {msg}", "field": field}
 
 
 _HTTP_CODES = {
@@ -156,7 +166,9 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, *, union_tags: frozenset[str] = frozenset(), header_names: dict[str, str] | None = None
+) -> None:
     """Render every error, including framework ones, as the contract's envelope."""
 
     @app.exception_handler(AppError)
@@ -165,7 +177,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(validation_body(exc), status_code=422)
+        return JSONResponse(validation_body(exc, tags=union_tags, header_names=header_names), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -58,21 +58,6 @@ def _rfc3339(value: datetime) -> str:
 # Times are always rendered in UTC with a `Z`, whatever the database session's time zone.
 UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
 
-CREDENTIAL_CATEGORIES = (
-    "isp",
-    "registrar",
-    "dns_host",
-    "hosting",
-    "cloud",
-    "email",
-    "spam_filter",
-    "software_license",
-    "network_device",
-    "workstation",
-    "server",
-    "other",
-)
-
 
 class Input(BaseModel):
     """Base of every request body: unknown fields (status, assignee, client_id, ...) are refused."""

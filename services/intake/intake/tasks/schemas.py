@@ -10,6 +10,7 @@ from pydantic import Field
 from intake.approvals.schemas import ApprovalPublic
 from intake.clients.schemas import ClientStatus
 from intake.common.types import Input, LongText, Name, Output, Subject, UtcDatetime
+from mspkit.vocabulary import CredentialCategory
 
 TaskStatus = Literal["new", "awaiting_approval", "ready", "in_progress", "on_hold", "done", "rejected", "cancelled"]
 SystemTaskType = Literal["drift_review", "provisioning", "renewal", "sync_failure"]
@@ -22,20 +23,6 @@ TaskType = Literal[
     "provisioning",
     "renewal",
     "sync_failure",
-]
-CredentialCategory = Literal[
-    "isp",
-    "registrar",
-    "dns_host",
-    "hosting",
-    "cloud",
-    "email",
-    "spam_filter",
-    "software_license",
-    "network_device",
-    "workstation",
-    "server",
-    "other",
 ]
 
 

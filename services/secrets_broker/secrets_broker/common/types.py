@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints
 
-CREDENTIAL_CATEGORIES: Final = (
-    "isp",
-    "registrar",
-    "dns_host",
-    "hosting",
-    "cloud",
-    "email",
-    "spam_filter",
-    "software_license",
-    "network_device",
-    "workstation",
-    "server",
-    "other",
-)
-Category = Literal[
-    "isp",
-    "registrar",
-    "dns_host",
-    "hosting",
-    "cloud",
-    "email",
-    "spam_filter",
-    "software_license",
-    "network_device",
-    "workstation",
-    "server",
-    "other",
-]
+from mspkit.vocabulary import CredentialCategory
+
+Category = CredentialCategory
 
 # PostgreSQL text cannot hold NUL, C0/C1 controls are never meant; the schema says so much.
 NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"
@@ -79,7 +54,8 @@ SafeUsername = Annotated[
 ]
 # http(s) only, and no userinfo: a URL must never smuggle a password into the metadata.
 HttpUrl = Annotated[
-    str, Field(min_length=8, max_length=2048, pattern=r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f]*)?$")
+    str,
+    Field(min_length=8, max_length=2048, pattern=r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f]*)?$"),
 ]
 Reason = Annotated[str, Field(max_length=1000, pattern=NO_CONTROLS)]
 
