@@ -65,6 +65,34 @@ def test_up_detach_prints_every_part_and_apis_are_ready(full):
     assert "@" not in result.stdout
 
 
+def test_up_seeds_demo_data_once_through_the_apis(mspctl, full):
+    from mspctl.tokens import mint
+
+    assert "demo data:" in full["result"].stderr
+    assert (full["root"] / "demo-seeded").exists()
+    urls = _urls(full)
+    headers = {"Authorization": f"Bearer {mint(full['root'], role='admin', sub='t')}"}
+    tasks = httpx.get(urls["intake"] + "/v1/tasks", headers=headers).json()["items"]
+    assert sorted(t["status"] for t in tasks) == ["awaiting_approval", "awaiting_approval", "ready", "ready"]
+    clients = httpx.get(urls["intake"] + "/v1/clients", headers=headers).json()["items"]
+    assert {c["name"] for c in clients} == {"Acme Dental", "Northwind Legal"}
+    # The demo credentials' secrets are in OpenBao and never printed.
+    env = dict(line.split("=", 1) for line in (full["root"] / "env").read_text().splitlines() if "=" in line)
+    vault = httpx.Client(
+        base_url=env["MSP_VAULT_ADDR"], headers={"X-Vault-Token": (full["root"] / "bao" / "root-token").read_text().strip()}
+    )
+    printed = full["result"].stdout + full["result"].stderr
+    secrets_seen = 0
+    for client_id in vault.request("LIST", "/v1/msp-kv/metadata/clients").json()["data"]["keys"]:
+        for cred in vault.request("LIST", f"/v1/msp-kv/metadata/clients/{client_id}credentials").json()["data"]["keys"]:
+            secret = vault.get(f"/v1/msp-kv/data/clients/{client_id}credentials/{cred}").json()["data"]["data"][
+                "secret"
+            ]
+            assert secret not in printed
+            secrets_seen += 1
+    assert secrets_seen == 2
+
+
 def test_every_part_is_running(mspctl, full):
     status = _status(mspctl, full["root"])
     assert list(status) == list(parts.ALL_PARTS)
