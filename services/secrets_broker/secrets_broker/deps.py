@@ -86,8 +86,12 @@ def get_mailer() -> Mailer:
     return Mailer(smtp_url=settings.smtp_url, sender=settings.mail_from, timeout_s=settings.smtp_timeout_s)
 
 
-def settings_dep() -> Settings:
-    """The settings, as a dependency (tests override single values)."""
+async def settings_dep() -> Settings:
+    """The settings, as a dependency (tests override single values).
+
+    `async` only so FastAPI calls it on the event loop instead of handing a cached lookup to the
+    threadpool on every request; it does no I/O.
+    """
     return get_settings()
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -37,6 +37,7 @@ from secrets_broker.audit.chain import (
     verify_chain,
 )
 from secrets_broker.audit.models import AuditAnchorState, AuditEntry
+from secrets_broker.db import SCHEMA
 from secrets_broker.errors import AuditUnavailable
 from secrets_broker.vault.gateway import VaultError, VaultGateway
 
@@ -62,6 +63,22 @@ ACTIONS: Final = frozenset(
 )
 
 
+_ENTRY_COLUMNS: Final = tuple(column.key for column in AuditEntry.__table__.columns)  # type: ignore[attr-defined]
+
+
+# The key of the chain's lock (as `advisory_xact_lock(session, LOCK_NAMESPACE, LOCK_KEY)` hashes
+# it), for a caller that folds `SELECT pg_advisory_xact_lock(hashtextextended(key, 0))` into its
+# own statement before `append(..., chain_locked=True)`; never into the statement that reads the
+# head: a READ COMMITTED statement's snapshot predates the locks it waits for.
+CHAIN_LOCK_KEY: Final = f"{LOCK_NAMESPACE}:{LOCK_KEY}"
+_HEAD: Final = text(f'SELECT "index", hash FROM {SCHEMA}.audit_entries ORDER BY "index" DESC LIMIT 1')  # noqa: S608 - schema constant
+_INSERT_ENTRY_TEXT: Final = text(
+    f"INSERT INTO {SCHEMA}.audit_entries "  # noqa: S608 - schema and model column names only
+    f"({', '.join(chr(34) + c + chr(34) for c in _ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _ENTRY_COLUMNS)})"
+)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -78,16 +95,20 @@ def append(
     rule: str | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
+    chain_locked: bool = False,
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction; raises AuditUnavailable if it cannot be written."""
+    """Append one entry in the caller's transaction; raises AuditUnavailable if it cannot be written.
+
+    `chain_locked`: the caller already took the chain's lock in this transaction, in an earlier
+    statement (`chain_lock()`), so the head read below sees every committed entry.
+    """
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     created_at = now or _utcnow()
     try:
-        advisory_xact_lock(session, LOCK_NAMESPACE, LOCK_KEY)
-        head = session.execute(
-            select(col(AuditEntry.index), col(AuditEntry.hash)).order_by(col(AuditEntry.index).desc()).limit(1)
-        ).first()
+        if not chain_locked:
+            advisory_xact_lock(session, LOCK_NAMESPACE, LOCK_KEY)
+        head = session.execute(_HEAD).first()
         index = 0 if head is None else int(head[0]) + 1
         prev_hash = GENESIS_HASH if head is None else str(head[1])
         canonical = canonical_json(
@@ -118,8 +139,9 @@ def append(
             hash=entry_hash(prev_hash, canonical),
             created_at=created_at,
         )
-        session.add(entry)
-        session.flush()
+        # A Core insert of the row's values: the entry is never changed after it is written, so the
+        # ORM's unit of work (identity map, flush bookkeeping) is pure overhead on the release path.
+        session.execute(_INSERT_ENTRY_TEXT, {column: getattr(entry, column) for column in _ENTRY_COLUMNS})
     except SQLAlchemyError as exc:
         log.error("audit_append_failed", action=action, error=type(exc).__name__)
         raise AuditUnavailable("audit log unavailable") from None

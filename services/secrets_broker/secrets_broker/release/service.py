@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn, cast
+from typing import Any, Final, NoReturn, cast
 
-from sqlalchemy import Engine, and_, func, or_, select, text
+from sqlalchemy import Engine, Select, and_, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -41,11 +43,11 @@ from mspkit.auth import Principal
 from mspkit.db import advisory_xact_lock
 from mspkit.errors import AppError, Conflict, NotFound, Unavailable
 from mspkit.logging import get_logger
-from mspkit.outbox import write_event
+from mspkit.outbox import make_envelope, write_event
 from secrets_broker.audit import service as audit
 from secrets_broker.common.types import utcnow
 from secrets_broker.credentials.models import Credential
-from secrets_broker.db import KIT
+from secrets_broker.db import KIT, SCHEMA
 from secrets_broker.errors import ReleaseDenied
 from secrets_broker.intake_client import IntakeClient
 from secrets_broker.ledger import service as ledger
@@ -107,6 +109,23 @@ def active_credential(session: Session, credential_id: uuid.UUID) -> Credential:
     return credential
 
 
+_CREDENTIAL_COLUMNS: Final = tuple(column.key for column in Credential.__table__.columns)  # type: ignore[attr-defined]
+_ACTIVE_CREDENTIAL: Final = text(
+    f"SELECT {', '.join(_CREDENTIAL_COLUMNS)} FROM {SCHEMA}.credentials WHERE id = :id AND status = 'active'"  # noqa: S608 - schema and model column names only
+)
+
+
+def credential_for_release(session: Session, credential_id: uuid.UUID) -> Credential:
+    """`active_credential` for the release path: a detached copy of the row, read with prebuilt SQL.
+
+    The release only reads the credential, so it skips the ORM's identity map and query building.
+    """
+    row = session.execute(_ACTIVE_CREDENTIAL, {"id": credential_id}).first()
+    if row is None:
+        raise NotFound("credential not found")
+    return Credential(**row._asdict())
+
+
 def lock_task(session: Session, task_id: uuid.UUID) -> None:
     """Serialise releases (and rotations) of one task until the transaction ends."""
     advisory_xact_lock(session, TASK_LOCK_NAMESPACE, str(task_id))
@@ -139,23 +158,32 @@ def lock_task_and_client(session: Session, task_id: uuid.UUID, client_id: uuid.U
     )
 
 
-def tombstone_rule(session: Session, view: TaskAuth) -> str | None:
-    """The rule a tombstone imposes on this authorization view, or None.
+_RELEASE_COLUMNS: Final = tuple(column.key for column in Release.__table__.columns)  # type: ignore[attr-defined]
+_RECORD_RELEASE: Final = text(
+    f"""
+    WITH new_release AS (
+        INSERT INTO {SCHEMA}.releases ({", ".join(_RELEASE_COLUMNS)})
+        VALUES ({", ".join(":" + column for column in _RELEASE_COLUMNS)})
+    ), new_event AS (
+        INSERT INTO {SCHEMA}.outbox (event_id, type, envelope)
+        VALUES (:event_id, :event_type, CAST(:envelope AS jsonb))
+    )
+    SELECT pg_advisory_xact_lock(hashtextextended(:chain_key, 0))
+    """  # noqa: S608 - only the schema and the model's column names are interpolated
+)
 
-    A tombstone covers views whose `updated_at` is at or before the change it records (a NULL
-    `effective_at` covers every view), so a stale view cannot release after the worker learnt of
-    the change, while a task that intake moved on since (back to `in_progress`, or reassigned back)
-    is judged on its live view alone.
-    """
-    rows = session.execute(
-        select(col(Tombstone.task_id), col(Tombstone.assignee)).where(
-            or_(
-                col(Tombstone.task_id) == view.task_id,
-                and_(col(Tombstone.task_id).is_(None), col(Tombstone.client_id) == view.client_id),
-            ),
-            or_(col(Tombstone.effective_at).is_(None), col(Tombstone.effective_at) >= view.updated_at),
-        )
-    ).all()
+
+def _tombstones_covering(view: TaskAuth) -> Select[tuple[uuid.UUID | None, str | None]]:
+    return select(col(Tombstone.task_id), col(Tombstone.assignee)).where(
+        or_(
+            col(Tombstone.task_id) == view.task_id,
+            and_(col(Tombstone.task_id).is_(None), col(Tombstone.client_id) == view.client_id),
+        ),
+        or_(col(Tombstone.effective_at).is_(None), col(Tombstone.effective_at) >= view.updated_at),
+    )
+
+
+def _rule_of_tombstones(rows: Sequence[Any], view: TaskAuth) -> str | None:
     if any(row.task_id is None for row in rows):
         return CLIENT_NOT_ACTIVE
     if any(row.assignee is None for row in rows):
@@ -164,6 +192,51 @@ def tombstone_rule(session: Session, view: TaskAuth) -> str | None:
     if any(row.assignee == view.assignee for row in rows):
         return CALLER_NOT_ASSIGNEE
     return None
+
+
+# Prebuilt text: building and cache-keying an equivalent Core select costs more CPU per request
+# than the round trip it replaces. Same predicates as `releases_last_hour` and `tombstone_rule`.
+_QUOTA_AND_TOMBSTONES: Final = text(
+    f"""
+    SELECT (SELECT count(*) FROM {SCHEMA}.releases r
+             WHERE r.task_id = :task_id AND r.created_at > :since) AS n,
+           t.task_id, t.assignee, t.id IS NOT NULL AS found
+      FROM (SELECT 1) AS one
+      LEFT JOIN {SCHEMA}.tombstones t
+        ON (t.task_id = :task_id OR (t.task_id IS NULL AND t.client_id = :client_id))
+       AND (t.effective_at IS NULL OR t.effective_at >= :updated_at)
+    """  # noqa: S608 - only the schema is interpolated
+)
+
+
+def quota_and_tombstone_rule(session: Session, view: TaskAuth, now: datetime) -> tuple[int, str | None]:
+    """`releases_last_hour` and `tombstone_rule` in one round trip (under the task's lock).
+
+    One row per covering tombstone (or one row with `found` false when none covers the view),
+    each carrying the task's release count of the last hour.
+    """
+    rows = session.execute(
+        _QUOTA_AND_TOMBSTONES,
+        {
+            "task_id": view.task_id,
+            "since": now - timedelta(hours=1),
+            "client_id": view.client_id,
+            "updated_at": view.updated_at,
+        },
+    ).all()
+    found = [row for row in rows if row.found]
+    return int(rows[0].n), _rule_of_tombstones(found, view)
+
+
+def tombstone_rule(session: Session, view: TaskAuth) -> str | None:
+    """The rule a tombstone imposes on this authorization view, or None.
+
+    A tombstone covers views whose `updated_at` is at or before the change it records (a NULL
+    `effective_at` covers every view), so a stale view cannot release after the worker learnt of
+    the change, while a task that intake moved on since (back to `in_progress`, or reassigned back)
+    is judged on its live view alone.
+    """
+    return _rule_of_tombstones(session.execute(_tombstones_covering(view)).all(), view)
 
 
 def client_tombstoned(session: Session, client_id: uuid.UUID) -> bool:
@@ -284,20 +357,20 @@ def decide_for_task(
     """
     lock_task_and_client(session, task_id, credential.client_id)
     task_auth = intake.authorization(task_id)
+    # intake checked the view is of `task_id` (IntakeClient.authorization), so the count is the task's.
+    recent, rule = quota_and_tombstone_rule(session, task_auth, now)
     decision = decide(
         task_auth,
         credential_meta(credential),
         caller_of(user),
         approval_id,
-        releases_last_hour(session, task_id, now),
+        recent,
         now,
         reason=reason,
         quota_per_hour=settings.release_quota_per_hour,
     )
-    if decision.allowed:
-        rule = tombstone_rule(session, task_auth)
-        if rule is not None:
-            decision = Decision.deny(rule)
+    if decision.allowed and rule is not None:
+        decision = Decision.deny(rule)
     return TaskDecision(task_auth=task_auth, decision=decision)
 
 
@@ -361,7 +434,7 @@ def create_release(
 ) -> ReleaseIssued:
     """`POST /v1/releases`: decide, mint, re-check, record and commit; only then hand out the token."""
     now = utcnow()
-    credential = active_credential(session, body.credential_id)
+    credential = credential_for_release(session, body.credential_id)
     checked = decide_for_task(
         session,
         user=user,
@@ -416,26 +489,50 @@ def create_release(
 
     expires_at = now + timedelta(seconds=wrap.ttl)
     try:
-        session.add(
-            Release(
-                id=release_id,
-                task_id=body.task_id,
-                credential_id=credential.id,
-                client_id=credential.client_id,
-                technician=user.sub,
-                recipient_type="third_party" if approval is not None else "technician",
-                approval_id=approval.id if approval is not None else None,
-                token_fingerprint=fingerprint(settings.fingerprint_key_bytes(), wrap.token),
-                wrap_accessor=wrap.accessor,
-                status="issued",
-                expires_at=expires_at,
-                created_at=now,
-                updated_at=now,
-                auth_updated_at=fresh.updated_at,
-                rechecked_at=rechecked_at,
-            )
+        recipient_type = "third_party" if approval is not None else "technician"
+        row = dict(
+            id=release_id,
+            task_id=body.task_id,
+            credential_id=credential.id,
+            client_id=credential.client_id,
+            technician=user.sub,
+            recipient_type=recipient_type,
+            approval_id=approval.id if approval is not None else None,
+            token_fingerprint=fingerprint(settings.fingerprint_key_bytes(), wrap.token),
+            wrap_accessor=wrap.accessor,
+            status="issued",
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+            auth_updated_at=fresh.updated_at,
+            rechecked_at=rechecked_at,
+            closed_reason=None,
         )
-        session.flush()
+        envelope = make_envelope(
+            type="release.granted",
+            client_id=credential.client_id,
+            aggregate_id=release_id,
+            data={
+                "release_id": str(release_id),
+                "task_id": str(body.task_id),
+                "credential_id": str(credential.id),
+                "recipient_type": recipient_type,
+                "actor": user.sub,
+            },
+        )
+        # One round trip: the release row and its outbox event (data-modifying CTEs, which
+        # PostgreSQL always runs to completion), then the audit chain's lock, taken last so it is
+        # held only from here to COMMIT. The head is read in the next statement (`append`).
+        session.execute(
+            _RECORD_RELEASE,
+            {
+                **row,
+                "event_id": uuid.UUID(envelope["event_id"]),
+                "event_type": "release.granted",
+                "envelope": json.dumps(envelope),
+                "chain_key": audit.CHAIN_LOCK_KEY,
+            },
+        )
         if approval is not None:
             ledger.record(
                 session,
@@ -447,20 +544,6 @@ def create_release(
                 disclosed_by=user.sub,
                 now=now,
             )
-        write_event(
-            session,
-            KIT,
-            type="release.granted",
-            client_id=credential.client_id,
-            aggregate_id=release_id,
-            data={
-                "release_id": str(release_id),
-                "task_id": str(body.task_id),
-                "credential_id": str(credential.id),
-                "recipient_type": "third_party" if approval is not None else "technician",
-                "actor": user.sub,
-            },
-        )
         session.flush()
         audit.append(
             session,
@@ -478,6 +561,7 @@ def create_release(
                 "expires_at": expires_at,
             },
             now=now,
+            chain_locked=True,
         )
         if approval is not None:
             # Last before COMMIT, after the audit insert succeeded: a link is never mailed for a
