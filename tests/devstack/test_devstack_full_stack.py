@@ -79,7 +79,8 @@ def test_up_seeds_demo_data_once_through_the_apis(mspctl, full):
     # The demo credentials' secrets are in OpenBao and never printed.
     env = dict(line.split("=", 1) for line in (full["root"] / "env").read_text().splitlines() if "=" in line)
     vault = httpx.Client(
-        base_url=env["MSP_VAULT_ADDR"], headers={"X-Vault-Token": (full["root"] / "bao" / "root-token").read_text().strip()}
+        base_url=env["MSP_VAULT_ADDR"],
+        headers={"X-Vault-Token": (full["root"] / "bao" / "root-token").read_text().strip()},
     )
     printed = full["result"].stdout + full["result"].stderr
     secrets_seen = 0
