@@ -147,12 +147,12 @@ def throwaway(tmp_path: Path) -> Iterator[ThrowawayBao]:
 
 
 def _use_vault(broker_app: Any, addr: str, devstack: Path) -> Any:
-    from secrets_broker.deps import get_gateway
+    from secrets_broker.deps import gateway_dep
     from secrets_broker.vault.gateway import VaultGateway
 
     gw = VaultGateway(addr=addr, role="msp-broker-api", source=MintingSource(devstack), timeout_s=2.5)
     gw.login()
-    broker_app.dependency_overrides[get_gateway] = lambda: gw
+    broker_app.dependency_overrides[gateway_dep] = lambda: gw
     return gw
 
 

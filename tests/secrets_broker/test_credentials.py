@@ -243,10 +243,10 @@ def test_create_dying_at_the_vault_write_leaves_no_active_row_without_a_secret(
     world: World, broker_app: Any, engine: Any, gateway: Any, land_first: bool
 ) -> None:
     from secrets_broker.credentials.service import sweep_pending
-    from secrets_broker.deps import get_gateway
+    from secrets_broker.deps import gateway_dep
 
     client_id = world.new_client()
-    broker_app.dependency_overrides[get_gateway] = lambda: _FailingWrite(gateway, land_first=land_first)
+    broker_app.dependency_overrides[gateway_dep] = lambda: _FailingWrite(gateway, land_first=land_first)
 
     r = world.broker.post("/v1/credentials", headers=world.admin, json=_body(client_id))
 
@@ -280,10 +280,10 @@ def test_create_dying_at_the_vault_write_leaves_no_active_row_without_a_secret(
 
 def test_sweeper_leaves_young_pending_rows_alone(world: World, broker_app: Any, engine: Any, gateway: Any) -> None:
     from secrets_broker.credentials.service import sweep_pending
-    from secrets_broker.deps import get_gateway
+    from secrets_broker.deps import gateway_dep
 
     client_id = world.new_client()
-    broker_app.dependency_overrides[get_gateway] = lambda: _FailingWrite(gateway, land_first=False)
+    broker_app.dependency_overrides[gateway_dep] = lambda: _FailingWrite(gateway, land_first=False)
     world.broker.post("/v1/credentials", headers=world.admin, json=_body(client_id))
     sweep_pending(engine, gateway, grace_s=3600)
     with engine.connect() as conn:

@@ -54,13 +54,13 @@ class FakeIntake:
 @pytest.fixture
 def fake_intake(broker_app: Any) -> Iterator[FakeIntake]:
     """A fake intake wired into the broker app (for this test only)."""
-    from secrets_broker.deps import get_intake
+    from secrets_broker.deps import get_intake, intake_dep
     from secrets_broker.intake_client import IntakeClient
     from secrets_broker.settings import get_settings
 
     fake = FakeIntake()
     real = get_intake()
-    broker_app.dependency_overrides[get_intake] = lambda: IntakeClient(
+    broker_app.dependency_overrides[intake_dep] = lambda: IntakeClient(
         base_url=fake.url, tokens=real._http.tokens, timeout_s=get_settings().intake_timeout_s
     )
     yield fake
@@ -100,12 +100,12 @@ def _count(engine: Any, sql: str, **params: Any) -> int:
 
 
 def test_intake_unreachable_is_503(world: World, broker_app: Any) -> None:
-    from secrets_broker.deps import get_intake
+    from secrets_broker.deps import get_intake, intake_dep
     from secrets_broker.intake_client import IntakeClient
 
     _client_id, credential_id, _ = _stored_credential(world)
     real = get_intake()
-    broker_app.dependency_overrides[get_intake] = lambda: IntakeClient(
+    broker_app.dependency_overrides[intake_dep] = lambda: IntakeClient(
         base_url="http://127.0.0.1:9", tokens=real._http.tokens
     )
 

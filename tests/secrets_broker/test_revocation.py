@@ -131,7 +131,7 @@ def test_a_task_back_in_progress_releases_again_and_keeps_its_new_tokens(
 def test_a_tombstone_refuses_a_stale_view_of_the_task(
     world: World, engine: Any, admin_engine: Any, revoker: Any, broker_app: Any
 ) -> None:
-    from secrets_broker.deps import get_intake
+    from secrets_broker.deps import get_intake, intake_dep
     from secrets_broker.revocation.consumers import on_task_status_changed
 
     _, credential_id, _, task_id, sub = world.ready()
@@ -144,7 +144,7 @@ def test_a_tombstone_refuses_a_stale_view_of_the_task(
         def authorization(self, _task_id: Any) -> Any:
             return stale
 
-    broker_app.dependency_overrides[get_intake] = lambda: Stale()
+    broker_app.dependency_overrides[intake_dep] = lambda: Stale()
     release = world.release(sub, task_id, credential_id)
     unwrap = world.unwrap(sub, token)
 

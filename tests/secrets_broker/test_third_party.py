@@ -161,7 +161,7 @@ def test_approval_of_another_task_is_refused(world: World) -> None:
 
 
 def test_mail_failure_fails_closed(world: World, broker_app: Any, engine: Any) -> None:
-    from secrets_broker.deps import get_mailer
+    from secrets_broker.deps import mailer_dep
     from secrets_broker.mail import Mailer
 
     client_id, credential_id, _, task_id, sub, approval_id, contact = _third_party_setup(world)
@@ -169,7 +169,7 @@ def test_mail_failure_fails_closed(world: World, broker_app: Any, engine: Any) -
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM pending_revocations")).scalar_one()
     # Nothing listens on port 9 of localhost here: the relay is unreachable.
-    broker_app.dependency_overrides[get_mailer] = lambda: Mailer(smtp_url="smtp://127.0.0.1:9", sender="x@y.z")
+    broker_app.dependency_overrides[mailer_dep] = lambda: Mailer(smtp_url="smtp://127.0.0.1:9", sender="x@y.z")
 
     r = world.release(sub, task_id, credential_id, approval_id=approval_id)
 

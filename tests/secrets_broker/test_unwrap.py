@@ -189,7 +189,7 @@ def test_a_third_partys_token_cannot_be_unwrapped_by_the_technician(world: World
 def test_intake_unreachable_at_unwrap_is_503_and_keeps_the_token(
     world: World, broker_app: Any, vault_addr: str, engine: Any
 ) -> None:
-    from secrets_broker.deps import get_intake
+    from secrets_broker.deps import intake_dep
     from secrets_broker.errors import IntakeUnavailable
 
     _, _, secret, _, sub, token, release_id = _released(world)
@@ -198,7 +198,7 @@ def test_intake_unreachable_at_unwrap_is_503_and_keeps_the_token(
         def authorization(self, _task_id: Any) -> Any:
             raise IntakeUnavailable("intake unreachable")
 
-    broker_app.dependency_overrides[get_intake] = lambda: Down()
+    broker_app.dependency_overrides[intake_dep] = lambda: Down()
     r = world.unwrap(sub, token)
 
     assert (r.status_code, r.json()["error"]) == (503, "unavailable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -145,11 +145,15 @@ def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
-    """Dependency factory: the caller must hold one of `roles`."""
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the caller must hold one of `roles`.
+
+    The check is `async` (it does no I/O) so FastAPI runs it on the event loop instead of handing
+    it to the threadpool on every request; `current_user` stays sync (a JWKS refresh may fetch).
+    """
     allowed = frozenset(roles)
 
-    def _check(user: CurrentUser) -> Principal:
+    async def _check(user: CurrentUser) -> Principal:
         if user.role not in allowed:
             raise Forbidden("role not allowed")
         return user
@@ -157,11 +161,11 @@ def require_roles(*roles: str) -> Callable[[Principal], Principal]:
     return _check
 
 
-def require_service(*subs: str) -> Callable[[Principal], Principal]:
-    """Dependency factory for /internal routes: a service token whose `sub` is on the allowlist."""
+def require_service(*subs: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory for /internal routes: a service token whose `sub` is on the allowlist (async: no I/O)."""
     allowed = frozenset(subs)
 
-    def _check(user: CurrentUser) -> Principal:
+    async def _check(user: CurrentUser) -> Principal:
         if user.role != "service" or user.sub not in allowed:
             raise Forbidden("service not allowed on this route")
         return user

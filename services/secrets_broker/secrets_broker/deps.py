@@ -95,10 +95,35 @@ async def settings_dep() -> Settings:
     return get_settings()
 
 
-Gateway = Annotated[VaultGateway, Depends(get_gateway)]
-Intake = Annotated[IntakeClient, Depends(get_intake)]
-Wraps = Annotated[WrapClient, Depends(get_wraps)]
-MailerDep = Annotated[Mailer, Depends(get_mailer)]
+# The singletons as dependencies. `async` for the same reason as `settings_dep`: each returns a
+# cached object (built once, without I/O: the gateway logs in lazily), and a sync dependency costs a
+# threadpool hand-off per request. Tests override these (not the `get_*` builders).
+
+
+async def gateway_dep() -> VaultGateway:
+    """The process's Vault gateway, as a dependency."""
+    return get_gateway()
+
+
+async def intake_dep() -> IntakeClient:
+    """The process's intake client, as a dependency."""
+    return get_intake()
+
+
+async def wraps_dep() -> WrapClient:
+    """The process's wrapping-token client, as a dependency."""
+    return get_wraps()
+
+
+async def mailer_dep() -> Mailer:
+    """The process's mailer, as a dependency."""
+    return get_mailer()
+
+
+Gateway = Annotated[VaultGateway, Depends(gateway_dep)]
+Intake = Annotated[IntakeClient, Depends(intake_dep)]
+Wraps = Annotated[WrapClient, Depends(wraps_dep)]
+MailerDep = Annotated[Mailer, Depends(mailer_dep)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 
 Technician = Annotated[Principal, Depends(require_roles("technician"))]

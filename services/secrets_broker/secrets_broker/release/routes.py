@@ -33,18 +33,26 @@ router = APIRouter(tags=["releases"])
 @router.post("/v1/releases", status_code=201, response_model=ReleaseIssued)
 def create_release(
     body: ReleaseCreate,
-    response: Response,
     session: SessionDep,
     user: Technician,
     gateway: Gateway,
     intake: Intake,
     mailer: MailerDep,
     settings: SettingsDep,
-) -> ReleaseIssued:
-    """Release a credential for a task, as a single-use wrapping token (mailed for a third party)."""
-    response.headers["Cache-Control"] = "no-store"
-    return service.create_release(
+) -> Response:
+    """Release a credential for a task, as a single-use wrapping token (mailed for a third party).
+
+    Answers with the `ReleaseIssued` JSON itself: for a sync route FastAPI would re-validate a
+    returned model in the threadpool (one more hand-off per request) before serialising it.
+    """
+    issued = service.create_release(
         session, user=user, body=body, gateway=gateway, intake=intake, mailer=mailer, settings=settings
+    )
+    return Response(
+        content=issued.model_dump_json(by_alias=True),
+        status_code=201,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -126,6 +126,33 @@ def credential_for_release(session: Session, credential_id: uuid.UUID) -> Creden
     return Credential(**row._asdict())
 
 
+_LOCKED_CREDENTIAL: Final = text(
+    f"""
+    SELECT {", ".join(_CREDENTIAL_COLUMNS)},
+           pg_advisory_xact_lock(hashtextextended(:t, 0)) AS task_locked,
+           pg_advisory_xact_lock_shared(hashtextextended(:cns || ':' || client_id::text, 0)) AS client_locked
+      FROM {SCHEMA}.credentials WHERE id = :id AND status = 'active'
+    """  # noqa: S608 - only the schema and the model's column names are interpolated
+)
+
+
+def credential_for_release_locked(session: Session, credential_id: uuid.UUID, task_id: uuid.UUID) -> Credential:
+    """`credential_for_release` and `lock_task_and_client` in one round trip.
+
+    The locks are taken only when the active credential exists (else 404, as before, unlocked), with
+    the same keys and in the same order as `lock_task_and_client`. The row is read from the
+    statement's snapshot, taken before the lock wait, as when it was read in a statement before it.
+    """
+    row = session.execute(
+        _LOCKED_CREDENTIAL,
+        {"id": credential_id, "t": f"{TASK_LOCK_NAMESPACE}:{task_id}", "cns": CLIENT_LOCK_NAMESPACE},
+    ).first()
+    if row is None:
+        raise NotFound("credential not found")
+    values = row._mapping
+    return Credential(**{column: values[column] for column in _CREDENTIAL_COLUMNS})
+
+
 def lock_task(session: Session, task_id: uuid.UUID) -> None:
     """Serialise releases (and rotations) of one task until the transaction ends."""
     advisory_xact_lock(session, TASK_LOCK_NAMESPACE, str(task_id))
@@ -350,12 +377,15 @@ def decide_for_task(
     intake: IntakeClient,
     settings: Settings,
     now: datetime,
+    locked: bool = False,
 ) -> TaskDecision:
     """Lock the task (and the client, shared), read intake live, count the quota and decide.
 
-    A tombstone covering the view overrides an allow.
+    A tombstone covering the view overrides an allow. `locked`: the caller already took both locks
+    in this transaction (`credential_for_release_locked`).
     """
-    lock_task_and_client(session, task_id, credential.client_id)
+    if not locked:
+        lock_task_and_client(session, task_id, credential.client_id)
     task_auth = intake.authorization(task_id)
     # intake checked the view is of `task_id` (IntakeClient.authorization), so the count is the task's.
     recent, rule = quota_and_tombstone_rule(session, task_auth, now)
@@ -434,7 +464,7 @@ def create_release(
 ) -> ReleaseIssued:
     """`POST /v1/releases`: decide, mint, re-check, record and commit; only then hand out the token."""
     now = utcnow()
-    credential = credential_for_release(session, body.credential_id)
+    credential = credential_for_release_locked(session, body.credential_id, body.task_id)
     checked = decide_for_task(
         session,
         user=user,
@@ -445,6 +475,7 @@ def create_release(
         intake=intake,
         settings=settings,
         now=now,
+        locked=True,
     )
     if not checked.decision.allowed:
         deny(
