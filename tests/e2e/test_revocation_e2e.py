@@ -160,6 +160,12 @@ def test_the_broker_relay_delivers_release_events_and_revocation_requests(e2e: A
     while time.monotonic() < deadline and "secrets_broker.revocation.revoke_requested" not in e2e.worker.log_text():
         time.sleep(0.05)
     assert "secrets_broker.revocation.revoke_requested" in e2e.worker.log_text()
-    with engine.connect() as conn:
-        done = conn.execute(text("SELECT done_at FROM pending_revocations WHERE id = :i"), {"i": pending_id}).scalar()
+    # The row is marked done in the worker's own commit, just after Vault revoked: poll for it.
+    done = None
+    deadline = time.monotonic() + POLL_S
+    while time.monotonic() < deadline and done is None:
+        with engine.connect() as conn:
+            query = text("SELECT done_at FROM pending_revocations WHERE id = :i")
+            done = conn.execute(query, {"i": pending_id}).scalar()
+        time.sleep(0.05)
     assert done is not None
