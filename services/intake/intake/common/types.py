@@ -7,10 +7,11 @@ client generated from the schema and the server agree on what is valid.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
+
+from mspkit.schemas import Input, Output, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
 
 # PostgreSQL text cannot hold NUL, and no field has a use for it: refused in every string.
 NO_NUL = r"^[^\x00]*$"
@@ -51,34 +52,9 @@ JSON_INTEGER = BeforeValidator(_integral)
 Cents = Annotated[int, Strict(), Field(ge=0, le=10**13), JSON_INTEGER]
 
 
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-# Times are always rendered in UTC with a `Z`, whatever the database session's time zone.
-UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
-
-
-class Input(BaseModel):
-    """Base of every request body: unknown fields (status, assignee, client_id, ...) are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Output(BaseModel):
-    """Base of every response body."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
 def new_id() -> uuid.UUID:
     """A new random id."""
     return uuid.uuid4()
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+from mspkit.schemas import Input, Output, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
 from mspkit.vocabulary import CredentialCategory
 
 Category = CredentialCategory
@@ -58,27 +58,3 @@ HttpUrl = Annotated[
     Field(min_length=8, max_length=2048, pattern=r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f]*)?$"),
 ]
 Reason = Annotated[str, Field(max_length=1000, pattern=NO_CONTROLS)]
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
-
-
-class Input(BaseModel):
-    """Base of every request body: unknown fields (status, client_id on updates, ...) are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Output(BaseModel):
-    """Base of every response body."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
-def utcnow() -> datetime:
-    """Now, in UTC."""
-    return datetime.now(UTC)

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mspkit.schemas import UtcDatetime
 from vendor_sync.domains.names import MAX_INPUT_CHARS, NAME_PATTERN, InvalidDomainName, normalize_domain_name
-from vendor_sync.types import UtcDatetime
 
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 DriftKind = Literal["change", "expiry_warning"]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from vendor_sync.types import UtcDatetime
+from mspkit.schemas import UtcDatetime
 
 VendorKind = Literal["isp", "registrar", "dns_host", "hosting", "cloud", "email", "spam_filter", "software"]
 
