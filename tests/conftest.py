@@ -12,8 +12,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,20 +132,11 @@ def admin_engine(stack_env: dict[str, str]) -> Iterator[Any]:
 
 def serve_in_thread(app: Any, url: str) -> Any:
     """Run an ASGI app with uvicorn in a daemon thread at `url` (http://127.0.0.1:PORT); wait until up."""
-    import uvicorn
+    from mspctl.threaded_server import ThreadedServer
 
-    port = int(url.rsplit(":", 1)[1])
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"uvicorn did not start on {url}")
-        time.sleep(0.02)
-    _state.setdefault("servers", []).append(server)
-    return server
+    served = ThreadedServer(app, int(url.rsplit(":", 1)[1])).start()
+    _state.setdefault("servers", []).append(served.server)
+    return served.server
 
 
 @pytest.fixture(scope="session")

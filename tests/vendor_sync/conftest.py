@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
+from mspctl.threaded_server import ThreadedServer
 from vendor_sim.app import create_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rdap"
@@ -31,19 +29,9 @@ def kit_redis_url(stack_env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def _sim_server() -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("vendor_sim did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    served = ThreadedServer(create_app(), _free_port(), lifespan="auto").start()
+    yield served.url
+    served.stop()
 
 
 @pytest.fixture

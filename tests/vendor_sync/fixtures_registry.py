@@ -273,9 +273,7 @@ def purge_queue(redis_url: str, queue: str = "vendor_sync") -> None:
 
 
 @pytest.fixture(scope="module")
-def vs_worker(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., Worker]]:
+def vs_worker(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Worker]]:
     """Factory: start `celery -A vendor_sync.celery_app worker -Q vendor_sync` with env overrides.
 
     Starting one stops the workers this fixture started before; all are stopped at module end.
@@ -293,12 +291,31 @@ def vs_worker(
         out = open(log_path, "wb")
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "vendor_sync.celery_app", "worker",
-                "-Q", "vendor_sync", "-c", str(concurrency), "--pool", pool,
-                "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
-                "--hostname", f"vs-test-{uuid.uuid4().hex[:6]}@%h",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "vendor_sync.celery_app",
+                "worker",
+                "-Q",
+                "vendor_sync",
+                "-c",
+                str(concurrency),
+                "--pool",
+                pool,
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+                "--hostname",
+                f"vs-test-{uuid.uuid4().hex[:6]}@%h",
             ],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         worker = Worker(proc=proc, log_path=log_path, env=env)
         started.append(worker)
@@ -327,25 +344,12 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def job_sim() -> Iterator[str]:
     """A vendor_sim served by uvicorn in a thread (reachable from worker subprocesses); returns its URL."""
-    import uvicorn
-
+    from mspctl.threaded_server import ThreadedServer
     from vendor_sim.app import create_app
 
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(latency_ms=0), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("vendor_sim did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    served = ThreadedServer(create_app(latency_ms=0), _free_port(), lifespan="auto").start()
+    yield served.url
+    served.stop()
 
 
 def worker_env(sim_url: str, vault_url: str, **settings: Any) -> dict[str, str]:
