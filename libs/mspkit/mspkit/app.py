@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mspkit import gctune
 from mspkit.auth import JWTVerifier
 from mspkit.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from mspkit.logging import configure_logging, get_logger
@@ -86,6 +87,23 @@ def _run_checks(checks: Mapping[str, Check]) -> tuple[bool, dict[str, str]]:
     return ok, results
 
 
+def _with_gc_tuning(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan, preceded by `gctune.tune()`: at start-up everything the process needs is imported."""
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gctune.tune()
+        if lifespan is None:
+            yield
+            return
+        async with lifespan(app):
+            yield
+
+    return _lifespan
+
+
 def create_app(
     *,
     service: str,
@@ -99,7 +117,7 @@ def create_app(
 ) -> FastAPI:
     """Build a FastAPI app with the kit's rules wired in."""
     configure_logging(service, settings.log_level, secrets=settings.secret_values())
-    app = FastAPI(title=service, version=version, responses=COMMON_ERROR_RESPONSES, lifespan=lifespan)
+    app = FastAPI(title=service, version=version, responses=COMMON_ERROR_RESPONSES, lifespan=_with_gc_tuning(lifespan))
     app.state.settings = settings
     app.state.verifier = JWTVerifier(
         issuer=settings.jwt_issuer, jwks_url=settings.jwks_url, audience=service, algorithm=settings.jwt_algorithm

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mspkit.ids import new_id
 from mspkit.tables import KitTables
 
 
@@ -16,7 +17,7 @@ def make_envelope(
 ) -> dict[str, Any]:
     """The contract's envelope: ids and statuses only, never secrets or personal data."""
     return {
-        "event_id": str(uuid.uuid4()),
+        "event_id": str(new_id()),
         "type": type,
         "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "client_id": str(client_id) if client_id else None,

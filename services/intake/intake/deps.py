@@ -12,6 +12,7 @@ from intake.db import SessionDep
 from mspkit.auth import Principal
 
 __all__ = [
+    "REQUESTER_ROLES",
     "AdminUser",
     "ApprovalDecider",
     "BrokerService",
@@ -31,7 +32,8 @@ AdminUser = Annotated[Principal, Depends(require_roles("admin"))]
 StaffUser = Annotated[Principal, Depends(require_roles(*STAFF))]
 # Everyone but services: the object-level check then narrows client roles to their own client.
 Reader = Annotated[Principal, Depends(require_roles(*STAFF, *CLIENT))]
-Requester = Annotated[Principal, Depends(require_roles("admin", *CLIENT))]
+REQUESTER_ROLES = ("admin", *CLIENT)
+Requester = Annotated[Principal, Depends(require_roles(*REQUESTER_ROLES))]
 ApprovalDecider = Annotated[Principal, Depends(require_roles("client_admin"))]
 BrokerService = Annotated[Principal, Depends(require_service("svc:secrets_broker"))]
 VendorSyncService = Annotated[Principal, Depends(require_service("svc:vendor_sync"))]

@@ -12,6 +12,7 @@ from intake.auth import VerifiedTokens
 from intake.clients.routes import router as clients_router
 from intake.db import get_engine
 from intake.internal.routes import router as internal_router
+from intake.requests.routes import create_router as request_create_router
 from intake.requests.routes import router as requests_router
 from intake.requests.schemas import BODY_TYPES
 from intake.settings import get_settings
@@ -52,5 +53,13 @@ app = create_app(
 )
 app.state.verified_tokens = VerifiedTokens()
 app.state.store = AsyncpgStore(settings.database_url, max_size=settings.hot_pool_size)
-for router in (clients_router, requests_router, tasks_router, approvals_router, internal_router, webhooks_router):
+for router in (
+    request_create_router,
+    clients_router,
+    requests_router,
+    tasks_router,
+    approvals_router,
+    internal_router,
+    webhooks_router,
+):
     app.include_router(router)

@@ -54,6 +54,16 @@ def asyncpg_dsn(database_url: str) -> str:
     return f"postgresql://{rest}" if sep else database_url
 
 
+async def keep_session(connection: Any) -> None:
+    """Pool reset hook that skips asyncpg's reset query on release.
+
+    By default every release runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`,
+    a second round trip per statement. This pool only ever runs single autocommit statements that
+    leave no session state (no SET, LISTEN, cursor or session-level advisory lock), so there is
+    nothing to reset; asyncpg still rolls back a connection left in a transaction before this hook.
+    """
+
+
 class AsyncpgStore:
     """asyncpg pools created lazily, one per event loop (a uvicorn worker has one; tests may run several)."""
 
@@ -76,6 +86,7 @@ class AsyncpgStore:
                 max_size=self._max_size,
                 command_timeout=10,
                 server_settings={"application_name": "intake-hot"},
+                reset=keep_session,
             )
             creating = self._pools[loop] = asyncio.ensure_future(pool)
         try:

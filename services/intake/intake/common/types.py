@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
 
+from mspkit import ids
 from mspkit.schemas import Input, Output, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
 
 # PostgreSQL text cannot hold NUL, and no field has a use for it: refused in every string.
@@ -53,8 +54,8 @@ Cents = Annotated[int, Strict(), Field(ge=0, le=10**13), JSON_INTEGER]
 
 
 def new_id() -> uuid.UUID:
-    """A new random id."""
-    return uuid.uuid4()
+    """A new row id: time-ordered (see mspkit.ids)."""
+    return ids.new_id()
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -8,9 +8,7 @@ and two concurrent calls with one key cannot both create a request.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from mspkit.auth import Principal
 
@@ -28,7 +26,6 @@ def scope_for(user: Principal) -> str:
     return f"client:{user.client_id}" if user.is_client else f"sub:{user.sub}"
 
 
-def body_hash(data: Any) -> str:
-    """SHA-256 of the canonical JSON of the validated body (key order and spacing do not matter)."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def body_hash(canonical_json: str) -> str:
+    """SHA-256 of the validated body's JSON (in model order, so input key order and spacing drop out)."""
+    return hashlib.sha256(canonical_json.encode()).hexdigest()
