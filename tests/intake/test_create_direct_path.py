@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from intake_factories import make_client, purchase_body, submit
 from pydantic import TypeAdapter, ValidationError
 
-import intake.auth
+import mspkit.auth
 from intake.requests.routes import KEY_MAX_LENGTH, KEY_PATTERN, plain
 from intake.requests.schemas import RequestCreate
 from mspkit.auth import Principal
@@ -35,13 +35,13 @@ def tenant(api, admin_h, auth):
 def declared_calls(monkeypatch):
     """How many times the declared route's role check ran (the direct path never runs it)."""
     calls: list[str] = []
-    real = intake.auth._verified
+    real = mspkit.auth._verified
 
     async def counting(request, credentials):
         calls.append(request.url.path)
         return await real(request, credentials)
 
-    monkeypatch.setattr(intake.auth, "_verified", counting)
+    monkeypatch.setattr(mspkit.auth, "_verified", counting)
     return calls
 
 

@@ -61,7 +61,7 @@ def _principal(exp: float):
 
 
 def test_token_cache_serves_a_token_until_its_expiry():
-    from intake.auth import VerifiedTokens
+    from mspkit.auth import VerifiedTokens
 
     cache = VerifiedTokens(max_age_s=300)
     cache.put("token-a", _principal(time.time() + 100))
@@ -72,7 +72,7 @@ def test_token_cache_serves_a_token_until_its_expiry():
 
 
 def test_token_cache_entry_lapses_and_is_bounded(monkeypatch):
-    from intake import auth
+    from mspkit import auth
 
     cache = auth.VerifiedTokens(max_size=2, max_age_s=10)
     cache.put("a", _principal(time.time() + 3600))

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mspkit import gctune
-from mspkit.auth import JWTVerifier
+from mspkit.auth import JWTVerifier, VerifiedTokens
 from mspkit.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from mspkit.logging import configure_logging, get_logger
 from mspkit.metrics import MetricsMiddleware, metrics_response
@@ -122,6 +122,7 @@ def create_app(
     app.state.verifier = JWTVerifier(
         issuer=settings.jwt_issuer, jwks_url=settings.jwks_url, audience=service, algorithm=settings.jwt_algorithm
     )
+    app.state.verified_tokens = VerifiedTokens()
     install_error_handlers(app, union_tags=union_tags, header_names=header_names)
     ready = dict(ready_checks or {})
     health = dict(health_checks or {})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -12,6 +14,7 @@ from typing import Annotated, Any
 import httpx
 import jwt
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mspkit.errors import Forbidden, Unauthenticated
@@ -129,31 +132,94 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(sub=sub, role=role, client_id=client_id, claims=claims)
 
 
+MAX_CACHED_TOKENS = 10_000
+MAX_CACHE_AGE_S = 300.0
+
+
+class VerifiedTokens:
+    """An LRU of tokens the verifier accepted (keyed by their SHA-256) → (principal, monotonic expiry).
+
+    The same bearer token is checked once (signature, iss, aud, exp, nbf), then served from memory
+    until its `exp` plus the clock skew, or `max_age_s`, whichever comes first. Keyed by the exact
+    token, so a changed byte is verified afresh.
+    """
+
+    def __init__(self, max_size: int = MAX_CACHED_TOKENS, max_age_s: float = MAX_CACHE_AGE_S) -> None:
+        self.max_size = max_size
+        self.max_age_s = max_age_s
+        self._entries: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+
+    @staticmethod
+    def _key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> Principal | None:
+        """The cached principal for this exact token, if still valid."""
+        key = self._key(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        principal, expires = entry
+        if time.monotonic() >= expires:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return principal
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember a token the verifier accepted, until its exp (plus skew) or the cache's max age."""
+        exp = principal.claims.get("exp")
+        remaining = self.max_age_s
+        if isinstance(exp, int | float):
+            remaining = min(remaining, float(exp) + CLOCK_SKEW_S - time.time())
+        if remaining <= 0:
+            return
+        key = self._key(token)
+        self._entries[key] = (principal, time.monotonic() + remaining)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every token."""
+        self._entries.clear()
+
+
 _bearer = HTTPBearer(auto_error=False, description="JWT from the MSP identity provider")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    """FastAPI dependency: the verified caller, or 401."""
+async def _verified(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("bearer token required")
-    verifier: JWTVerifier = request.app.state.verifier
-    return verifier.verify(credentials.credentials)
+    token = credentials.credentials
+    cache: VerifiedTokens = request.app.state.verified_tokens
+    principal = cache.get(token)
+    if principal is None:
+        # An unseen token is verified in the threadpool: that may fetch the JWKS over the network.
+        verifier: JWTVerifier = request.app.state.verifier
+        principal = await run_in_threadpool(verifier.verify, token)
+        cache.put(token, principal)
+    return principal
+
+
+async def current_user(request: Request, credentials: Bearer) -> Principal:
+    """FastAPI dependency: the verified caller, or 401 (async: a cached token costs no threadpool hand-off)."""
+    return await _verified(request, credentials)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
+# The checks below take the bearer credentials themselves rather than `CurrentUser`: one dependency
+# level less for FastAPI to solve on every request.
 
-def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """Dependency factory: the caller must hold one of `roles`.
 
-    The check is `async` (it does no I/O) so FastAPI runs it on the event loop instead of handing
-    it to the threadpool on every request; `current_user` stays sync (a JWKS refresh may fetch).
-    """
+def require_roles(*roles: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
+    """Dependency factory: the caller must hold one of `roles` (401 without a valid token, else 403)."""
     allowed = frozenset(roles)
 
-    async def _check(user: CurrentUser) -> Principal:
+    async def _check(request: Request, credentials: Bearer) -> Principal:
+        user = await _verified(request, credentials)
         if user.role not in allowed:
             raise Forbidden("role not allowed")
         return user
@@ -161,11 +227,12 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     return _check
 
 
-def require_service(*subs: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """Dependency factory for /internal routes: a service token whose `sub` is on the allowlist (async: no I/O)."""
+def require_service(*subs: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
+    """Dependency factory for /internal routes: a service token whose `sub` is on the allowlist."""
     allowed = frozenset(subs)
 
-    async def _check(user: CurrentUser) -> Principal:
+    async def _check(request: Request, credentials: Bearer) -> Principal:
+        user = await _verified(request, credentials)
         if user.role != "service" or user.sub not in allowed:
             raise Forbidden("service not allowed on this route")
         return user

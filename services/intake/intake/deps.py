@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from intake.auth import CurrentUser, require_roles, require_service
 from intake.db import SessionDep
-from mspkit.auth import Principal
+from mspkit.auth import CurrentUser, Principal, require_roles, require_service
 
 __all__ = [
     "REQUESTER_ROLES",

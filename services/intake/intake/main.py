@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from intake.approvals.routes import router as approvals_router
-from intake.auth import VerifiedTokens
 from intake.clients.routes import router as clients_router
 from intake.db import get_engine
 from intake.internal.routes import router as internal_router
@@ -51,7 +50,6 @@ app = create_app(
     union_tags=_TAGS,
     header_names=_HEADERS,
 )
-app.state.verified_tokens = VerifiedTokens()
 app.state.store = AsyncpgStore(settings.database_url, max_size=settings.hot_pool_size)
 for router in (
     request_create_router,
