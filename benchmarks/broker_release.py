@@ -42,19 +42,13 @@ from typing import Any
 
 import httpx
 
+from mspctl.ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 INFRA = ["postgres", "redis", "openbao", "issuer", "mail"]
 _PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 TARGET_RATIO = 2.5
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -159,8 +153,8 @@ class Bench:
         from mspctl.bao import mint_wrapped_secret_id
 
         self.stack.up(only=INFRA)
-        self.intake_url = f"http://127.0.0.1:{_free_port()}"
-        self.broker_url = f"http://127.0.0.1:{_free_port()}"
+        self.intake_url = f"http://127.0.0.1:{free_port()}"
+        self.broker_url = f"http://127.0.0.1:{free_port()}"
         for service in ("intake", "secrets_broker"):
             subprocess.run([PY, "-m", f"{service}.migrate"], env=self.env(), check=True, cwd=REPO)
         logs = self.root / "logs"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,15 +17,10 @@ from typing import Any
 
 import pytest
 
+from mspctl.ports import free_port
+
 INFRA_PARTS = ["postgres", "redis", "openbao", "issuer", "mail"]
 _state: dict[str, Any] = {}
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start_stack() -> None:

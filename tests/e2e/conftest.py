@@ -21,11 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mspctl.ports import free_port
+
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "secrets_broker"))
 
 from broker_helpers import World
-from procs import PY, IntakeRelay, Proc, free_port, process_env, uvicorn, wait_log, wait_ready
+from procs import PY, IntakeRelay, Proc, process_env, uvicorn, wait_log, wait_ready
 
 QUOTA_FOR_TESTS = "100000"
 

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import requests
 
+from mspctl.ports import free_port
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "secrets_broker"))
 
 import broker_fixtures
@@ -39,12 +41,6 @@ vault_addr = broker_fixtures.vault_addr
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ThrowawayBao:
     """A private dev-mode OpenBao with the broker's mount, policies, AppRoles and launcher token."""
 
@@ -57,7 +53,7 @@ class ThrowawayBao:
         root.mkdir(parents=True, exist_ok=True)
         self.layout.bao_dir.mkdir(mode=0o700, exist_ok=True)
         bao.write_config(self.layout)
-        self.port = _free_port()
+        self.port = free_port()
         self.addr = f"http://127.0.0.1:{self.port}"
         self.root_token = secrets.token_hex(16)
         self.log = root / "bao.out"

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mspctl.ports import free_port
 from mspctl.threaded_server import ThreadedServer
 from vendor_sim.app import create_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rdap"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +23,7 @@ def kit_redis_url(stack_env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def _sim_server() -> Iterator[str]:
-    served = ThreadedServer(create_app(), _free_port(), lifespan="auto").start()
+    served = ThreadedServer(create_app(), free_port(), lifespan="auto").start()
     yield served.url
     served.stop()
 

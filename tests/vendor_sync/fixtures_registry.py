@@ -35,6 +35,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
+from mspctl.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 Headers = Callable[..., dict[str, str]]
 
@@ -335,19 +337,13 @@ def vs_worker(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
 # ---- a simulator for job tests, and per-test resets ------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def job_sim() -> Iterator[str]:
     """A vendor_sim served by uvicorn in a thread (reachable from worker subprocesses); returns its URL."""
     from mspctl.threaded_server import ThreadedServer
     from vendor_sim.app import create_app
 
-    served = ThreadedServer(create_app(latency_ms=0), _free_port(), lifespan="auto").start()
+    served = ThreadedServer(create_app(latency_ms=0), free_port(), lifespan="auto").start()
     yield served.url
     served.stop()
 
