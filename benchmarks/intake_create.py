@@ -51,6 +51,7 @@ try:
     from fastapi import FastAPI, Request
     from fastapi.responses import Response
 
+    from intake.store import keep_session  # the same pool reset hook as intake's hot pool
     from mspkit.ids import new_id
 
     @asynccontextmanager
@@ -61,11 +62,8 @@ try:
 
         gctune.tune()  # the same collector settings as every service's app (mspkit.app)
 
-        async def _no_reset(connection: Any) -> None:
-            """Skip the reset query on release, as intake's hot pool does: a second round trip otherwise."""
-
         app.state.pool = await asyncpg.create_pool(
-            os.environ["BENCH_BARE_DSN"], min_size=10, max_size=20, statement_cache_size=100, reset=_no_reset
+            os.environ["BENCH_BARE_DSN"], min_size=10, max_size=20, statement_cache_size=100, reset=keep_session
         )
         yield
         await app.state.pool.close()

@@ -6,12 +6,11 @@ client generated from the schema and the server agree on what is valid.
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
 
-from mspkit import ids
+from mspkit.ids import new_id  # noqa: F401 - re-exported: intake's row ids are the kit's time-ordered ids
 from mspkit.schemas import Input, Output, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
 
 # PostgreSQL text cannot hold NUL, and no field has a use for it: refused in every string.
@@ -51,11 +50,6 @@ def _integral(value: Any) -> Any:
 # Field(bounds), JSON_INTEGER]`. The bounds sit on the int, inside the validator, so the schema shows them.
 JSON_INTEGER = BeforeValidator(_integral)
 Cents = Annotated[int, Strict(), Field(ge=0, le=10**13), JSON_INTEGER]
-
-
-def new_id() -> uuid.UUID:
-    """A new row id: time-ordered (see mspkit.ids)."""
-    return ids.new_id()
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
