@@ -86,3 +86,35 @@ def test_named_params_become_positional():
     sql, names = positional("SELECT :a, CAST(:b AS jsonb), '{x,y}', :a, x::text, :c_1")
     assert sql == "SELECT $1, CAST($2 AS jsonb), '{x,y}', $1, x::text, $3"
     assert names == ("a", "b", "c_1")
+
+
+def test_one_store_gives_each_event_loop_its_own_pool():
+    """The hot path remembers the last loop's pool; another loop (a test's, a second worker's) gets a new one."""
+    import asyncio
+
+    from intake.settings import get_settings
+    from intake.store import AsyncpgStore
+
+    store = AsyncpgStore(get_settings().database_url, max_size=1)
+
+    async def backend_and_pool() -> tuple[int, object]:
+        row = await store.fetch("SELECT pg_backend_pid() AS pid", {})
+        assert row is not None
+        return row["pid"], await store._get_pool()
+
+    async def in_one_loop(close: bool) -> list[tuple[int, object]]:
+        seen = [await backend_and_pool(), await backend_and_pool()]
+        if close:
+            await store.close()
+        return seen
+
+    loop = asyncio.new_event_loop()  # its pool stays the store's last one while another loop runs
+    try:
+        first = loop.run_until_complete(in_one_loop(close=False))
+        assert first[0] == first[1]  # the same loop reuses its pool (and its one connection)
+        second = asyncio.run(in_one_loop(close=True))
+        assert second[0] == second[1]
+        assert second[0][1] is not first[0][1]  # a new loop never gets the old loop's pool
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()

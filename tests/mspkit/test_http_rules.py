@@ -6,8 +6,10 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from mspkit import metrics
 from mspkit.app import create_app
 from mspkit.errors import InvalidTransition, NotFound
 from mspkit.settings import KitSettings
@@ -109,6 +111,40 @@ def test_metrics_are_labelled_by_route_template(client):
     text = client.get("/metrics").text
     assert 'route="/orders/{order_id}"' in text
     assert "12345" not in text
+
+
+def _requests_total(client, route: str, status: str) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "http_requests_total" and labels.get("route") == route and labels["status"] == status:
+                if labels["service"] == "kit" and labels["method"] == "POST":
+                    return sample.value
+    return 0.0
+
+
+def test_metrics_count_every_request_through_the_cached_labels(client):
+    route = "/orders/{order_id}"
+    ok, refused = _requests_total(client, route, "200"), _requests_total(client, route, "422")
+    for _ in range(3):
+        assert client.post("/orders/1", json={"name": "x", "items": []}).status_code == 200
+    assert client.post("/orders/1", json={"name": "x", "items": [{"quantity": 0}]}).status_code == 422
+    assert _requests_total(client, route, "200") == ok + 3
+    assert _requests_total(client, route, "422") == refused + 1
+
+
+def test_metrics_label_cache_is_bounded_but_still_counts(monkeypatch):
+    # A client picks the method: a flood of made-up ones must not grow the middleware's cache forever.
+    monkeypatch.setattr(metrics, "MAX_CACHED_LABELS", 2)
+    middleware = metrics.MetricsMiddleware(app=None, service="bounded")  # type: ignore[arg-type]
+    for method in ("A", "B", "C", "D"):
+        count, _ = middleware._labelled(method, "/x", 200)
+        count.inc()
+    assert len(middleware._children) == 2
+    count, _ = middleware._labelled("D", "/x", 200)  # not cached: the same child from the registry
+    assert count._value.get() == 1
+    count.inc()
+    assert metrics.REQUESTS.labels("bounded", "D", "/x", "200")._value.get() == 2
 
 
 def test_readyz_fails_without_the_database_and_hides_the_message(client):

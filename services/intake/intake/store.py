@@ -71,9 +71,14 @@ class AsyncpgStore:
         self._dsn = asyncpg_dsn(database_url)
         self._max_size = max_size
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Future[Any]] = {}
+        # The pool of the loop that used the store last: the hot path finds it without a future.
+        self._last: tuple[asyncio.AbstractEventLoop, Any] | None = None
 
     async def _get_pool(self) -> Any:
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0] is loop:
+            return last[1]
         creating = self._pools.get(loop)
         if creating is None:
             import asyncpg
@@ -90,11 +95,13 @@ class AsyncpgStore:
             )
             creating = self._pools[loop] = asyncio.ensure_future(pool)
         try:
-            return await asyncio.shield(creating)
+            pool = await asyncio.shield(creating)
         except BaseException:
             if creating.done() and self._pools.get(loop) is creating:
                 del self._pools[loop]  # a failed creation is retried by the next request
             raise
+        self._last = (loop, pool)
+        return pool
 
     async def fetch(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """Run one statement (autocommit: the statement is its own transaction)."""
@@ -110,7 +117,10 @@ class AsyncpgStore:
 
     async def close(self) -> None:
         """Close the current event loop's pool."""
-        creating = self._pools.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        if self._last is not None and self._last[0] is loop:
+            self._last = None
+        creating = self._pools.pop(loop, None)
         if creating is not None and creating.done() and creating.exception() is None:
             await creating.result().close()
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from pydantic_core import to_json
 
 from intake.common.types import new_id, utcnow
 from intake.idempotency import service as idem
@@ -151,11 +152,17 @@ def create_sql(shape: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
+def _json_list(values: tuple[str, ...]) -> str:
+    """A JSON array of strings (most scopes are empty: skip the encoder for them)."""
+    return json.dumps(values) if values else "[]"
+
+
 def _shape_and_params(
     plan: Plan, task_ids: list[uuid.UUID], *, client_id: uuid.UUID, request_id: uuid.UUID, approval_expires_at: Any
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     shape: list[str] = []
     params: dict[str, Any] = {}
+    request = str(request_id)
     for i, (task_id, task) in enumerate(zip(task_ids, plan.tasks, strict=True)):
         approval = task.approval
         if approval is None:
@@ -165,36 +172,28 @@ def _shape_and_params(
         else:
             shape.append("over_threshold")
             params[f"t{i}_total"] = approval.over_threshold_cents
-        params.update(
-            {
-                f"t{i}_id": task_id,
-                f"t{i}_type": task.type,
-                f"t{i}_title": task.title,
-                f"t{i}_categories": json.dumps(list(task.credential_categories)),
-                f"t{i}_vendor_accounts": json.dumps(list(task.vendor_account_ids)),
-                f"t{i}_credentials": json.dumps(list(task.credential_ids)),
-            }
-        )
+        params[f"t{i}_id"] = task_id
+        params[f"t{i}_type"] = task.type
+        params[f"t{i}_title"] = task.title
+        params[f"t{i}_categories"] = _json_list(task.credential_categories)
+        params[f"t{i}_vendor_accounts"] = _json_list(task.vendor_account_ids)
+        params[f"t{i}_credentials"] = _json_list(task.credential_ids)
         if approval is not None:
-            params.update(
-                {
-                    f"a{i}_id": new_id(),
-                    f"a{i}_name": approval.recipient_name,
-                    f"a{i}_email": approval.contact_email,
-                    f"a{i}_party": approval.party_category,
-                    f"a{i}_categories": json.dumps(list(approval.information_categories)),
-                    f"a{i}_expires_at": approval_expires_at,
-                }
-            )
+            params[f"a{i}_id"] = new_id()
+            params[f"a{i}_name"] = approval.recipient_name
+            params[f"a{i}_email"] = approval.contact_email
+            params[f"a{i}_party"] = approval.party_category
+            params[f"a{i}_categories"] = _json_list(approval.information_categories)
+            params[f"a{i}_expires_at"] = approval_expires_at
         # The status is filled in by the statement: it depends on the client's threshold.
         envelope = make_envelope(
             type="task.created",
             client_id=client_id,
             aggregate_id=task_id,
-            data={"task_id": str(task_id), "request_id": str(request_id), "status": None},
+            data={"task_id": str(task_id), "request_id": request, "status": None},
         )
-        params[f"o{i}_event_id"] = uuid.UUID(envelope["event_id"])
-        params[f"o{i}_envelope"] = json.dumps(envelope)
+        params[f"o{i}_event_id"] = envelope["event_id"]  # the uuid column takes its text form
+        params[f"o{i}_envelope"] = to_json(envelope).decode()
     return tuple(shape), params
 
 
