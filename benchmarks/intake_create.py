@@ -266,6 +266,20 @@ def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def prepare_database(env: dict[str, str]) -> tuple[dict[str, str], str]:
+    """Migrate intake and create the bare endpoint's table; (the env to run intake with, the admin DSN)."""
+    env = {**env, "MSP_ENV": env.get("MSP_ENV", "dev"), "INTAKE_LOG_LEVEL": "WARNING"}
+    admin_dsn = libpq(env["MSP_DATABASE_URL"])
+    subprocess.run([sys.executable, "-m", "intake.migrate"], cwd=REPO, env={**os.environ, **env}, check=True)
+    sql(admin_dsn, "CREATE SCHEMA IF NOT EXISTS bench")
+    sql(
+        admin_dsn,
+        f"CREATE TABLE IF NOT EXISTS {BARE_TABLE} (id uuid PRIMARY KEY, body jsonb NOT NULL, "
+        "created_at timestamptz NOT NULL DEFAULT now())",
+    )
+    return env, admin_dsn
+
+
 def main() -> None:
     """Run both benchmarks and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,15 +297,7 @@ def main() -> None:
     from mspctl.tokens import mint
 
     with private_stack(args.devstack) as (root, env, pg_pid):
-        env = {**env, "MSP_ENV": env.get("MSP_ENV", "dev"), "INTAKE_LOG_LEVEL": "WARNING"}
-        admin_dsn = libpq(env["MSP_DATABASE_URL"])
-        subprocess.run([sys.executable, "-m", "intake.migrate"], cwd=REPO, env={**os.environ, **env}, check=True)
-        sql(admin_dsn, "CREATE SCHEMA IF NOT EXISTS bench")
-        sql(
-            admin_dsn,
-            f"CREATE TABLE IF NOT EXISTS {BARE_TABLE} (id uuid PRIMARY KEY, body jsonb NOT NULL, "
-            "created_at timestamptz NOT NULL DEFAULT now())",
-        )
+        env, admin_dsn = prepare_database(env)
         bare_env = {**env, "BENCH_BARE_DSN": admin_dsn}
         body = json.dumps(PURCHASE)
         with (
