@@ -27,15 +27,8 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-from intake_create import BARE_TABLE, PURCHASE, prepare_database, private_stack, sql
-
-
-def backend_cpu_s(pid: int) -> float:
-    """User+system CPU seconds of one PostgreSQL backend."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from intake_create import BARE_TABLE, PURCHASE, cpu_seconds, prepare_database, private_stack, sql
 
 
 async def measure(
@@ -50,13 +43,13 @@ async def measure(
         await call()
     while True:
         pid = await backend()
-        cpu, client, wall = backend_cpu_s(pid), time.process_time(), time.perf_counter()
+        cpu, client, wall = cpu_seconds(pid), time.process_time(), time.perf_counter()
         for _ in range(count):
             await call()
         client, wall = time.process_time() - client, time.perf_counter() - wall
         if await backend() == pid:
             return {
-                "pg_us": (backend_cpu_s(pid) - cpu) * 1e6 / count,
+                "pg_us": (cpu_seconds(pid) - cpu) * 1e6 / count,
                 "client_us": client * 1e6 / count,
                 "wall_us": wall * 1e6 / count,
             }

@@ -172,6 +172,7 @@ def test_principal_needs_a_bearer_token_already_cached_with_an_allowed_role(api)
     cache.put("tok-tech", tech)
     assert plain.principal(request, "Bearer tok-user") is user
     assert plain.principal(request, "bearer tok-user") is user
+    assert plain.principal(request, "Bearer tok-user ") is user  # parsed as HTTPBearer parses it
     assert plain.principal(request, "Bearer tok-tech") is None  # technicians may not submit requests
     assert plain.principal(request, "Bearer unknown") is None
     assert plain.principal(request, "Basic tok-user") is None

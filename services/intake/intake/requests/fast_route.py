@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi.routing import APIRoute
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,9 +40,8 @@ class PlainRequest:
 
     def principal(self, request: Request, authorization: str | None) -> Principal | None:
         """The cached principal of a `Bearer` token with an allowed role, else None (the slow path decides)."""
-        if authorization is None:
-            return None
-        scheme, _, token = authorization.partition(" ")
+        # FastAPI's own parser (the one HTTPBearer uses), so both paths read the same token.
+        scheme, token = get_authorization_scheme_param(authorization)
         if scheme.lower() != "bearer" or not token:
             return None
         principal: Principal | None = request.app.state.verified_tokens.get(token)
