@@ -39,6 +39,7 @@ status: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache --no-logo
 	@for target in $(MYPY_TARGETS); do echo "mypy $$target"; $(BIN)/mypy $$target || exit 1; done
 
 # pytest exits 5 when nothing was collected; any non-zero exit fails the target.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -52,37 +51,6 @@ def test_every_plan_shape_has_a_statement():
         assert sql.count("INSERT INTO intake.tasks") == len(shape)
         assert sql.count("INSERT INTO intake.approvals") == sum(kind != "none" for kind in shape)
         assert sql.count("INSERT INTO intake.outbox") == len(shape)
-
-
-def _principal(exp: float):
-    from mspkit.auth import Principal
-
-    return Principal(sub="u", role="technician", claims={"exp": exp})
-
-
-def test_token_cache_serves_a_token_until_its_expiry():
-    from mspkit.auth import VerifiedTokens
-
-    cache = VerifiedTokens(max_age_s=300)
-    cache.put("token-a", _principal(time.time() + 100))
-    assert cache.get("token-a").sub == "u"
-    assert cache.get("token-b") is None
-    cache.put("expired", _principal(time.time() - 60))  # past exp + 30 s of skew: never cached
-    assert cache.get("expired") is None
-
-
-def test_token_cache_entry_lapses_and_is_bounded(monkeypatch):
-    from mspkit import auth
-
-    cache = auth.VerifiedTokens(max_size=2, max_age_s=10)
-    cache.put("a", _principal(time.time() + 3600))
-    now = time.monotonic()
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now + 11)
-    assert cache.get("a") is None  # the cache's own max age
-    monkeypatch.undo()
-    for token in ("a", "b", "c"):
-        cache.put(token, _principal(time.time() + 3600))
-    assert cache.get("a") is None and cache.get("c") is not None
 
 
 def test_a_tampered_token_is_not_served_from_the_cache(api, admin_h):

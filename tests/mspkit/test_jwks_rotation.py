@@ -56,7 +56,7 @@ def test_keys_are_cached_and_a_rotated_key_is_fetched():
     old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     server.keys = [_jwk(old, "k1")]
     verifier = JWTVerifier(issuer="iss", jwks_url=server.url, audience="intake")
-    verifier.jwks.min_refetch_s = 0  # let the test rotate at once
+    verifier.jwks.cooldown_duration = 0  # let the test rotate at once
     for _ in range(5):
         assert verifier.verify(_token(old, "k1")).sub == "t"
     assert server.fetches == 1  # cached
@@ -64,7 +64,8 @@ def test_keys_are_cached_and_a_rotated_key_is_fetched():
     assert verifier.verify(_token(new, "k2")).sub == "t"
     assert server.fetches == 2
     server.keys = [_jwk(new, "k2")]  # and later retires the old one
-    verifier.jwks.ttl_s = 0
+    assert verifier.jwks.jwk_set_cache is not None
+    verifier.jwks.jwk_set_cache.lifespan = 0  # the cached set lapses at once
     with pytest.raises(Unauthenticated):
         verifier.verify(_token(old, "k1"))
 
@@ -79,3 +80,39 @@ def test_service_token_is_renewed_before_expiry(stack_env):
     assert source.token() == first
     source._expires_at = time.monotonic() + source.RENEW_BEFORE_S - 1  # within the renewal margin
     assert source.token() != first
+
+
+def test_unknown_kids_do_not_refetch_within_the_cooldown():
+    """Forged tokens with random kids cost one fetch per cooldown, not one each."""
+    server = _JWKSServer()
+    key, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    server.keys = [_jwk(key, "k1")]
+    verifier = JWTVerifier(issuer="iss", jwks_url=server.url, audience="intake")
+    assert verifier.verify(_token(key, "k1")).sub == "t"
+    for n in range(5):
+        with pytest.raises(Unauthenticated, match="unknown signing key"):
+            verifier.verify(_token(stranger, f"forged-{n}"))
+    assert server.fetches == 1
+
+
+def test_last_key_set_is_served_while_the_issuer_is_down():
+    server = _JWKSServer()
+    key = Ed25519PrivateKey.generate()
+    server.keys = [_jwk(key, "k1")]
+    verifier = JWTVerifier(issuer="iss", jwks_url=server.url, audience="intake")
+    assert verifier.verify(_token(key, "k1")).sub == "t"
+    server.server.shutdown()
+    server.server.server_close()
+    assert verifier.jwks.jwk_set_cache is not None
+    verifier.jwks.jwk_set_cache.lifespan = 0  # the cached set has lapsed: the next call tries to fetch
+    assert verifier.verify(_token(key, "k1")).sub == "t"
+
+
+def test_issuer_down_with_nothing_cached_is_unauthenticated():
+    server = _JWKSServer()
+    url = server.url
+    server.server.shutdown()
+    server.server.server_close()
+    verifier = JWTVerifier(issuer="iss", jwks_url=url, audience="intake")
+    with pytest.raises(Unauthenticated, match="identity provider unreachable"):
+        verifier.verify(_token(Ed25519PrivateKey.generate(), "k1"))

@@ -6,16 +6,18 @@ import hashlib
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
 import jwt
+from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt import PyJWKClient, PyJWKSet
+from jwt.exceptions import PyJWKClientConnectionError
 
 from mspkit.errors import Forbidden, Unauthenticated
 
@@ -39,45 +41,33 @@ class Principal:
         return self.role in CLIENT_ROLES
 
 
-class JWKSCache:
-    """Fetches the issuer's JWKS, caches it, and refetches (rate-limited) on an unknown `kid`."""
+class JWKSClient(PyJWKClient):
+    """PyJWT's JWKS client (cached set, a cooldown before refetching for an unknown `kid`, no
+    redirects), which keeps serving the last key set it fetched while the issuer is unreachable."""
 
     def __init__(self, url: str, *, ttl_s: float = 300.0, min_refetch_s: float = 5.0, timeout_s: float = 3.0):
-        self.url = url
-        self.ttl_s = ttl_s
-        self.min_refetch_s = min_refetch_s
-        self.timeout_s = timeout_s
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
-        self._lock = threading.Lock()
+        super().__init__(url, cache_jwk_set=True, lifespan=ttl_s, timeout=timeout_s, cooldown_duration=min_refetch_s)
+        self._last_good: PyJWKSet | None = None
 
-    def _fetch(self) -> None:
-        response = httpx.get(self.url, timeout=self.timeout_s, follow_redirects=False)
-        response.raise_for_status()
-        keys: dict[str, jwt.PyJWK] = {}
-        for jwk in response.json().get("keys", []):
-            try:
-                key = jwt.PyJWK(jwk)
-            except (jwt.PyJWTError, ValueError, KeyError):
-                continue  # an unusable key in the set must not block the others
-            keys[str(jwk.get("kid", ""))] = key
-        self._keys = keys
-        self._fetched_at = time.monotonic()
+    def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
+        """The cached or freshly fetched set; the last good one when a fetch fails."""
+        try:
+            jwk_set = super().get_jwk_set(refresh)
+        except PyJWKClientConnectionError:
+            if self._last_good is None:
+                raise
+            return self._last_good
+        self._last_good = jwk_set
+        return jwk_set
 
     def get(self, kid: str) -> jwt.PyJWK:
-        """The key for `kid`; a rotation is picked up by refetching when the kid is unknown."""
-        with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if age > self.ttl_s or (kid not in self._keys and age > self.min_refetch_s):
-                try:
-                    self._fetch()
-                except (httpx.HTTPError, ValueError) as exc:
-                    if not self._keys:
-                        raise Unauthenticated("identity provider unreachable") from exc
-            key = self._keys.get(kid)
-        if key is None:
-            raise Unauthenticated("unknown signing key")
-        return key
+        """The key for `kid`, or Unauthenticated (unknown key, or issuer unreachable with nothing cached)."""
+        try:
+            return self.get_signing_key(kid)
+        except PyJWKClientConnectionError as exc:
+            raise Unauthenticated("identity provider unreachable") from exc
+        except jwt.PyJWTError as exc:  # no such kid, or a set with no usable key
+            raise Unauthenticated("unknown signing key") from exc
 
 
 class JWTVerifier:
@@ -87,7 +77,7 @@ class JWTVerifier:
         self.issuer = issuer
         self.audience = audience
         self.algorithm = algorithm
-        self.jwks = JWKSCache(jwks_url)
+        self.jwks = JWKSClient(jwks_url)
 
     def verify(self, token: str) -> Principal:
         """Return the principal for a valid token, or raise Unauthenticated."""
@@ -137,17 +127,27 @@ MAX_CACHE_AGE_S = 300.0
 
 
 class VerifiedTokens:
-    """An LRU of tokens the verifier accepted (keyed by their SHA-256) → (principal, monotonic expiry).
+    """Tokens the verifier accepted, keyed by their SHA-256, each kept until its own expiry.
 
     The same bearer token is checked once (signature, iss, aud, exp, nbf), then served from memory
-    until its `exp` plus the clock skew, or `max_age_s`, whichever comes first. Keyed by the exact
-    token, so a changed byte is verified afresh.
+    until its `exp` plus the clock skew, or `max_age_s`, whichever comes first (cachetools' TLRU
+    cache, bounded LRU). Keyed by the exact token, so a changed byte is verified afresh.
     """
 
-    def __init__(self, max_size: int = MAX_CACHED_TOKENS, max_age_s: float = MAX_CACHE_AGE_S) -> None:
-        self.max_size = max_size
+    def __init__(
+        self,
+        max_size: int = MAX_CACHED_TOKENS,
+        max_age_s: float = MAX_CACHE_AGE_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.max_age_s = max_age_s
-        self._entries: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._wall_clock = wall_clock
+        # Each entry's value is (principal, its deadline on `clock`): the deadline is the time to use.
+        self._entries: TLRUCache[bytes, tuple[Principal, float]] = TLRUCache(
+            maxsize=max_size, ttu=lambda _key, value, _now: value[1], timer=clock
+        )
 
     @staticmethod
     def _key(token: str) -> bytes:
@@ -155,30 +155,19 @@ class VerifiedTokens:
 
     def get(self, token: str) -> Principal | None:
         """The cached principal for this exact token, if still valid."""
-        key = self._key(token)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        principal, expires = entry
-        if time.monotonic() >= expires:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return principal
+        entry = self._entries.get(self._key(token))
+        return entry[0] if entry is not None else None
 
     def put(self, token: str, principal: Principal) -> None:
         """Remember a token the verifier accepted, until its exp (plus skew) or the cache's max age."""
-        exp = principal.claims.get("exp")
         remaining = self.max_age_s
-        if isinstance(exp, int | float):
-            remaining = min(remaining, float(exp) + CLOCK_SKEW_S - time.time())
+        try:  # PyJWT accepts any `exp` that int() takes (a numeric string too): read it the same way
+            remaining = min(remaining, int(principal.claims["exp"]) + CLOCK_SKEW_S - self._wall_clock())
+        except (KeyError, TypeError, ValueError):
+            pass
         if remaining <= 0:
             return
-        key = self._key(token)
-        self._entries[key] = (principal, time.monotonic() + remaining)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_size:
-            self._entries.popitem(last=False)
+        self._entries[self._key(token)] = (principal, self._entries.timer() + remaining)
 
     def clear(self) -> None:
         """Forget every token."""

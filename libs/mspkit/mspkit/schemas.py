@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, StringConstraints
 
 
 def _rfc3339(value: datetime) -> str:
@@ -14,6 +14,19 @@ def _rfc3339(value: datetime) -> str:
 
 # Times are always rendered in UTC with a `Z`, whatever the database session's time zone.
 UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
+
+# A practical address shape (no quoted local parts, no IP literals), checked by the schema alone, so
+# every service and every client generated from the OpenAPI agree on what an address is.
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
+    ),
+]
+Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9][0-9 ()./\-]{1,38}$")]
 
 
 class Input(BaseModel):

@@ -27,7 +27,7 @@ def get_engine() -> Engine:
 
 
 def get_session() -> Iterator[Session]:
-    """Request-scoped session; the route commits, anything unhandled rolls back."""
+    """Request-scoped session; the use case in `service.py` commits, anything unhandled rolls back."""
     with Session(get_engine(), expire_on_commit=False) as session:
         yield session
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends
 
 from mspkit.auth import CLIENT_ROLES, CurrentUser, Principal
-from mspkit.errors import Forbidden, NotFound
+from mspkit.errors import Forbidden
 
 STAFF = ("admin", "technician")
 CLIENT = tuple(sorted(CLIENT_ROLES))
@@ -30,12 +29,6 @@ def allow(*roles: str, services: tuple[str, ...] = ()) -> Callable[[Principal], 
         return user
 
     return _check
-
-
-def ensure_tenant(user: Principal, client_id: uuid.UUID, what: str = "object") -> None:
-    """A client-role caller sees only their own client; anything else looks missing (404)."""
-    if user.is_client and user.client_id != client_id:
-        raise NotFound(f"{what} not found")
 
 
 AdminOnly = Annotated[Principal, Depends(allow("admin"))]

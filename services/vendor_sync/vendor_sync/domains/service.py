@@ -11,8 +11,8 @@ from sqlmodel import Session, col
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, NotFound
 from mspkit.pagination import keyset, page_of
+from mspkit.tenancy import ensure_sees_client
 from vendor_sync.db import utcnow
-from vendor_sync.deps import ensure_tenant
 from vendor_sync.domains.models import IN_FLIGHT, IN_FLIGHT_PREDICATE, Domain, DriftEvent, SyncRun
 from vendor_sync.domains.schemas import AbuseContactPublic, DomainPublic, SyncRunPublic
 
@@ -65,7 +65,7 @@ def get_domain(session: Session, *, domain_id: uuid.UUID, viewer: Principal) -> 
     domain = session.get(Domain, domain_id, populate_existing=True)
     if domain is None:
         raise NotFound("domain not found")
-    ensure_tenant(viewer, domain.client_id, "domain")
+    ensure_sees_client(viewer, domain.client_id, "domain")
     return domain
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from mspkit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from vendor_sync.db import SessionDep
-from vendor_sync.deps import AccountReader, AdminOnly, Staff, VendorReader, ensure_tenant
+from vendor_sync.deps import AccountReader, AdminOnly, Staff, VendorReader
 from vendor_sync.registry import service
 from vendor_sync.registry.schemas import (
     VendorAccountCreate,
@@ -63,8 +63,9 @@ def list_vendor_accounts(
     cursor: Cursor = None,
 ) -> Page[VendorAccountPublic]:
     """List one client's vendor accounts, oldest first."""
-    ensure_tenant(user, client_id, "client")
-    items, next_cursor = service.list_vendor_accounts(session, client_id=client_id, limit=limit, cursor=cursor)
+    items, next_cursor = service.list_vendor_accounts(
+        session, client_id=client_id, viewer=user, limit=limit, cursor=cursor
+    )
     return Page[VendorAccountPublic](items=items, next_cursor=next_cursor)
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from mspkit.schemas import UtcDatetime
-
-VendorKind = Literal["isp", "registrar", "dns_host", "hosting", "cloud", "email", "spam_filter", "software"]
+from mspkit.schemas import Email, Phone, UtcDatetime
+from mspkit.vocabulary import VendorKind
 
 # Every constraint is a pattern the schema shows, written with explicit ASCII classes (no `\s`): the
 # server (Rust regex), the schema (ECMA) and schema-driven clients (Python re) disagree on what `\s` is.
@@ -21,17 +20,6 @@ AccountNumber = Annotated[str, StringConstraints(min_length=1, max_length=100, p
 HttpUrlText = Annotated[
     str, StringConstraints(max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f/?#@]+(?:[/?#][^\x00-\x20\x7f]*)?$")
 ]
-# A practical address shape (no quoted local parts, no IP literals), the same as intake's.
-Email = Annotated[
-    str,
-    StringConstraints(
-        min_length=3,
-        max_length=254,
-        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
-    ),
-]
-Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9][0-9 ()./\-]{1,38}$")]
 AdapterName = Annotated[str, StringConstraints(max_length=40, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, NotFound
 from mspkit.pagination import keyset, page_of
-from vendor_sync.deps import ensure_tenant
+from mspkit.tenancy import ensure_sees_client
 from vendor_sync.registry.models import Contact, Vendor, VendorAccount
 from vendor_sync.registry.schemas import (
     ContactPublic,
@@ -146,14 +146,15 @@ def get_vendor_account(session: Session, *, account_id: uuid.UUID, viewer: Princ
     account = session.get(VendorAccount, account_id)
     if account is None:
         raise NotFound("vendor account not found")
-    ensure_tenant(viewer, account.client_id, "vendor account")
+    ensure_sees_client(viewer, account.client_id, "vendor account")
     return _accounts_public(session, [account])[0]
 
 
 def list_vendor_accounts(
-    session: Session, *, client_id: uuid.UUID, limit: int, cursor: str | None
+    session: Session, *, client_id: uuid.UUID, viewer: Principal, limit: int, cursor: str | None
 ) -> tuple[list[VendorAccountPublic], str | None]:
-    """A page of one client's vendor accounts, oldest first, each with contacts."""
+    """A page of one client's vendor accounts, oldest first, each with contacts (404 for another tenant)."""
+    ensure_sees_client(viewer, client_id, "client")
     stmt = keyset(
         select(VendorAccount).where(col(VendorAccount.client_id) == client_id),
         at=col(VendorAccount.created_at),
