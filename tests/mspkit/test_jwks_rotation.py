@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mspkit.auth import JWTVerifier, ServiceTokenSource
 from mspkit.errors import Unauthenticated
+from mspkit.jwks import JWKSClient
 
 
 class _JWKSServer:
@@ -21,11 +22,14 @@ class _JWKSServer:
     def __init__(self) -> None:
         self.keys: list[dict] = []
         self.fetches = 0
+        self.gate = threading.Event()  # cleared: requests wait until the test sets it
+        self.gate.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.fetches += 1
+                outer.gate.wait(30)
                 body = json.dumps({"keys": outer.keys}).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -35,7 +39,7 @@ class _JWKSServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/jwks"
 
@@ -51,12 +55,36 @@ def _token(key: Ed25519PrivateKey, kid: str) -> str:
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 
 
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _verifier(url: str, clock: Clock | None = None, **kwargs: float) -> JWTVerifier:
+    verifier = JWTVerifier(issuer="iss", jwks_url=url, audience="intake")
+    verifier.jwks = JWKSClient(url, clock=clock or time.monotonic, **kwargs)
+    return verifier
+
+
+def _wait_for_refresh(verifier: JWTVerifier) -> None:
+    for _ in range(500):  # bounded: the background fetch is local
+        if not verifier.jwks._refreshing.locked():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the background refresh never finished")
+
+
 def test_keys_are_cached_and_a_rotated_key_is_fetched():
     server = _JWKSServer()
+    clock = Clock()
     old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     server.keys = [_jwk(old, "k1")]
-    verifier = JWTVerifier(issuer="iss", jwks_url=server.url, audience="intake")
-    verifier.jwks.cooldown_duration = 0  # let the test rotate at once
+    verifier = _verifier(server.url, clock, min_refetch_s=0)  # let the test rotate at once
     for _ in range(5):
         assert verifier.verify(_token(old, "k1")).sub == "t"
     assert server.fetches == 1  # cached
@@ -64,9 +92,14 @@ def test_keys_are_cached_and_a_rotated_key_is_fetched():
     assert verifier.verify(_token(new, "k2")).sub == "t"
     assert server.fetches == 2
     server.keys = [_jwk(new, "k2")]  # and later retires the old one
+    clock.now += verifier.jwks.ttl_s + 1
     assert verifier.jwks.jwk_set_cache is not None
-    verifier.jwks.jwk_set_cache.lifespan = 0  # the cached set lapses at once
-    with pytest.raises(Unauthenticated):
+    verifier.jwks.jwk_set_cache.lifespan = 0  # PyJWT's own cache lapses with ours
+    # Past its ttl the set is served once more while one background fetch replaces it.
+    assert verifier.verify(_token(old, "k1")).sub == "t"
+    _wait_for_refresh(verifier)
+    assert server.fetches == 3
+    with pytest.raises(Unauthenticated, match="unknown signing key"):
         verifier.verify(_token(old, "k1"))
 
 
@@ -95,17 +128,56 @@ def test_unknown_kids_do_not_refetch_within_the_cooldown():
     assert server.fetches == 1
 
 
-def test_last_key_set_is_served_while_the_issuer_is_down():
+def test_a_stale_set_is_served_while_one_background_fetch_waits_on_a_slow_issuer():
+    """Known kids never wait for the issuer within the grace period: one refresh runs, the rest go on."""
     server = _JWKSServer()
+    clock = Clock()
     key = Ed25519PrivateKey.generate()
     server.keys = [_jwk(key, "k1")]
-    verifier = JWTVerifier(issuer="iss", jwks_url=server.url, audience="intake")
+    verifier = _verifier(server.url, clock)
+    assert verifier.verify(_token(key, "k1")).sub == "t"
+    server.gate.clear()  # the issuer now hangs until the test lets it answer
+    clock.now += verifier.jwks.ttl_s + 1
+    assert verifier.jwks.jwk_set_cache is not None
+    verifier.jwks.jwk_set_cache.lifespan = 0  # PyJWT's own cache lapses with ours
+    for _ in range(5):  # would block behind the hanging fetch if the stale set were not served
+        assert verifier.verify(_token(key, "k1")).sub == "t"
+    server.gate.set()
+    _wait_for_refresh(verifier)
+    assert server.fetches == 2  # the first fetch and one refresh, not one per verification
+
+
+def test_last_key_set_is_served_while_the_issuer_is_down():
+    server = _JWKSServer()
+    clock = Clock()
+    key = Ed25519PrivateKey.generate()
+    server.keys = [_jwk(key, "k1")]
+    verifier = _verifier(server.url, clock)
     assert verifier.verify(_token(key, "k1")).sub == "t"
     server.server.shutdown()
     server.server.server_close()
+    clock.now += verifier.jwks.ttl_s + 1
     assert verifier.jwks.jwk_set_cache is not None
-    verifier.jwks.jwk_set_cache.lifespan = 0  # the cached set has lapsed: the next call tries to fetch
+    verifier.jwks.jwk_set_cache.lifespan = 0  # PyJWT's own cache lapses with ours
     assert verifier.verify(_token(key, "k1")).sub == "t"
+    _wait_for_refresh(verifier)
+    assert verifier.verify(_token(key, "k1")).sub == "t"  # the failed refresh kept the set
+
+
+def test_past_the_grace_period_an_unreachable_issuer_refuses():
+    server = _JWKSServer()
+    clock = Clock()
+    key = Ed25519PrivateKey.generate()
+    server.keys = [_jwk(key, "k1")]
+    verifier = _verifier(server.url, clock)
+    assert verifier.verify(_token(key, "k1")).sub == "t"
+    server.server.shutdown()
+    server.server.server_close()
+    clock.now += verifier.jwks.ttl_s + verifier.jwks.grace_s + 1
+    assert verifier.jwks.jwk_set_cache is not None
+    verifier.jwks.jwk_set_cache.lifespan = 0  # PyJWT's own cache lapses with ours
+    with pytest.raises(Unauthenticated, match="identity provider unreachable"):
+        verifier.verify(_token(key, "k1"))
 
 
 def test_issuer_down_with_nothing_cached_is_unauthenticated():

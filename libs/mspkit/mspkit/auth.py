@@ -16,10 +16,9 @@ from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from jwt import PyJWKClient, PyJWKSet
-from jwt.exceptions import PyJWKClientConnectionError
 
 from mspkit.errors import Forbidden, Unauthenticated
+from mspkit.jwks import JWKSClient
 
 ROLES = frozenset({"client_user", "client_admin", "technician", "admin", "service"})
 CLIENT_ROLES = frozenset({"client_user", "client_admin"})
@@ -39,35 +38,6 @@ class Principal:
     def is_client(self) -> bool:
         """True for client_user and client_admin."""
         return self.role in CLIENT_ROLES
-
-
-class JWKSClient(PyJWKClient):
-    """PyJWT's JWKS client (cached set, a cooldown before refetching for an unknown `kid`, no
-    redirects), which keeps serving the last key set it fetched while the issuer is unreachable."""
-
-    def __init__(self, url: str, *, ttl_s: float = 300.0, min_refetch_s: float = 5.0, timeout_s: float = 3.0):
-        super().__init__(url, cache_jwk_set=True, lifespan=ttl_s, timeout=timeout_s, cooldown_duration=min_refetch_s)
-        self._last_good: PyJWKSet | None = None
-
-    def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
-        """The cached or freshly fetched set; the last good one when a fetch fails."""
-        try:
-            jwk_set = super().get_jwk_set(refresh)
-        except PyJWKClientConnectionError:
-            if self._last_good is None:
-                raise
-            return self._last_good
-        self._last_good = jwk_set
-        return jwk_set
-
-    def get(self, kid: str) -> jwt.PyJWK:
-        """The key for `kid`, or Unauthenticated (unknown key, or issuer unreachable with nothing cached)."""
-        try:
-            return self.get_signing_key(kid)
-        except PyJWKClientConnectionError as exc:
-            raise Unauthenticated("identity provider unreachable") from exc
-        except jwt.PyJWTError as exc:  # no such kid, or a set with no usable key
-            raise Unauthenticated("unknown signing key") from exc
 
 
 class JWTVerifier:

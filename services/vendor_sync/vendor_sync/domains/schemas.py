@@ -5,19 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from mspkit.schemas import UtcDatetime
+from mspkit.schemas import Input, Output, UtcDatetime
 from vendor_sync.domains.names import MAX_INPUT_CHARS, NAME_PATTERN, InvalidDomainName, normalize_domain_name
 
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 DriftKind = Literal["change", "expiry_warning"]
 
 
-class DomainCreate(BaseModel):
+class DomainCreate(Input):
     """A client domain to watch, in any spelling (Unicode or A-label, any case)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=3, max_length=MAX_INPUT_CHARS + 1, pattern=NAME_PATTERN, examples=["example.com"])
 
@@ -35,14 +33,14 @@ class DomainCreate(BaseModel):
         return normalize_domain_name(self.name)
 
 
-class AbuseContactPublic(BaseModel):
+class AbuseContactPublic(Output):
     """The registrar's abuse contact."""
 
     email: str | None = None
     phone: str | None = None
 
 
-class DomainPublic(BaseModel):
+class DomainPublic(Output):
     """A domain and its registration data (the `created_at` here is the registration date)."""
 
     id: uuid.UUID
@@ -61,13 +59,13 @@ class DomainPublic(BaseModel):
     last_checked_at: UtcDatetime | None
 
 
-class RefreshAccepted(BaseModel):
+class RefreshAccepted(Output):
     """The sync run that will refresh the domain (the one already in flight, if any)."""
 
     sync_run_id: uuid.UUID
 
 
-class SyncRunPublic(BaseModel):
+class SyncRunPublic(Output):
     """A refresh run: counts are of registration fields set, changed and cleared; `failed` is 0 or 1."""
 
     id: uuid.UUID
@@ -86,7 +84,7 @@ class SyncRunPublic(BaseModel):
     finished_at: UtcDatetime | None
 
 
-class DriftEventPublic(BaseModel):
+class DriftEventPublic(Output):
     """A change between two refreshes, or an expiry warning."""
 
     id: uuid.UUID

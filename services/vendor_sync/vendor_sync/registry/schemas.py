@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from mspkit.schemas import Email, Phone, UtcDatetime
+from mspkit.schemas import Email, Input, Output, Phone, UtcDatetime
 from mspkit.vocabulary import VendorKind
 
 # Every constraint is a pattern the schema shows, written with explicit ASCII classes (no `\s`): the
@@ -23,10 +23,8 @@ HttpUrlText = Annotated[
 AdapterName = Annotated[str, StringConstraints(max_length=40, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
-class VendorCreate(BaseModel):
+class VendorCreate(Input):
     """A new vendor."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name
     kind: VendorKind
@@ -36,7 +34,7 @@ class VendorCreate(BaseModel):
     adapter: AdapterName | None = None
 
 
-class VendorPublic(BaseModel):
+class VendorPublic(Output):
     """A vendor as returned by the API."""
 
     id: uuid.UUID
@@ -49,10 +47,8 @@ class VendorPublic(BaseModel):
     created_at: UtcDatetime
 
 
-class ContactCreate(BaseModel):
+class ContactCreate(Input):
     """A contact at the vendor for one account."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name
     role: Role
@@ -60,7 +56,7 @@ class ContactCreate(BaseModel):
     phone: Phone | None = None
 
 
-class ContactPublic(BaseModel):
+class ContactPublic(Output):
     """A contact as returned by the API."""
 
     id: uuid.UUID
@@ -70,10 +66,8 @@ class ContactPublic(BaseModel):
     phone: str | None
 
 
-class VendorAccountCreate(BaseModel):
+class VendorAccountCreate(Input):
     """A client's account at a vendor; the API key stays in the broker, only its credential id here."""
-
-    model_config = ConfigDict(extra="forbid")
 
     vendor_id: uuid.UUID
     account_number: AccountNumber
@@ -82,7 +76,7 @@ class VendorAccountCreate(BaseModel):
     contacts: list[ContactCreate] = Field(default_factory=list, max_length=50)
 
 
-class VendorAccountPublic(BaseModel):
+class VendorAccountPublic(Output):
     """A vendor account with its vendor's kind and its contacts."""
 
     id: uuid.UUID
