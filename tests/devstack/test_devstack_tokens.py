@@ -46,7 +46,7 @@ def test_client_role_with_client_id_prints_one_verifiable_jwt(mspctl, infra):
     claims = _verify(lines[0], infra.env)
     assert claims["sub"] == "u1"
     assert claims["role"] == "client_user"
-    assert claims["client_id"] == CLIENT
+    assert claims["msp_client_id"] == CLIENT and "client_id" not in claims
     assert sorted(claims["aud"]) == ["intake", "secrets_broker", "vendor_sync"]
     assert claims["exp"] - claims["iat"] == 3600
     assert claims["jti"]
@@ -91,7 +91,7 @@ def test_python_mint_matches_the_cli(infra):
     client_id = str(uuid.uuid4())
     token = infra.token(role="client_admin", sub="ca1", client_id=client_id, ttl=120)
     claims = _verify(token, infra.env, audience="vendor_sync")
-    assert claims["client_id"] == client_id and claims["role"] == "client_admin"
+    assert claims["msp_client_id"] == client_id and claims["role"] == "client_admin"
     with pytest.raises(ValueError, match="--client-id"):
         mint(infra.dir, role="client_user", sub="u1")
 

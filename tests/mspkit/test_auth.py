@@ -108,20 +108,35 @@ def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
 
 
 @pytest.mark.parametrize(
-    "override",
+    ("override", "reason"),
     [
-        {"exp": int(time.time()) - 120},  # expired beyond the 30 s skew
-        {"nbf": int(time.time()) + 120},  # not yet valid beyond the skew
-        {"aud": ["secrets_broker"]},
-        {"iss": "http://evil.example/"},
-        {"role": "superuser"},
-        {"role": "client_user", "client_id": "not-a-uuid"},
-        {"exp": None},
+        ({"exp": int(time.time()) - 120}, "token has expired"),  # beyond the 30 s skew
+        ({"nbf": int(time.time()) + 120}, "token is not valid yet"),  # beyond the skew
+        ({"aud": ["secrets_broker"]}, "token is not meant for this service"),
+        ({"iss": "http://evil.example/"}, "token comes from another issuer"),
+        ({"role": "superuser"}, "token has no valid role"),
+        ({"role": "client_user", "msp_client_id": "not-a-uuid"}, "client token without a valid msp_client_id"),
+        ({"role": "client_user", "client_id": str(uuid.uuid4())}, "client token without a valid msp_client_id"),
+        ({"exp": None}, "token lacks a required claim"),
+        ({"sub": None}, "token has no valid subject"),
+        ({"role": None, "roles": ["technician", "admin"]}, "token grants more than one role"),
     ],
-    ids=["expired", "nbf-future", "wrong-aud", "wrong-iss", "bad-role", "bad-client-id", "no-exp"],
+    ids=[
+        "expired", "nbf-future", "wrong-aud", "wrong-iss", "bad-role", "bad-tenant",
+        "rfc9068-client_id-is-not-the-tenant", "no-exp", "no-sub", "two-roles",
+    ],
 )
-def test_bad_claims_are_refused(client, layout, stack_env, override):
-    assert _get(client, sign(layout, _claims(stack_env, **override))).status_code == 401
+def test_bad_claims_are_refused_with_the_reason(client, layout, stack_env, override, reason):
+    response = _get(client, sign(layout, _claims(stack_env, **override)))
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthenticated", "detail": reason}
+
+
+def test_a_roles_array_with_one_known_role_is_mapped(client, layout, stack_env):
+    claims = _claims(stack_env, role=None, roles=["Directory.Reader", "technician"])
+    response = _get(client, sign(layout, claims))
+    assert response.status_code == 200
+    assert response.json()["role"] == "technician"
 
 
 def test_clock_skew_within_30s_is_tolerated(client, layout, stack_env):
@@ -159,7 +174,7 @@ def test_service_not_on_the_allowlist_gets_403(client, layout, stack_env):
 
 def test_client_role_carries_its_client_id(client, layout, stack_env):
     cid = uuid.uuid4()
-    token = sign(layout, _claims(stack_env, role="client_user", client_id=str(cid)))
+    token = sign(layout, _claims(stack_env, role="client_user", msp_client_id=str(cid)))
     assert _get(client, token).json()["client_id"] == str(cid)
 
 
@@ -182,3 +197,28 @@ def test_service_token_from_client_credentials_grant(stack_env):
     wrong = ServiceTokenSource(token_url=stack_env["MSP_TOKEN_URL"], client_id="svc:intake", client_secret="nope")
     with pytest.raises(Exception, match="refused"):
         wrong.token()
+
+
+def test_an_entra_shaped_token_is_mapped_by_settings_alone(layout, stack_env, monkeypatch):
+    """oid → sub, roles[] → role, extn.msp_client_id → tenant; the pairwise sub is ignored."""
+    from mspctl.tokens import PROFILE_CLAIM_SETTINGS, shape
+
+    for name, value in PROFILE_CLAIM_SETTINGS["entra"].items():
+        monkeypatch.setenv(name, value)
+    settings = _Settings()
+    verifier_client = TestClient(create_app(service="intake", settings=settings))
+
+    @verifier_client.app.get("/whoami")  # type: ignore[attr-defined]
+    def whoami(user: CurrentUser) -> dict[str, Any]:
+        return {"sub": user.sub, "role": user.role, "client_id": str(user.client_id) if user.client_id else None}
+
+    cid = str(uuid.uuid4())
+    entra = shape(_claims(stack_env, sub="person-1", role="client_admin", msp_client_id=cid), "entra")
+    assert entra["sub"] != "person-1" and "role" not in entra and entra["roles"] == ["client_admin"]
+    response = _get(verifier_client, sign(layout, entra))
+    assert response.status_code == 200
+    assert response.json() == {"sub": "person-1", "role": "client_admin", "client_id": cid}
+    # The dev shape says `role`, a claim the Entra mapping does not read.
+    dev_shaped = _claims(stack_env, role="admin")
+    response = _get(verifier_client, sign(layout, dev_shaped))
+    assert response.json() == {"error": "unauthenticated", "detail": "token has no valid role"}

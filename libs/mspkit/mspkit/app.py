@@ -120,7 +120,11 @@ def create_app(
     app = FastAPI(title=service, version=version, responses=COMMON_ERROR_RESPONSES, lifespan=_with_gc_tuning(lifespan))
     app.state.settings = settings
     app.state.verifier = JWTVerifier(
-        issuer=settings.jwt_issuer, jwks_url=settings.jwks_url, audience=service, algorithm=settings.jwt_algorithm
+        issuer=settings.jwt_issuer,
+        jwks_url=settings.jwks_url,
+        audience=service,
+        algorithm=settings.jwt_algorithm,
+        claim_map=settings.claim_map,
     )
     app.state.verified_tokens = VerifiedTokens()
     install_error_handlers(app, union_tags=union_tags, header_names=header_names)

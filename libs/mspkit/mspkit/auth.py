@@ -40,13 +40,53 @@ class Principal:
         return self.role in CLIENT_ROLES
 
 
+@dataclass(frozen=True)
+class ClaimMap:
+    """Which claims carry the subject, the role (one value, or an array of roles) and the tenant.
+
+    The defaults are the dev issuer's; a real IdP is plugged in by settings alone (Entra ID, say:
+    subject `oid`, roles `roles`, tenant an `extn.` claim). An empty name turns that claim off.
+    """
+
+    subject: str = "sub"
+    role: str = "role"
+    roles: str = "roles"
+    tenant: str = "msp_client_id"
+
+
+# Why a token was refused, in words a caller can act on (never an exception's class name).
+_REFUSALS: dict[type[jwt.PyJWTError], str] = {
+    jwt.ExpiredSignatureError: "token has expired",
+    jwt.ImmatureSignatureError: "token is not valid yet",
+    jwt.InvalidAudienceError: "token is not meant for this service",
+    jwt.InvalidIssuerError: "token comes from another issuer",
+    jwt.MissingRequiredClaimError: "token lacks a required claim",
+    jwt.InvalidSignatureError: "token signature does not verify",
+    jwt.DecodeError: "token is malformed",
+}
+
+
+def refusal_of(exc: jwt.PyJWTError) -> str:
+    """Plain words for a PyJWT refusal."""
+    return next((words for kind, words in _REFUSALS.items() if isinstance(exc, kind)), "token is invalid")
+
+
 class JWTVerifier:
     """Verifies bearer tokens against one issuer, one audience and exactly one algorithm."""
 
-    def __init__(self, *, issuer: str, jwks_url: str, audience: str, algorithm: str = "EdDSA") -> None:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        jwks_url: str,
+        audience: str,
+        algorithm: str = "EdDSA",
+        claim_map: ClaimMap | None = None,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.algorithm = algorithm
+        self.claim_map = claim_map or ClaimMap()
         self.jwks = JWKSClient(jwks_url)
 
     def verify(self, token: str) -> Principal:
@@ -54,7 +94,7 @@ class JWTVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthenticated("malformed token") from exc
+            raise Unauthenticated("token is malformed") from exc
         if header.get("alg") != self.algorithm:
             raise Unauthenticated("token algorithm not accepted")
         key = self.jwks.get(str(header.get("kid", "")))
@@ -66,27 +106,40 @@ class JWTVerifier:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=CLOCK_SKEW_S,
-                options={"require": ["exp", "iss", "aud", "sub"], "verify_nbf": True},
+                options={"require": ["exp", "iss", "aud"], "verify_nbf": True},
             )
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid token: {type(exc).__name__}") from exc
-        return principal_from_claims(claims)
+            raise Unauthenticated(refusal_of(exc)) from exc
+        return principal_from_claims(claims, self.claim_map)
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Validate the role and client_id claims and build the principal."""
-    role = claims.get("role")
+def _role_of(claims: dict[str, Any], claim_map: ClaimMap) -> str:
+    """The one role the token grants: its role claim, else the single known role in its roles array."""
+    role = claims.get(claim_map.role) if claim_map.role else None
+    if role is None and claim_map.roles:
+        listed = claims.get(claim_map.roles)
+        known = sorted(set(listed) & ROLES) if isinstance(listed, list) else []
+        if len(known) > 1:
+            raise Unauthenticated("token grants more than one role")
+        role = known[0] if known else None
     if role not in ROLES:
         raise Unauthenticated("token has no valid role")
-    sub = claims.get("sub")
+    return str(role)
+
+
+def principal_from_claims(claims: dict[str, Any], claim_map: ClaimMap | None = None) -> Principal:
+    """Validate the subject, role and tenant claims (named by `claim_map`) and build the principal."""
+    claim_map = claim_map or ClaimMap()
+    role = _role_of(claims, claim_map)
+    sub = claims.get(claim_map.subject)
     if not isinstance(sub, str) or not sub or len(sub) > 200:
-        raise Unauthenticated("token has no valid sub")
+        raise Unauthenticated("token has no valid subject")
     client_id = None
     if role in CLIENT_ROLES:
         try:
-            client_id = uuid.UUID(str(claims.get("client_id")))
+            client_id = uuid.UUID(str(claims.get(claim_map.tenant)))
         except ValueError as exc:
-            raise Unauthenticated("client token without a valid client_id") from exc
+            raise Unauthenticated(f"client token without a valid {claim_map.tenant}") from exc
     if role == "service" and not sub.startswith("svc:"):
         raise Unauthenticated("service token without a svc: subject")
     return Principal(sub=sub, role=role, client_id=client_id, claims=claims)

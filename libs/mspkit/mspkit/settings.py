@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mspkit.auth import ClaimMap
+
 # Values that mean "nobody configured this": refused outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "dev", "xxx", "todo"})
 
@@ -37,6 +39,12 @@ class KitSettings(BaseSettings):
     vault_addr: str = "http://127.0.0.1:8200"
     smtp_url: str = "smtp://127.0.0.1:25"
     db_pool_size: int = 10
+    # Which token claims carry the subject, the role (or an array of roles) and the tenant: a real IdP
+    # plugs in through these alone (Entra ID: `oid`, `roles`, an `extn.` claim). Empty turns one off.
+    auth_subject_claim: str = "sub"
+    auth_role_claim: str = "role"
+    auth_roles_claim: str = "roles"
+    auth_tenant_claim: str = "msp_client_id"
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -72,6 +80,16 @@ class KitSettings(BaseSettings):
             if isinstance(value, SecretStr) and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name} holds a placeholder secret; refusing to start outside MSP_ENV=dev")
         return self
+
+    @property
+    def claim_map(self) -> ClaimMap:
+        """The claim names every verifier of this service reads."""
+        return ClaimMap(
+            subject=self.auth_subject_claim,
+            role=self.auth_role_claim,
+            roles=self.auth_roles_claim,
+            tenant=self.auth_tenant_claim,
+        )
 
     def secret_values(self) -> list[str]:
         """Every `SecretStr` value, for the log redactor."""

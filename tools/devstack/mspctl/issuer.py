@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from mspctl.files import read_json, write_json_private
 from mspctl.layout import Layout, devstack_dir
-from mspctl.tokens import AUDIENCES, jwks, sign
+from mspctl.tokens import AUDIENCES, jwks, shape, sign
 
 SERVICE_TOKEN_TTL = 600
 SERVICES = ("intake", "vendor_sync", "secrets_broker")
@@ -52,8 +52,8 @@ def _no_store(body: dict[str, Any], status: int = 200, headers: dict[str, str] |
     return JSONResponse(body, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
-def create_app(root: str | os.PathLike[str], issuer_url: str) -> Starlette:
-    """The issuer ASGI app for a devstack dir."""
+def create_app(root: str | os.PathLike[str], issuer_url: str, profile: str = "dev") -> Starlette:
+    """The issuer ASGI app for a devstack dir, emitting tokens in the given profile's shape."""
     layout = Layout(devstack_dir(root))
     issuer = issuer_url.rstrip("/")
 
@@ -104,9 +104,8 @@ def create_app(root: str | os.PathLike[str], issuer_url: str) -> Starlette:
             "exp": now + SERVICE_TOKEN_TTL,
             "jti": str(uuid.uuid4()),
         }
-        return _no_store(
-            {"access_token": sign(layout, claims), "token_type": "Bearer", "expires_in": SERVICE_TOKEN_TTL}
-        )
+        token = sign(layout, shape(claims, profile))
+        return _no_store({"access_token": token, "token_type": "Bearer", "expires_in": SERVICE_TOKEN_TTL})
 
     return Starlette(
         routes=[
@@ -125,7 +124,7 @@ def main() -> None:
     parser.add_argument("--devstack", default=None)
     args = parser.parse_args()
     issuer_url = os.environ.get("MSP_JWT_ISSUER") or f"http://127.0.0.1:{args.port}"
-    app = create_app(devstack_dir(args.devstack), issuer_url)
+    app = create_app(devstack_dir(args.devstack), issuer_url, os.environ.get("MSP_DEV_TOKEN_PROFILE") or "dev")
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info", access_log=False)
 
 

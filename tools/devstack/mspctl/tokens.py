@@ -19,6 +19,19 @@ from mspctl.files import write_private
 from mspctl.layout import Layout, devstack_dir
 
 ROLES = ("client_user", "client_admin", "technician", "admin", "service")
+# Token shapes the dev issuer can emit: its own, and one shaped like Entra ID's, so that the services'
+# claim mapping (MSP_AUTH_*_CLAIM) is exercised as a real IdP would need it.
+PROFILES = ("dev", "entra")
+# The settings each profile needs in every service (mspctl writes them into the devstack env).
+PROFILE_CLAIM_SETTINGS: dict[str, dict[str, str]] = {
+    "dev": {},
+    "entra": {
+        "MSP_AUTH_SUBJECT_CLAIM": "oid",
+        "MSP_AUTH_ROLE_CLAIM": "",
+        "MSP_AUTH_ROLES_CLAIM": "roles",
+        "MSP_AUTH_TENANT_CLAIM": "extn.msp_client_id",
+    },
+}
 CLIENT_ROLES = ("client_user", "client_admin")
 AUDIENCES = ("intake", "secrets_broker", "vendor_sync")
 ALGORITHM = "EdDSA"
@@ -72,10 +85,28 @@ def sign(layout: Layout, claims: dict[str, Any]) -> str:
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": public_jwk(key)["kid"]})
 
 
+def _pairwise(sub: str, audiences: list[str]) -> str:
+    """An Entra-style pairwise subject: stable per (person, audience), useless as an id elsewhere."""
+    return _b64(hashlib.sha256(f"{sub}|{','.join(sorted(audiences))}".encode()).digest())
+
+
+def shape(claims: dict[str, Any], profile: str) -> dict[str, Any]:
+    """The claims as the profile's IdP would write them (`dev` leaves them as they are)."""
+    if profile not in PROFILES:
+        raise TokenError(f"token profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    if profile == "dev":
+        return claims
+    shaped = {k: v for k, v in claims.items() if k not in {"sub", "role", "msp_client_id"}}
+    shaped.update(sub=_pairwise(claims["sub"], claims["aud"]), oid=claims["sub"], roles=[claims["role"]])
+    if "msp_client_id" in claims:
+        shaped["extn.msp_client_id"] = claims["msp_client_id"]
+    return shaped
+
+
 def claims_for(
     *, issuer: str, role: str, sub: str, client_id: str | None, aud: list[str] | None, ttl: int
 ) -> dict[str, Any]:
-    """Validate a token request and build its claims."""
+    """Validate a token request and build its claims (in the dev profile's shape)."""
     if role not in ROLES:
         raise TokenError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
     if not sub:
@@ -99,7 +130,7 @@ def claims_for(
         "jti": str(uuid.uuid4()),
     }
     if client_id is not None:
-        claims["client_id"] = client_id
+        claims["msp_client_id"] = client_id
     return claims
 
 
@@ -120,4 +151,5 @@ def mint(
     if not layout.signing_key.exists():
         raise TokenError(f"no signing key at {layout.signing_key}")
     issuer = env.get("MSP_JWT_ISSUER", "")
-    return sign(layout, claims_for(issuer=issuer, role=role, sub=sub, client_id=client_id, aud=aud, ttl=ttl))
+    claims = claims_for(issuer=issuer, role=role, sub=sub, client_id=client_id, aud=aud, ttl=ttl)
+    return sign(layout, shape(claims, env.get("MSP_DEV_TOKEN_PROFILE") or "dev"))
