@@ -110,8 +110,8 @@ def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
 @pytest.mark.parametrize(
     ("override", "reason"),
     [
-        ({"exp": int(time.time()) - 120}, "token has expired"),  # beyond the 30 s skew
-        ({"nbf": int(time.time()) + 120}, "token is not valid yet"),  # beyond the skew
+        ({"exp": lambda now: now - 120}, "token has expired"),  # beyond the 30 s skew
+        ({"nbf": lambda now: now + 120}, "token is not valid yet"),  # beyond the skew
         ({"aud": ["secrets_broker"]}, "token is not meant for this service"),
         ({"iss": "http://evil.example/"}, "token comes from another issuer"),
         ({"role": "superuser"}, "token has no valid role"),
@@ -127,6 +127,8 @@ def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
     ],
 )
 def test_bad_claims_are_refused_with_the_reason(client, layout, stack_env, override, reason):
+    now = int(time.time())  # times are taken when the test runs, not when pytest collects it
+    override = {k: (v(now) if callable(v) else v) for k, v in override.items()}
     response = _get(client, sign(layout, _claims(stack_env, **override)))
     assert response.status_code == 401
     assert response.json() == {"error": "unauthenticated", "detail": reason}

@@ -6,9 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from mspkit.http import parse_origin
 from mspkit.settings import KitSettings
 
 IANA_DNS_BOOTSTRAP_URL = "https://data.iana.org/rdap/dns.json"
@@ -26,8 +27,11 @@ class Settings(KitSettings):
 
     # --- vendor HTTP -------------------------------------------------------------------------
     rdap_bootstrap_url: str = IANA_DNS_BOOTSTRAP_URL
-    # Exact host:port pairs the worker may contact (bootstrap, registries, registrars).
-    http_allowed_hosts: str = "data.iana.org:443,rdap.verisign.com:443"
+    # Exact origins ("scheme://host[:port]", comma-separated) the worker may contact: bootstrap,
+    # registries, registrars. A loopback or private address is reached only when listed as an IP
+    # literal (the dev simulator: http://127.0.0.1:PORT). A legacy bare "host:port" means https
+    # (http for a loopback host).
+    http_allowed_hosts: str = "https://data.iana.org:443,https://rdap.verisign.com:443"
     # Always refused, on top of Vault's address (which is denied whatever this says).
     http_denied_hosts: str = ""
     # The vendor's published limit, in `limits` notation ("100/second", "10 per 1 second"); shared by
@@ -60,9 +64,17 @@ class Settings(KitSettings):
     visibility_timeout_s: int | None = Field(None, ge=5)
     beat_schedule: str | None = None
 
+    @field_validator("http_allowed_hosts")
+    @classmethod
+    def _check_allowed(cls, value: str) -> str:
+        # Refuse a bad entry at start-up, naming the setting, not at the first vendor call.
+        for entry in _split(value):
+            parse_origin(entry)
+        return value
+
     @property
     def allowed_hosts(self) -> list[str]:
-        """The allowlist as a list of host:port strings."""
+        """The allowlist as a list of "scheme://host[:port]" origins."""
         return _split(self.http_allowed_hosts)
 
     @property

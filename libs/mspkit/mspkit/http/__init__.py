@@ -1,23 +1,15 @@
 """Resilient vendor HTTP: status mapping, guarded fetch, retries, shared rate limits, circuit breaker."""
 
+from mspkit.http.addresses import AddressGuard, Resolver, address_kind, system_resolver
+from mspkit.http.body import VendorResponse
 from mspkit.http.breaker import BreakerConfig, CircuitBreaker, counts_as_failure
-from mspkit.http.client import (
-    DEFAULT_USER_AGENT,
-    MAX_BODY_BYTES,
-    FetchLimits,
-    JsonObject,
-    JsonResponse,
-    VendorResponse,
-    decode_json_response,
-    fetch,
-    is_json_media_type,
-    make_client,
-    parse_json,
-)
+from mspkit.http.client import DEFAULT_USER_AGENT, MAX_BODY_BYTES, FetchLimits, fetch, make_client
 from mspkit.http.errors import (
+    AddressNotAllowed,
     CircuitOpen,
     DeadlineExceeded,
     HostNotAllowed,
+    InsecureRedirect,
     RateLimited,
     RedirectRefused,
     VendorAuthError,
@@ -29,14 +21,20 @@ from mspkit.http.errors import (
     error_for_status,
     parse_retry_after,
 )
+from mspkit.http.jsonbody import JsonObject, JsonResponse, decode_json_response, is_json_media_type, parse_json
+from mspkit.http.policy import HostPolicy
 from mspkit.http.ratelimit import RedisRateLimiter
+from mspkit.http.redirects import CREDENTIAL_HEADERS
 from mspkit.http.retry import RetryPolicy, call_with_retries, is_retryable
-from mspkit.http.urls import HostPolicy, canonical_host, host_port, parse_host_port, redact_url
+from mspkit.http.urls import Origin, canonical_host, host_port, origin_of, parse_host_port, parse_origin, redact_url
 from mspkit.http.vendor import VendorHTTP
 
 __all__ = [
+    "CREDENTIAL_HEADERS",
     "DEFAULT_USER_AGENT",
     "MAX_BODY_BYTES",
+    "AddressGuard",
+    "AddressNotAllowed",
     "BreakerConfig",
     "CircuitBreaker",
     "CircuitOpen",
@@ -44,11 +42,14 @@ __all__ = [
     "FetchLimits",
     "HostNotAllowed",
     "HostPolicy",
+    "InsecureRedirect",
     "JsonObject",
     "JsonResponse",
+    "Origin",
     "RateLimited",
     "RedirectRefused",
     "RedisRateLimiter",
+    "Resolver",
     "RetryPolicy",
     "VendorAuthError",
     "VendorError",
@@ -58,6 +59,7 @@ __all__ = [
     "VendorResponse",
     "VendorResponseError",
     "VendorTransientError",
+    "address_kind",
     "call_with_retries",
     "canonical_host",
     "counts_as_failure",
@@ -68,8 +70,11 @@ __all__ = [
     "is_json_media_type",
     "is_retryable",
     "make_client",
+    "origin_of",
     "parse_host_port",
     "parse_json",
+    "parse_origin",
     "parse_retry_after",
     "redact_url",
+    "system_resolver",
 ]

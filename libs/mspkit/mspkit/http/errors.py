@@ -62,6 +62,14 @@ class RedirectRefused(HostNotAllowed):
     """A redirect pointed somewhere we may not go, or there were too many of them."""
 
 
+class InsecureRedirect(RedirectRefused):
+    """An https URL redirected to plain http: never followed, whatever the allowlist says."""
+
+
+class AddressNotAllowed(HostNotAllowed):
+    """The host resolved to an address we may not connect to (loopback, private, link-local, Vault...)."""
+
+
 class RateLimited(VendorTransientError):
     """The vendor answered 429, or our shared per-vendor budget had no room before the timeout."""
 

@@ -1,19 +1,17 @@
-"""URL helpers: redaction for logs and the host:port policy applied to every request and redirect."""
+"""URL helpers: redaction for logs, canonical hosts, and origins (scheme, host, port)."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import httpx
 
-from mspkit.http.errors import HostNotAllowed, RedirectRefused
+from mspkit.http.errors import HostNotAllowed
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 # Hex, octal and integer IPv4 spellings ("0x7f.1", "2130706433") reach the same socket as the dotted form.
 _IPV4_LIKE = re.compile(r"^[0-9a-fA-Fx.]+$")
 
@@ -68,15 +66,27 @@ def parse_host_port(entry: str) -> tuple[str, int]:
     return canonical_host(host), int(port)
 
 
-def _is_link_local(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(address in net for net in _LINK_LOCAL)
+class Origin(NamedTuple):
+    """Where a URL connects: scheme, canonical host and port (the unit of the allowlist)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
 
 
-def _is_loopback(host: str) -> bool:
+def origin_of(url: str | httpx.URL) -> Origin:
+    """Return the URL's origin; raises HostNotAllowed for unusable URLs."""
+    host, port = host_port(url)
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
+    return Origin(parsed.scheme, host, port)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a loopback IP literal or a name RFC 6761 reserves for loopback (localhost)."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -85,46 +95,24 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class HostPolicy:
-    """Which host:port pairs may be contacted: an exact allowlist, minus denied and link-local hosts."""
-
-    allowed: frozenset[tuple[str, int]] = field(default_factory=frozenset)
-    denied: frozenset[tuple[str, int]] = field(default_factory=frozenset)
-
-    @classmethod
-    def build(cls, allowed: Iterable[str], denied: Iterable[str] = ()) -> HostPolicy:
-        """Build a policy from "host:port" strings or URLs (denied wins over allowed)."""
-        return cls(
-            allowed=frozenset(parse_host_port(a) for a in allowed if a.strip()),
-            denied=frozenset(parse_host_port(d) for d in denied if d.strip()),
-        )
-
-    def refusal(self, url: str | httpx.URL) -> str | None:
-        """Return why the URL may not be contacted, or None when it may."""
+def parse_origin(entry: str) -> Origin:
+    """Parse an allowlist entry "scheme://host[:port]"; a legacy bare "host:port" means https (http on loopback)."""
+    text = entry.strip()
+    if "://" not in text:
+        # The old format had no scheme: never let it permit cleartext beyond this machine.
         try:
-            host, port = host_port(url)
-        except HostNotAllowed as exc:
-            return str(exc)
-        if _is_link_local(host):
-            return f"link-local address {host}"
-        if (host, port) in self.denied:
-            return f"denied host {host}:{port}"
-        if (host, port) not in self.allowed:
-            # Loopback lands here too unless explicitly allowlisted.
-            kind = "loopback host" if _is_loopback(host) else "host"
-            return f"{kind} {host}:{port} is not allowlisted"
-        return None
-
-    def is_allowed(self, url: str | httpx.URL) -> bool:
-        """True when the URL may be contacted."""
-        return self.refusal(url) is None
-
-    def check(self, url: str | httpx.URL, *, redirect: bool = False) -> None:
-        """Raise HostNotAllowed (RedirectRefused for a redirect target) unless the URL may be contacted."""
-        reason = self.refusal(url)
-        if reason is None:
-            return
-        if redirect:
-            raise RedirectRefused(f"redirect refused: {reason}")
-        raise HostNotAllowed(f"request refused: {reason}")
+            host, port = parse_host_port(text)
+        except ValueError:
+            raise ValueError(f"allowlist entry {text!r} must be scheme://host[:port]") from None
+        return Origin("http" if is_loopback_host(host) else "https", host, port)
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise ValueError("allowlist entry is not a valid URL") from None
+    if parsed.userinfo or parsed.query or parsed.fragment or parsed.path not in ("", "/"):
+        shown = redact_url(parsed)
+        raise ValueError(f"allowlist entry {shown!r} must be scheme://host[:port], without path, query or userinfo")
+    try:
+        return origin_of(parsed)
+    except HostNotAllowed as exc:
+        raise ValueError(f"allowlist entry: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -11,25 +12,27 @@ import httpx
 from limits import RateLimitItem
 from redis import Redis
 
+from mspkit.http.addresses import AddressGuard, Resolver
+from mspkit.http.body import VendorResponse
 from mspkit.http.breaker import BreakerConfig, CircuitBreaker
-from mspkit.http.client import (
-    DEFAULT_USER_AGENT,
-    FetchLimits,
-    JsonResponse,
-    VendorResponse,
-    decode_json_response,
-    fetch,
-    make_client,
-)
+from mspkit.http.client import DEFAULT_USER_AGENT, FetchLimits, fetch, make_client
+from mspkit.http.jsonbody import JsonResponse, decode_json_response
+from mspkit.http.policy import HostPolicy
 from mspkit.http.ratelimit import RedisRateLimiter
 from mspkit.http.retry import RetryPolicy, call_with_retries
-from mspkit.http.urls import HostPolicy, redact_url
+from mspkit.http.urls import redact_url
 
 T = TypeVar("T")
 
 
 class VendorHTTP:
-    """Everything a vendor adapter needs to GET from one vendor safely; thread-safe like httpx.Client."""
+    """Everything a vendor adapter needs to GET from one vendor safely; thread-safe like httpx.Client.
+
+    `allowed_hosts` are "scheme://host[:port]" origins; an address in a loopback or private range is
+    connected to only when an entry names that IP literal. `credential_headers` adds the adapter's own
+    key headers to those dropped when a redirect leaves the first origin. A `client` or `transport`
+    passed in (tests) bypasses the address guard.
+    """
 
     def __init__(
         self,
@@ -47,6 +50,9 @@ class VendorHTTP:
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        resolver: Resolver | None = None,
+        credential_headers: Iterable[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if (rate is not None or breaker is not None) and redis is None:
             raise ValueError("a shared rate limit or circuit breaker needs a Redis client")
@@ -57,12 +63,19 @@ class VendorHTTP:
         self.rate_wait_s = rate_wait_s
         self.limiter = RedisRateLimiter(redis, rate, sleep=sleep) if redis is not None and rate else None
         self.breaker = CircuitBreaker(redis, vendor, breaker) if redis is not None and breaker else None
+        self.credential_headers = tuple(credential_headers)
         self._sleep = sleep
         self._owns_client = client is None
-        self.client = client or make_client(user_agent=user_agent, limits=self.limits, transport=transport)
+        self.client = client or make_client(
+            user_agent=user_agent,
+            limits=self.limits,
+            transport=transport,
+            guard=AddressGuard.for_policy(self.policy, resolver),
+            ssl_context=ssl_context,
+        )
 
     def is_allowed(self, url: str) -> bool:
-        """True when the URL's host:port may be contacted under this client's policy."""
+        """True when the URL's origin is allowlisted (its addresses are checked only when connecting)."""
         return self.policy.is_allowed(url)
 
     def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> VendorResponse:
@@ -77,7 +90,15 @@ class VendorHTTP:
         return self._call(url, lambda: decode_json_response(self._fetch(url, merged), vendor=self.vendor))
 
     def _fetch(self, url: str, headers: Mapping[str, str] | None) -> VendorResponse:
-        return fetch(self.client, url, policy=self.policy, limits=self.limits, headers=headers, vendor=self.vendor)
+        return fetch(
+            self.client,
+            url,
+            policy=self.policy,
+            limits=self.limits,
+            headers=headers,
+            vendor=self.vendor,
+            credential_headers=self.credential_headers,
+        )
 
     def _call(self, url: str, once: Callable[[], T]) -> T:
         # Fail fast on a refused URL: it is permanent and must not use a rate slot or a trial.
