@@ -18,9 +18,15 @@ Measured, alternately, in rounds, with the same number of client threads:
 It reports ops/s and p50/p95 latency of both and the ratios (release / floor; target ≤ 2.5), and
 checks that every release has exactly one `release.granted` audit entry and nothing else was audited.
 
+`--statements` measures instead, in this process against a private PostgreSQL, the CPU per call of
+the release path's statements as the broker writes them (built once at import, or one SQL text)
+next to the same queries built per call through the ORM: the figures that decide which of them stay
+prebuilt (docs/benchmarks.md, secrets_broker).
+
 Usage:
     .venv/bin/python benchmarks/broker_release.py [--releases 300] [--concurrency 8] [--tasks 8] [--rounds 2]
         [--json]
+    .venv/bin/python benchmarks/broker_release.py --statements [--calls 300]
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ from mspctl.ports import free_port
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 INFRA = ["postgres", "redis", "openbao", "issuer", "mail"]
-_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+# PYTHONPATH: to measure another checkout of a service against this one (see docs/benchmarks.md).
+_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 TARGET_RATIO = 2.5
 
 
@@ -256,7 +263,11 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=8, help="in-progress tasks (one technician each)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating floor/release rounds")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--statements", action="store_true", help="CPU per call of the release path's statements")
+    parser.add_argument("--calls", type=int, default=300, help="with --statements: calls per round of each")
     args = parser.parse_args()
+    if args.statements:
+        return statements(args.calls)
 
     root = Path(tempfile.mkdtemp(prefix="msp-bench-broker-"))
     total = args.releases * args.rounds + 50
@@ -275,6 +286,150 @@ def main() -> int:
     return 0
 
 
+def statements(calls: int) -> int:
+    """Print the CPU per call of each release-path statement, as shipped and built per call (3 rounds)."""
+    root = Path(tempfile.mkdtemp(prefix="msp-bench-stmts-"))
+    bench = Bench(root, quota=1)
+    try:
+        bench.stack.up(only=["postgres"])
+        bench.intake_url = bench.broker_url = "http://127.0.0.1:9"  # not called
+        env = bench.env()
+        subprocess.run([PY, "-m", "secrets_broker.migrate"], env=env, check=True, cwd=REPO)
+        os.environ.update(env)
+        cases = statement_cases()
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(3):
+            for name, (setup, op) in cases.items():
+                cpu[name].append(_cpu_per_call(setup, op, calls))
+    finally:
+        bench.stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"CPU ms per call, median of 3 rounds of {calls} (each call in its own transaction, rolled back)")
+    for name, values in cpu.items():
+        print(f"  {name:44} {statistics.median(values):6.3f}   rounds {', '.join(f'{v:.3f}' for v in values)}")
+    return 0
+
+
+def _cpu_per_call(setup: Callable[[Any], Any], op: Callable[[Any, Any], None], calls: int) -> float:
+    """Milliseconds of this process's CPU per `op`, each call in a session that has begun and is rolled back."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from secrets_broker.db import get_engine
+
+    total = 0.0
+    for _ in range(calls):
+        with Session(get_engine(), expire_on_commit=False) as session:
+            session.execute(text("SELECT 1"))  # the connection checkout is not the statement's cost
+            state = setup(session)
+            started = time.process_time()
+            op(session, state)
+            total += time.process_time() - started
+            session.rollback()
+    return total * 1000 / calls
+
+
+def statement_cases() -> dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]:
+    """(setup, op) per statement: the broker's own and its per-call ORM twin, on one credential and task."""
+    from datetime import timedelta
+
+    from sqlalchemy import and_, func, or_, select, text
+    from sqlmodel import Session, col
+
+    from mspkit.outbox import make_envelope, write_event
+    from secrets_broker.audit import service as audit
+    from secrets_broker.audit.models import AuditEntry
+    from secrets_broker.common.types import utcnow
+    from secrets_broker.credentials.models import Credential
+    from secrets_broker.db import KIT, SCHEMA, get_engine
+    from secrets_broker.release import gate
+    from secrets_broker.release import service as release_service
+    from secrets_broker.release.models import Release, Tombstone
+    from secrets_broker.task_auth import Scope, TaskAuth
+
+    client_id, credential_id, task_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = utcnow()
+    with Session(get_engine()) as session:
+        session.add(Credential(id=credential_id, client_id=client_id, kind="password", owner="client", category="isp",
+                               name="n", username="u", status="active", created_by="bench", created_at=now,
+                               updated_at=now))
+        session.commit()
+    view = TaskAuth(task_id=task_id, status="in_progress", assignee="t", assigned_by="a", client_id=client_id,
+                    client_status="active", scope=Scope(), approvals=(), updated_at=now)
+    columns = [column.key for column in Credential.__table__.columns]  # type: ignore[attr-defined]
+    # The single statement the broker used before (credential, task lock and client lock at once).
+    locked_text = text(
+        f"SELECT {', '.join(columns)}, pg_advisory_xact_lock(hashtextextended(:t, 0)) AS t_locked, "
+        f"pg_advisory_xact_lock_shared(hashtextextended(:c || ':' || client_id::text, 0)) AS c_locked "
+        f"FROM {SCHEMA}.credentials WHERE id = :id AND status = 'active'"
+    )
+
+    def nothing(_: Any) -> None:
+        return None
+
+    def locked_read_text(session: Any, _: Any) -> Credential:
+        row = session.execute(locked_text, {"id": credential_id, "t": "t", "c": "c"}).one()._mapping
+        return Credential(**{column: row[column] for column in columns})
+
+    def release_row(_: Any) -> Release:
+        at = utcnow()
+        return Release(id=uuid.uuid4(), task_id=task_id, credential_id=credential_id, client_id=client_id,
+                       technician="t", recipient_type="technician", token_fingerprint="f", wrap_accessor="a",
+                       status="issued", expires_at=at, created_at=at, updated_at=at, auth_updated_at=at,
+                       rechecked_at=at)
+
+    def quota_and_tombstones_per_call(session: Any, _: Any) -> None:
+        session.execute(select(func.count()).select_from(Release).where(
+            col(Release.task_id) == task_id, col(Release.created_at) > now - timedelta(hours=1))).scalar_one()
+        session.execute(select(col(Tombstone.task_id), col(Tombstone.assignee)).where(
+            or_(col(Tombstone.task_id) == view.task_id,
+                and_(col(Tombstone.task_id).is_(None), col(Tombstone.client_id) == view.client_id)),
+            or_(col(Tombstone.effective_at).is_(None), col(Tombstone.effective_at) >= view.updated_at))).all()
+
+    def record_as_shipped(session: Any, release: Release) -> None:
+        event = make_envelope(type="release.granted", client_id=client_id, aggregate_id=release.id,
+                              data=gate.release_event_data(release))
+        session.execute(release_service._RECORD_RELEASE, {
+            **release.model_dump(), "event_id": uuid.UUID(event["event_id"]), "event_type": event["type"],
+            "envelope": json.dumps(event), "chain_key": audit.CHAIN_LOCK_KEY})
+
+    def record_per_call(session: Any, release: Release) -> None:
+        session.add(release)
+        write_event(session, KIT, type="release.granted", client_id=client_id, aggregate_id=release.id,
+                    data=gate.release_event_data(release))
+        session.flush()
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": audit.CHAIN_LOCK_KEY})
+
+    def append_per_call(session: Any, _: Any) -> None:
+        from secrets_broker.audit.chain import GENESIS_HASH, canonical_json, entry_hash
+
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": audit.CHAIN_LOCK_KEY})
+        head = session.execute(select(col(AuditEntry.index), col(AuditEntry.hash))
+                               .order_by(col(AuditEntry.index).desc()).limit(1)).first()
+        index, prev = (0, GENESIS_HASH) if head is None else (int(head[0]) + 1, str(head[1]))
+        values: dict[str, Any] = {"index": index, "action": "release.granted", "actor": "t", "client_id": client_id,
+                                  "task_id": task_id, "credential_id": credential_id, "release_id": None,
+                                  "rule": None, "created_at": utcnow()}
+        canonical = canonical_json({**values, "details": {}})
+        session.add(AuditEntry(**values, canonical=canonical, prev_hash=prev, hash=entry_hash(prev, canonical)))
+        session.flush()
+
+    entry = audit.Entry(action="release.granted", actor="t", client_id=client_id, task_id=task_id,
+                        credential_id=credential_id)
+    return {
+        "credential read + locks, as shipped (ORM)": (
+            nothing, lambda s, _: gate.locked_credential(s, credential_id=credential_id, task_id=task_id)),
+        "credential read + locks, one SQL text": (nothing, locked_read_text),
+        "quota + tombstones, as shipped (built once)": (
+            nothing, lambda s, _: (gate.releases_last_hour(s, task_id, now), gate.tombstone_rule(s, view))),
+        "quota + tombstones, built per call": (nothing, quota_and_tombstones_per_call),
+        "record release, as shipped (one SQL text)": (release_row, record_as_shipped),
+        "record release, ORM + kit outbox + lock": (release_row, record_per_call),
+        "audit append, as shipped (built once)": (nothing, lambda s, _: audit.append(s, entry)),
+        "audit append, built per call (ORM)": (nothing, append_per_call),
+    }
+
+
 def measure(bench: Bench, args: argparse.Namespace, client_id: str, credential_id: str,
             tasks: list[tuple[str, str]]) -> dict[str, Any]:
     """Alternate floor and release rounds; check the audit afterwards."""
@@ -283,7 +438,7 @@ def measure(bench: Bench, args: argparse.Namespace, client_id: str, credential_i
     from requests.adapters import HTTPAdapter
 
     from mspctl.bao import mint_wrapped_secret_id
-    from mspkit.auth import ServiceTokenSource
+    from mspkit.service_tokens import ServiceTokenSource
 
     env = bench.env()
     vault_addr = env["MSP_VAULT_ADDR"]
@@ -316,7 +471,7 @@ def measure(bench: Bench, args: argparse.Namespace, client_id: str, credential_i
         wrap = vault.read(path, wrap_ttl="120s")["wrap_info"]
         assert wrap["creation_path"] == path
         r = intake.get(f"/internal/tasks/{tasks[i % len(tasks)][0]}/authorization",
-                       headers={"Authorization": f"Bearer {service_tokens.token()}"})
+                       headers={"Authorization": f"Bearer {service_tokens.token('intake')}"})
         r.raise_for_status()
         assert r.json()["status"] == "in_progress"
 

@@ -1,13 +1,31 @@
-"""Benchmark: `POST /v1/requests` (a purchase under the threshold) against a bare one-insert FastAPI endpoint.
+"""Benchmark: intake's `POST /v1/requests` against three baselines, side by side in one run.
 
-    .venv/bin/python benchmarks/intake_create.py [--rounds 3] [--duration 15] [--connections 32] [--workers 1]
+    .venv/bin/python benchmarks/intake_create.py [--rounds 3] [--duration 5] [--old-tree DIR] [--gc-variant]
 
-Both servers run under uvicorn in subprocesses with the same worker count, against the same
-PostgreSQL (a private dev stack started for the run, or the one named by `--devstack`). `wrk` drives
-each with the same settings; a Lua script gives every intake request its own Idempotency-Key.
-The bare endpoint is the fastest FastAPI endpoint we can write that does one insert: asyncpg, a
-pool, a prepared INSERT of the raw body, no validation. Afterwards the rows are reconciled: intake
-must have written one request, one task and one `task.created` outbox row per accepted request.
+Every server runs under uvicorn in its own subprocess with the same worker count, against the same
+PostgreSQL (a private dev stack started for the run, or the one named by `--devstack`), and `wrk`
+drives each with the same settings; a Lua script gives every request its own Idempotency-Key. The
+request is a purchase under the client's threshold: one request, one `ready` task, one
+`task.created` outbox row and one idempotency row. The targets:
+
+- `intake`: `uvicorn intake.main:app` as deployed (auth with a client_user token, validation, the
+  ordinary route and its one transaction);
+- `bare` (the floor): one asyncpg INSERT of the raw body into a table of its own, nothing else;
+- `fair` (the fair floor): asyncpg, the same four rows as intake (idempotency key, request, task,
+  outbox; plus the approval when the purchase is over the threshold) in one transaction, prepared
+  statements, no auth and no validation;
+- `peer` (the template-style peer): a sync `def` route with a SQLModel session dependency, the body
+  validated by intake's own models, the rows added to the session and one commit, then
+  `session.refresh` (fastapi/full-stack-fastapi-template's `create_item`), on intake's engine;
+- `old` (with `--old-tree DIR`, e.g. `git worktree add --detach /tmp/intake-old <commit>`): the
+  same intake app from that tree, to compare create throughput before and after a change;
+- `intake-nogc` (with `--gc-variant`): intake with `mspkit.gctune` switched off, to see whether the
+  GC tuning still pays.
+
+Each baseline process gets the same GC settings as intake (`mspkit.gctune`). Rounds alternate the
+targets, so outside load on the shared machine hits them alike. Afterwards the rows are reconciled:
+each target that writes intake's tables must have written one request, one task and one
+`task.created` outbox row per accepted request (each target has a client of its own).
 
 Needs `wrk` (apt-get install -y wrk).
 """
@@ -42,33 +60,42 @@ PURCHASE = {
     "justification": "The reception keyboard is broken.",
     "supplier": {"name": "Office Supplies Ltd", "contact_email": "sales@office-supplies.example"},
 }
+THRESHOLD_CENTS = 1_000_000
 
-# ---- the bare endpoint (imported by uvicorn as `intake_create:bare_app`) -------------------------------
+# ---- the baseline apps (imported by uvicorn as `intake_create:<name>`) ----------------------------------
 
 try:
+    import hashlib
     from contextlib import asynccontextmanager
+    from typing import Annotated
 
-    from fastapi import FastAPI, Request
+    from fastapi import Body, Depends, FastAPI, Header, Request
     from fastapi.responses import Response
+    from sqlalchemy import insert
+    from sqlmodel import Session
 
-    from intake.store import keep_session  # the same pool reset hook as intake's hot pool
+    from intake.clients.models import Client  # noqa: F401 - the requests' foreign key names its table
+    from intake.db import KIT, get_engine
+    from intake.idempotency.models import IdempotencyKey
+    from intake.requests.expansion import expand
+    from intake.requests.models import ServiceRequest
+    from intake.requests.schemas import RequestCreate, RequestPublic
+    from intake.tasks.models import Task
+    from mspkit import gctune
     from mspkit.ids import new_id
+    from mspkit.outbox import make_envelope
+    from mspkit.schemas import utcnow
 
     @asynccontextmanager
-    async def _bare_lifespan(app: FastAPI) -> Any:
+    async def _asyncpg_lifespan(app: FastAPI) -> Any:
         import asyncpg
 
-        from mspkit import gctune
-
-        gctune.tune()  # the same collector settings as every service's app (mspkit.app)
-
-        app.state.pool = await asyncpg.create_pool(
-            os.environ["BENCH_BARE_DSN"], min_size=10, max_size=20, statement_cache_size=100, reset=keep_session
-        )
+        gctune.tune()
+        app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=4, max_size=20)
         yield
         await app.state.pool.close()
 
-    bare_app = FastAPI(lifespan=_bare_lifespan)
+    bare_app = FastAPI(lifespan=_asyncpg_lifespan)
 
     @bare_app.post("/bare")
     async def bare_insert(request: Request) -> Response:
@@ -79,6 +106,120 @@ try:
             f"INSERT INTO {BARE_TABLE} (id, body) VALUES ($1, $2::jsonb)", row_id, body.decode()
         )
         return Response(b'{"id":"' + str(row_id).encode() + b'"}', status_code=201, media_type="application/json")
+
+    FAIR_SQL = (
+        "INSERT INTO intake.idempotency_keys (scope, key, body_hash, status_code, response_body, request_id,"
+        " created_at) VALUES ($1, $2, $3, 201, $4, $5, now())",
+        "INSERT INTO intake.requests (id, client_id, type, status, body, created_by, created_at, updated_at)"
+        " VALUES ($1, $2, 'purchase', 'open', $3::jsonb, 'bench', now(), now())",
+        "INSERT INTO intake.tasks (id, request_id, client_id, type, title, status, credential_categories,"
+        " vendor_account_ids, credential_ids, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'purchase',"
+        " 'Purchase', $4, '[]', '[]', '[]', 'bench', now(), now())",
+        "INSERT INTO intake.approvals (id, task_id, client_id, status, recipient_name, party_category,"
+        " information_categories, credential_ids, expires_at, created_by, created_at, updated_at) VALUES ($1, $2,"
+        " $3, 'pending', 'Supplier', 'provider_for_client', '[\"billing\"]', '[]', now() + interval '14 days',"
+        " 'bench', now(), now())",
+        "INSERT INTO intake.outbox (event_id, type, envelope) VALUES ($1, 'task.created', $2::jsonb)",
+    )
+
+    fair_app = FastAPI(lifespan=_asyncpg_lifespan)
+
+    @fair_app.post("/fair")
+    async def fair_insert(request: Request) -> Response:
+        """intake's rows for one request in one transaction, with no auth, validation or framework help."""
+        raw = await request.body()
+        body = json.loads(raw)
+        client_id = uuid.UUID(request.headers["x-bench-client"])
+        total = sum(i["quantity"] * i["unit_price_cents"] for i in body["items"])
+        status = "awaiting_approval" if total > THRESHOLD_CENTS else "ready"
+        request_id, task_id, event_id = new_id(), new_id(), new_id()
+        answer = json.dumps({"id": str(request_id), "task_ids": [str(task_id)]})
+        data = {"task_id": str(task_id), "status": status}
+        envelope = json.dumps({"event_id": str(event_id), "client_id": str(client_id), "data": data})
+        key_sql, request_sql, task_sql, approval_sql, outbox_sql = FAIR_SQL
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            scope = f"client:{client_id}"
+            digest = hashlib.sha256(raw).hexdigest()
+            await conn.execute(key_sql, scope, request.headers["idempotency-key"], digest, answer, request_id)
+            await conn.execute(request_sql, request_id, client_id, raw.decode())
+            await conn.execute(task_sql, task_id, request_id, client_id, status)
+            if status == "awaiting_approval":
+                await conn.execute(approval_sql, new_id(), task_id, client_id)
+            await conn.execute(outbox_sql, event_id, envelope)
+        return Response(answer.encode(), status_code=201, media_type="application/json")
+
+    def _peer_session() -> Iterator[Session]:
+        with Session(get_engine()) as session:  # the template's `get_db`, on intake's engine and pool
+            yield session
+
+    @asynccontextmanager
+    async def _peer_lifespan(app: FastAPI) -> Any:
+        gctune.tune()
+        yield
+
+    peer_app = FastAPI(lifespan=_peer_lifespan)
+
+    @peer_app.post("/peer", status_code=201)
+    def peer_create(
+        body: Annotated[RequestCreate, Body()],
+        session: Annotated[Session, Depends(_peer_session)],
+        idempotency_key: Annotated[str, Header(alias="Idempotency-Key")],
+        x_bench_client: Annotated[uuid.UUID, Header()],
+    ) -> RequestPublic:
+        """The template's unit of work: add the rows, commit once, refresh, return the model."""
+        [plan] = expand(body).tasks
+        now = utcnow()
+        common = {"client_id": x_bench_client, "created_by": "bench", "created_at": now, "updated_at": now}
+        request = ServiceRequest(
+            id=new_id(), type=body.type, status="open", body=body.model_dump(mode="json"), **common
+        )
+        status = plan.initial_status(THRESHOLD_CENTS)
+        task = Task(
+            id=new_id(),
+            request_id=request.id,
+            type=plan.type,
+            title=plan.title,
+            status=status,
+            credential_categories=[],
+            vendor_account_ids=[],
+            credential_ids=[],
+            **common,
+        )
+        key = IdempotencyKey(
+            scope=f"client:{x_bench_client}",
+            key=idempotency_key,
+            body_hash=hashlib.sha256(body.model_dump_json().encode()).hexdigest(),
+            status_code=201,
+            response_body="{}",
+            request_id=request.id,
+            created_at=now,
+        )
+        task_id = task.id
+        session.add_all([key, request, task])
+        envelope = make_envelope(
+            type="task.created", client_id=x_bench_client, aggregate_id=task_id, data={"status": status}
+        )
+        session.execute(
+            insert(KIT.outbox).values(event_id=uuid.UUID(envelope["event_id"]), type="task.created", envelope=envelope)
+        )
+        session.commit()
+        session.refresh(request)
+        return RequestPublic(
+            id=request.id,
+            type=body.type,
+            client_id=request.client_id,
+            status="open",
+            task_ids=[task_id],
+            created_at=request.created_at,
+        )
+
+    def _intake_without_gc_tuning() -> Any:
+        gctune._tuned = True  # tune() then does nothing: the interpreter's default collector settings
+        from intake.main import app
+
+        return app
+
+    intake_nogc = _intake_without_gc_tuning() if os.environ.get("BENCH_NOGC") else None
 
 except ImportError:  # pragma: no cover - only the runner needs these when run outside the venv
     pass
@@ -146,31 +287,14 @@ def private_stack(devstack: str | None) -> Iterator[tuple[Path, dict[str, str], 
 
 
 @contextlib.contextmanager
-def serve(
-    app: str, port: int, env: dict[str, str], workers: int, app_dir: Path | None = None
-) -> Iterator[tuple[str, int]]:
+def serve(app: str, port: int, env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
     """Run `uvicorn app` on 127.0.0.1:port until the block ends; yield (base URL, PID) once it answers."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    if app_dir is not None:
-        cmd += ["--app-dir", str(app_dir)]
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    cmd += ["--no-access-log", "--log-level", "warning", "--app-dir", str(HERE)]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{app} exited with {proc.returncode}")
@@ -191,40 +315,34 @@ def serve(
 
 
 def run_wrk(
-    wrk: str, url: str, *, headers: dict[str, str], body: str, args: argparse.Namespace, duration: int, prefix: str
+    wrk: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: str | None,
+    args: argparse.Namespace,
+    duration: int,
+    prefix: str,
 ) -> dict[str, Any]:
-    """One wrk run; the Lua `done` prints a JSON line with the counts and latency percentiles (µs)."""
+    """One wrk run (a POST of `body`, or a GET without one); the Lua `done` prints counts and latencies (µs)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA.replace("__PREFIX__", prefix))
-        fh.write(f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n")
+        if body is not None:
+            fh.write(f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n")
         for name, value in headers.items():
             fh.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
         script = fh.name
+    cmd = [wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration}s", "--timeout", "10s"]
     try:
-        cmd = [
-            wrk,
-            "-t",
-            str(args.threads),
-            "-c",
-            str(args.connections),
-            "-d",
-            f"{duration}s",
-            "--timeout",
-            "10s",
-            "-s",
-            script,
-            url,
-        ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([*cmd, "-s", script, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script)
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     result = json.loads(line.removeprefix("WRKJSON "))
-    errors = result["status_errors"] + result["connect"] + result["read"] + result["write"] + result["timeout"]
+    result["errors"] = sum(result[k] for k in ("status_errors", "connect", "read", "write", "timeout"))
     result["ok"] = result["requests"] - result["status_errors"]
-    result["errors"] = errors
     result["rps"] = result["ok"] / (result["duration_us"] / 1e6)
-    result["command"] = " ".join([*cmd[:-3], "<script.lua>", url])
+    result["command"] = " ".join([*cmd, "-s", "<script.lua>", "<url>"])
     return result
 
 
@@ -261,15 +379,10 @@ def sql(dsn: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
         return list(cur.fetchall()) if cur.description else []
 
 
-def libpq(url: str) -> str:
-    """A libpq URL from a SQLAlchemy one."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def prepare_database(env: dict[str, str]) -> tuple[dict[str, str], str]:
-    """Migrate intake and create the bare endpoint's table; (the env to run intake with, the admin DSN)."""
+    """Migrate intake and create the bare endpoint's table; (the env to run the servers with, the admin DSN)."""
     env = {**env, "MSP_ENV": env.get("MSP_ENV", "dev"), "INTAKE_LOG_LEVEL": "WARNING"}
-    admin_dsn = libpq(env["MSP_DATABASE_URL"])
+    admin_dsn = env["MSP_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
     subprocess.run([sys.executable, "-m", "intake.migrate"], cwd=REPO, env={**os.environ, **env}, check=True)
     sql(admin_dsn, "CREATE SCHEMA IF NOT EXISTS bench")
     sql(
@@ -280,98 +393,131 @@ def prepare_database(env: dict[str, str]) -> tuple[dict[str, str], str]:
     return env, admin_dsn
 
 
+def old_tree_env(tree: str) -> dict[str, str]:
+    """An env whose imports of intake, mspkit and mspctl come from another checkout (ahead of the venv's)."""
+    root = Path(tree).resolve()
+    paths = [root / "services" / "intake", root / "libs" / "mspkit", root / "tools" / "devstack"]
+    return {"PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+
+
+def mint_with(env: dict[str, str], root: Path, *, client_id: str) -> str:
+    """A client_user token minted by the mspctl that `env` imports (an old tree's claims may differ)."""
+    code = (
+        "import sys; from mspctl.tokens import mint; "
+        "print(mint(sys.argv[1], role='client_user', sub='bench-user', client_id=sys.argv[2], ttl=3600))"
+    )
+    cmd = [sys.executable, "-c", code, str(root), client_id]
+    return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def make_client(intake_url: str, admin_token: str, name: str) -> str:
+    """A client (threshold 1,000,000 cents) created through intake's API; its id."""
+    response = httpx.post(
+        intake_url + "/v1/clients",
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={
+            "name": f"Bench {name} {uuid.uuid4().hex[:6]}",
+            "primary_domain": "bench.example",
+            "approver_emails": ["owner@bench.example"],
+            "purchase_approval_threshold_cents": THRESHOLD_CENTS,
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+COUNTS = (
+    "SELECT (SELECT count(*) FROM intake.requests WHERE client_id = %s),"
+    " (SELECT count(*) FROM intake.tasks WHERE client_id = %s AND status = 'ready'),"
+    " (SELECT count(*) FROM intake.outbox WHERE type = 'task.created' AND envelope->>'client_id' = %s)"
+)
+
+
 def main() -> None:
-    """Run both benchmarks and print the comparison."""
+    """Run every target, alternating, and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per server")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, the same for both servers")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, the same for every server")
     parser.add_argument("--rounds", type=int, default=3, help="alternating measured runs per server")
     parser.add_argument("--devstack", help="use this running devstack dir instead of a private stack")
+    parser.add_argument("--old-tree", help="also run the intake app of this checkout (e.g. a git worktree)")
+    parser.add_argument("--gc-variant", action="store_true", help="also run intake without mspkit.gctune")
+    parser.add_argument("--only", help="comma-separated targets to run (default: all)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     wrk = need_wrk()
 
     from mspctl.tokens import mint
 
-    with private_stack(args.devstack) as (root, env, pg_pid):
+    specs: dict[str, tuple[str, dict[str, str], str]] = {
+        "intake": ("intake.main:app", {}, "/v1/requests"),
+        "bare": ("intake_create:bare_app", {}, "/bare"),
+        "fair": ("intake_create:fair_app", {}, "/fair"),
+        "peer": ("intake_create:peer_app", {}, "/peer"),
+    }
+    if args.old_tree:
+        specs["old"] = ("intake.main:app", old_tree_env(args.old_tree), "/v1/requests")
+    if args.gc_variant:
+        specs["intake-nogc"] = ("intake_create:intake_nogc", {"BENCH_NOGC": "1"}, "/v1/requests")
+    if args.only:
+        wanted = {"intake", *args.only.split(",")}
+        specs = {k: v for k, v in specs.items() if k in wanted}
+
+    with private_stack(args.devstack) as (root, env, pg_pid), contextlib.ExitStack() as servers:
         env, admin_dsn = prepare_database(env)
-        bare_env = {**env, "BENCH_BARE_DSN": admin_dsn}
+        base_env = {**env, "BENCH_DSN": admin_dsn}
+        urls: dict[str, tuple[str, int]] = {}
+        for name, (app, extra, _) in specs.items():
+            urls[name] = servers.enter_context(serve(app, free_port(), {**base_env, **extra}, args.workers))
+        admin = mint(root, role="admin", sub="bench-admin", ttl=3600)
+        targets: dict[str, dict[str, Any]] = {}
+        for name, (_, _, path) in specs.items():
+            client_id = None if name == "bare" else make_client(urls["intake"][0], admin, name)
+            headers = {"Content-Type": "application/json"}
+            if client_id is not None:
+                token = mint_with(specs[name][1], root, client_id=client_id)
+                headers |= {"Authorization": f"Bearer {token}", "X-Bench-Client": client_id}
+            targets[name] = {"url": urls[name][0] + path, "pid": urls[name][1], "headers": headers, "client": client_id}
         body = json.dumps(PURCHASE)
-        with (
-            serve("intake_create:bare_app", free_port(), bare_env, args.workers, app_dir=HERE) as (bare_url, bare_pid),
-            serve("intake.main:app", free_port(), env, args.workers) as (intake_url, intake_pid),
-        ):
-            admin = mint(root, role="admin", sub="bench-admin", ttl=3600)
-            client = httpx.post(
-                intake_url + "/v1/clients",
-                headers={"Authorization": f"Bearer {admin}"},
-                json={
-                    "name": f"Bench {uuid.uuid4().hex[:6]}",
-                    "primary_domain": "bench.example",
-                    "approver_emails": ["owner@bench.example"],
-                    "purchase_approval_threshold_cents": 1_000_000,
-                },
-            ).json()
-            token = mint(root, role="client_user", sub="bench-user", client_id=client["id"], ttl=3600)
-            targets = {
-                "bare": (bare_url + "/bare", {"Content-Type": "application/json"}, bare_pid),
-                "intake": (
-                    intake_url + "/v1/requests",
-                    {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-                    intake_pid,
-                ),
-            }
-            for name, (url, headers, _) in targets.items():
-                run_wrk(
-                    wrk,
-                    url,
-                    headers=headers,
-                    body=body,
-                    args=args,
-                    duration=args.warmup,
-                    prefix=f"warm-{name}-{uuid.uuid4().hex[:8]}",
-                )
-            time.sleep(1)  # let requests in flight when the warm-up stopped finish
-            cid = client["id"]
-            counts = (
-                f"SELECT (SELECT count(*) FROM {BARE_TABLE}),"
-                " (SELECT count(*) FROM intake.requests WHERE client_id = %s),"
-                " (SELECT count(*) FROM intake.tasks WHERE client_id = %s AND status = 'ready'),"
-                " (SELECT count(*) FROM intake.outbox WHERE type = 'task.created' AND envelope->>'client_id' = %s)"
+        for name, target in targets.items():
+            warm = f"warm-{name}-{uuid.uuid4().hex[:8]}"
+            run_wrk(
+                wrk, target["url"], headers=target["headers"], body=body, args=args, duration=args.warmup, prefix=warm
             )
-            before = sql(admin_dsn, counts, cid, cid, cid)[0]
-            rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "intake": []}
-            # Alternate the two, so a burst of outside load on the machine hits both alike.
-            for r in range(args.rounds):
-                for name, (url, headers, server_pid) in targets.items():
-                    app_cpu, db_cpu = cpu_seconds(server_pid), cpu_seconds(pg_pid)
-                    result = run_wrk(
-                        wrk,
-                        url,
-                        headers=headers,
-                        body=body,
-                        args=args,
-                        duration=args.duration,
-                        prefix=f"run{r}-{uuid.uuid4().hex[:8]}",
-                    )
-                    done = max(result["requests"], 1)
-                    result["app_cpu_us"] = (cpu_seconds(server_pid) - app_cpu) * 1e6 / done
-                    result["db_cpu_us"] = (cpu_seconds(pg_pid) - db_cpu) * 1e6 / done
-                    rounds[name].append(result)
-            time.sleep(1)  # let requests in flight when wrk stopped finish
-            after = sql(admin_dsn, counts, cid, cid, cid)[0]
-    delta = [a - b for a, b in zip(after, before, strict=True)]
+        time.sleep(1)  # let requests in flight when the warm-up stopped finish
+        before = {n: _counts(admin_dsn, t["client"]) for n, t in targets.items()}
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for r in range(args.rounds):
+            for name, target in targets.items():
+                app_cpu, db_cpu = cpu_seconds(target["pid"]), cpu_seconds(pg_pid)
+                prefix = f"run{r}-{uuid.uuid4().hex[:8]}"
+                result = run_wrk(
+                    wrk, target["url"], headers=target["headers"], body=body, args=args, duration=args.duration,
+                    prefix=prefix,
+                )  # fmt: skip
+                done = max(result["requests"], 1)
+                result["app_cpu_us"] = (cpu_seconds(target["pid"]) - app_cpu) * 1e6 / done
+                result["db_cpu_us"] = (cpu_seconds(pg_pid) - db_cpu) * 1e6 / done
+                rounds[name].append(result)
+        time.sleep(1)  # let requests in flight when wrk stopped finish
+        after = {n: _counts(admin_dsn, t["client"]) for n, t in targets.items()}
     results = {name: combine(runs) for name, runs in rounds.items()}
-    results["bare"]["rows"] = delta[0]
-    results["intake"]["rows"] = dict(zip(("requests", "tasks", "outbox_task_created"), delta[1:], strict=True))
+    for name in results:
+        results[name]["rows"] = [a - b for a, b in zip(after[name], before[name], strict=True)]
     report(results, rounds, args)
 
 
+def _counts(admin_dsn: str, client_id: str | None) -> tuple[int, ...]:
+    if client_id is None:
+        return tuple(r[0] for r in sql(admin_dsn, f"SELECT count(*) FROM {BARE_TABLE}"))
+    return tuple(sql(admin_dsn, COUNTS, client_id, client_id, client_id)[0])
+
+
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over the rounds; latency percentiles are the median of the rounds' percentiles."""
+    """Totals over the rounds; latency percentiles and CPU per request are the medians of the rounds'."""
     ok = sum(r["ok"] for r in runs)
     seconds = sum(r["duration_us"] for r in runs) / 1e6
 
@@ -393,43 +539,42 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def report(results: dict[str, Any], rounds: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
     """Print the comparison and the reconciliation; exit 1 if the rows do not reconcile."""
-    bare, intake = results["bare"], results["intake"]
-    ratio = intake["rps"] / bare["rps"]
-    rows = intake["rows"]
-    # wrk stops on a deadline: requests in flight then may commit without wrk counting their response.
-    in_flight = rows["requests"] - intake["ok"]
-    reconciled = (
-        rows["requests"] == rows["tasks"] == rows["outbox_task_created"]
-        and 0 <= in_flight <= args.connections * args.rounds
-        and intake["errors"] == 0
-    )
+    intake = results["intake"]
     print(
         f"\nsettings: {args.rounds} rounds x {args.duration}s per server (alternating), {args.threads} wrk "
         f"threads, {args.connections} connections, {args.workers} uvicorn worker(s) per server, "
         f"{os.cpu_count()} CPUs"
     )
     for r in range(args.rounds):
-        b, i = rounds["bare"][r], rounds["intake"][r]
-        print(f"round {r + 1}: bare {b['rps']:.0f} req/s, intake {i['rps']:.0f} req/s, ratio {i['rps'] / b['rps']:.2f}")
+        print(f"round {r + 1}: " + ", ".join(f"{n} {runs[r]['rps']:.0f}" for n, runs in rounds.items()) + " req/s")
     print(
-        f"{'':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ok':>8} {'errors':>7} {'app µs/req':>11} {'db µs/req':>10}"
+        f"{'':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ok':>7} {'errors':>7} {'app µs/req':>11} {'db µs/req':>10}"
     )
-    for name, r in (("bare", bare), ("intake", intake)):
+    for name, r in results.items():
         print(
-            f"{name:8} {r['rps']:9.0f} {r['p50_us'] / 1000:8.2f} {r['p99_us'] / 1000:8.2f} {r['ok']:8d} "
+            f"{name:12} {r['rps']:8.0f} {r['p50_us'] / 1000:8.2f} {r['p99_us'] / 1000:8.2f} {r['ok']:7d} "
             f"{r['errors']:7d} {r['app_cpu_us']:11.0f} {r['db_cpu_us']:10.0f}"
         )
-    print(f"ratio intake/bare: {ratio:.2f} (target >= 0.6)")
-    print(f"bare rows inserted: {bare['rows']} (wrk ok {bare['ok']})")
-    print(
-        f"intake rows: requests {rows['requests']}, tasks {rows['tasks']}, outbox task.created "
-        f"{rows['outbox_task_created']}; wrk 201s {intake['ok']}; in flight at stop {in_flight}"
-    )
+    ratios = {name: intake["rps"] / max(r["rps"], 1e-9) for name, r in results.items() if name != "intake"}
+    for name, ratio in ratios.items():
+        label = "new/old (create throughput kept)" if name == "old" else f"intake/{name}"
+        print(f"ratio {label}: {ratio:.2f}")
+    reconciled = True
+    for name, r in results.items():
+        if name == "bare":
+            print(f"bare rows inserted: {r['rows'][0]} (wrk ok {r['ok']})")
+            continue
+        requests, tasks, events = r["rows"]
+        # wrk stops on a deadline: requests in flight then may commit without wrk counting their response.
+        in_flight = requests - r["ok"]
+        ok = requests == tasks == events and 0 <= in_flight <= args.connections * args.rounds and r["errors"] == 0
+        reconciled &= ok
+        print(f"{name} rows: requests {requests}, tasks {tasks}, task.created {events}; wrk 201s {r['ok']} ({ok})")
     print(f"reconciled: {'yes' if reconciled else 'NO'}")
     print(f"wrk: {intake['command']}")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({**results, "rounds": rounds, "ratio": ratio, "reconciled": reconciled}, indent=2)
+            json.dumps({**results, "rounds": rounds, "ratios": ratios, "reconciled": reconciled}, indent=2)
         )
     if not reconciled:
         sys.exit(1)

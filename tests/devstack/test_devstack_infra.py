@@ -35,7 +35,7 @@ def test_env_file_has_exactly_the_contract_keys_and_is_private(infra):
     assert ":6379" not in env["MSP_REDIS_URL"]
     sim_port = env["MSP_VENDOR_SIM_URL"].rsplit(":", 1)[1]
     assert env["VENDOR_SYNC_RDAP_BOOTSTRAP_URL"] == f"{env['MSP_VENDOR_SIM_URL']}/rdap/bootstrap/dns.json"
-    assert env["VENDOR_SYNC_HTTP_ALLOWED_HOSTS"] == f"127.0.0.1:{sim_port}"
+    assert env["VENDOR_SYNC_HTTP_ALLOWED_HOSTS"] == f"http://127.0.0.1:{sim_port}"
 
 
 def test_each_service_role_owns_its_schema_only(infra):
@@ -104,7 +104,8 @@ def test_status_prints_one_line_per_part(mspctl, infra):
     states = {line[0]: (line[1], line[2]) for line in lines}
     for part in parts.TEST_INFRA:
         assert states[part][0] == "RUNNING" and states[part][1].isdigit()
-    assert states["intake"] == ("STOPPED", "-")
+    for part in ("intake", "intake-relay", "intake-worker", "intake-beat"):
+        assert states[part] == ("STOPPED", "-")
 
 
 def test_second_up_changes_nothing(infra):

@@ -126,7 +126,7 @@ def test_the_broker_relay_delivers_release_events_and_revocation_requests(e2e: A
     from sqlmodel import Session
 
     from secrets_broker.db import get_engine
-    from secrets_broker.release.service import request_revocation
+    from secrets_broker.release.pending import request_revocation
 
     client_id, credential_id, _, task_id, sub = world.ready()
     r = world.release(sub, task_id, credential_id)

@@ -85,11 +85,12 @@ def tampered(admin_engine: Any, indices: list[int], *statements: tuple[str, dict
 @pytest.fixture
 def head(world: World, engine: Any, gateway: Any) -> int:
     """A chain of at least a few entries, clean and anchored at its head; returns the head index."""
-    from secrets_broker.audit.service import append, maybe_anchor
+    from secrets_broker.audit.anchor import maybe_anchor
+    from secrets_broker.audit.service import Entry, append
 
     for n in range(4):
         with Session(engine) as session:
-            append(session, action="unwrap.refused", actor=f"tamper-{n}", client_id=uuid.uuid4())
+            append(session, Entry(action="unwrap.refused", actor=f"tamper-{n}", client_id=uuid.uuid4()))
             session.commit()
     assert _verify(world)["ok"] is True
     maybe_anchor(engine, gateway, force=True)

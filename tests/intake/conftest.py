@@ -41,24 +41,20 @@ def conn() -> Iterator[Connection]:
 
 @pytest.fixture
 def api(conn: Connection) -> Iterator[TestClient]:
-    """The app with every session (and the hot path's statement) joined to the test's transaction."""
-    from intake.db import get_session
+    """The app with every request's session joined to the test's transaction (its commits become savepoints)."""
+    from intake.deps import get_session
     from intake.main import app
-    from intake.store import SqlAlchemyStore
 
     def _session() -> Iterator[Session]:
         with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
             yield session
 
-    production_store = app.state.store
-    app.state.store = SqlAlchemyStore(conn)  # the hot path's single statement, in the same transaction
     app.dependency_overrides[get_session] = _session
     try:
         with TestClient(app) as client:
             yield client
     finally:
         app.dependency_overrides.pop(get_session, None)
-        app.state.store = production_store
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_status_change_that_fails_half_way_writes_nothing(api, admin_h, auth, sq
     from intake.main import app
 
     with TestClient(app, raise_server_exceptions=False) as quiet:
-        from intake.db import get_session
+        from intake.deps import get_session
 
         app.dependency_overrides[get_session] = api.app.dependency_overrides[get_session]
         response = quiet.patch(f"/v1/clients/{client['id']}", json={"status": "closed"}, headers=admin_h)

@@ -45,18 +45,18 @@ def quiet_api(api):
 
 
 def test_a_failing_outbox_write_leaves_neither_request_nor_event(quiet_api, api, admin_h, auth, sql, monkeypatch):
-    """The request, its task and its outbox row are one statement: the outbox row failing undoes the rest."""
+    """The request, its task and its outbox row are one transaction: the outbox row failing undoes the rest."""
     client = make_client(api, admin_h)
     user = auth("client_user", "u", client["id"])
     first = create_request(api, user, purchase_body())
     [(taken,)] = sql("SELECT event_id FROM intake.outbox WHERE envelope->>'aggregate_id' = :t", t=first["task_ids"][0])
-    from intake.requests import create
+    from mspkit import outbox as kit_outbox
     from mspkit.outbox import make_envelope
 
     def _duplicate_event_id(**kwargs):
         return {**make_envelope(**kwargs), "event_id": str(taken)}  # outbox.event_id is unique
 
-    monkeypatch.setattr(create, "make_envelope", _duplicate_event_id)
+    monkeypatch.setattr(kit_outbox, "make_envelope", _duplicate_event_id)
     response = submit(quiet_api, user, purchase_body(), key="fails")
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error", "detail": "internal error"}
@@ -64,7 +64,7 @@ def test_a_failing_outbox_write_leaves_neither_request_nor_event(quiet_api, api,
     assert sql("SELECT count(*) FROM intake.tasks WHERE client_id = :c", c=client["id"])[0][0] == 1
     assert len(outbox(sql, client["id"])) == 1
     # The key was not burnt either: a retry succeeds.
-    monkeypatch.setattr(create, "make_envelope", make_envelope)
+    monkeypatch.setattr(kit_outbox, "make_envelope", make_envelope)
     assert submit(api, user, purchase_body(), key="fails").status_code == 201
 
 

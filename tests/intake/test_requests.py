@@ -200,3 +200,42 @@ def test_a_malformed_cursor_is_422_naming_cursor(api, user_a):
     response = api.get("/v1/requests", params={"cursor": "bm90LWpzb24"}, headers=user_a)
     assert response.status_code == 422
     assert response.json()["field"] == "cursor"
+
+
+@pytest.mark.parametrize("template", ["Bearer {}", "bearer {}", "Bearer {} "], ids=["canonical", "lower", "trailing"])
+def test_the_bearer_token_is_read_as_http_bearer_reads_it(api, client_a, user_a, template):
+    token = user_a["Authorization"].removeprefix("Bearer ")
+    response = submit(api, {"Authorization": template.format(token)}, purchase_body())
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        (lambda h, b: ({**h, "Idempotency-Key": "x" * 129}, b), 422, "Idempotency-Key"),
+        (lambda h, b: ({**h, "Idempotency-Key": " leading-space"}, b), 422, "Idempotency-Key"),
+        (lambda h, b: ({k: v for k, v in h.items() if k != "Idempotency-Key"}, b), 422, "Idempotency-Key"),
+        (lambda h, b: (h, {**b, "items": []}), 422, "items"),
+        (lambda h, b: (h, {**b, "type": "no_such_type"}), 422, "type"),
+        (lambda h, b: ({**h, "Authorization": "Bearer not-a-token"}, b), 401, None),
+        (lambda h, b: ({**h, "Authorization": "Basic dTpw"}, b), 401, None),
+    ],
+    ids=["key-too-long", "key-pattern", "key-missing", "empty-items", "bad-type", "bad-token", "not-bearer"],
+)
+def test_a_refused_create_writes_nothing(api, client_a, user_a, sql, change, status, field):
+    headers, body = change({**user_a, "Idempotency-Key": "refused"}, purchase_body())
+    response = api.post("/v1/requests", json=body, headers=headers)
+    assert response.status_code == status
+    assert response.json().get("field") == field
+    assert outbox(sql, client_a["id"]) == []
+    assert sql("SELECT count(*) FROM intake.idempotency_keys WHERE scope = :s", s=f"client:{client_a['id']}")[0][0] == 0
+
+
+def test_a_body_that_is_not_json_is_422_naming_body(api, client_a, user_a, sql):
+    response = api.post(
+        "/v1/requests",
+        content=b"type=purchase",
+        headers={**user_a, "Idempotency-Key": "form", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (response.status_code, response.json()["field"]) == (422, "body")
+    assert outbox(sql, client_a["id"]) == []

@@ -145,14 +145,14 @@ def test_replay_does_not_call_the_registry_again(api, setup, monkeypatch):
 
 def test_registry_unreachable_is_503(api, admin_h, auth, sql, monkeypatch):
     from intake import vendors
-    from intake.requests import routes
+    from intake.requests import service
     from intake.settings import get_settings
 
     client = make_client(api, admin_h)
     headers = auth("client_user", "u", client["id"])
     # Nothing listens on the discard port.
     dead = vendors.VendorRegistry(get_settings().model_copy(update={"vendor_sync_url": "http://127.0.0.1:9"}))
-    monkeypatch.setattr(routes, "get_registry", lambda: dead)
+    monkeypatch.setattr(service, "get_registry", lambda: dead)
     response = submit(api, headers, vendor_contact_body(str(uuid.uuid4()), add=[NEW]))
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"

@@ -181,24 +181,30 @@ def test_client_role_carries_its_client_id(client, layout, stack_env):
 
 
 def test_service_token_from_client_credentials_grant(stack_env):
-    """The issuer's token endpoint gives each service a token that the other services accept."""
-    from mspkit.auth import JWTVerifier, ServiceTokenSource
+    """The issuer's token endpoint gives a service a token for its target, which only that target accepts."""
+    from mspkit.auth import JWTVerifier
+    from mspkit.errors import Unauthenticated
+    from mspkit.service_tokens import ServiceTokenSource
 
     source = ServiceTokenSource(
         token_url=stack_env["MSP_TOKEN_URL"],
         client_id="svc:intake",
         client_secret=stack_env["INTAKE_SERVICE_CLIENT_SECRET"],
     )
-    token = source.token()
-    assert source.token() == token  # cached until near expiry
-    verifier = JWTVerifier(
-        issuer=stack_env["MSP_JWT_ISSUER"], jwks_url=stack_env["MSP_JWKS_URL"], audience="secrets_broker"
-    )
-    principal = verifier.verify(token)
+    token = source.token("secrets_broker")
+    assert source.token("secrets_broker") == token  # cached until near expiry
+
+    def verifier(audience: str) -> JWTVerifier:
+        return JWTVerifier(issuer=stack_env["MSP_JWT_ISSUER"], jwks_url=stack_env["MSP_JWKS_URL"], audience=audience)
+
+    principal = verifier("secrets_broker").verify(token)
     assert (principal.sub, principal.role) == ("svc:intake", "service")
+    for elsewhere in ("intake", "vendor_sync"):  # replayed at any other service: refused
+        with pytest.raises(Unauthenticated, match="token is not meant for this service"):
+            verifier(elsewhere).verify(token)
     wrong = ServiceTokenSource(token_url=stack_env["MSP_TOKEN_URL"], client_id="svc:intake", client_secret="nope")
-    with pytest.raises(Exception, match="refused"):
-        wrong.token()
+    with pytest.raises(Unauthenticated, match="refused"):
+        wrong.token("secrets_broker")
 
 
 def test_an_entra_shaped_token_is_mapped_by_settings_alone(layout, stack_env, monkeypatch):

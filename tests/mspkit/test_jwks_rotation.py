@@ -11,9 +11,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mspkit.auth import JWTVerifier, ServiceTokenSource
+from mspkit.auth import JWTVerifier
 from mspkit.errors import Unauthenticated
 from mspkit.jwks import JWKSClient
+from mspkit.service_tokens import ServiceTokenSource
 
 
 class _JWKSServer:
@@ -109,10 +110,14 @@ def test_service_token_is_renewed_before_expiry(stack_env):
         client_id="svc:vendor_sync",
         client_secret=stack_env["VENDOR_SYNC_SERVICE_CLIENT_SECRET"],
     )
-    first = source.token()
-    assert source.token() == first
-    source._expires_at = time.monotonic() + source.RENEW_BEFORE_S - 1  # within the renewal margin
-    assert source.token() != first
+    first = source.token("intake")
+    assert source.token("intake") == first
+    other = source.token("secrets_broker")  # one token per target, each cached on its own
+    assert other != first and source.token("secrets_broker") == other
+    token, _ = source._tokens["intake"]
+    source._tokens["intake"] = (token, time.monotonic() + source.RENEW_BEFORE_S - 1)  # within the renewal margin
+    assert source.token("intake") != first
+    assert source.token("secrets_broker") == other
 
 
 def test_unknown_kids_do_not_refetch_within_the_cooldown():

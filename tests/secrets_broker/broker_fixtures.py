@@ -55,7 +55,7 @@ def broker(broker_app: Any, intake_live: str) -> Iterator[Any]:
 @pytest.fixture
 def gateway(broker_app: Any) -> Any:
     """The process gateway (logged in)."""
-    from secrets_broker.deps import get_gateway
+    from secrets_broker.vault.gateway import get_gateway
 
     return get_gateway()
 

@@ -15,12 +15,12 @@ from sqlmodel import Session
 
 
 def _append(engine: Any, **kw: Any) -> Any:
-    from secrets_broker.audit.service import append
+    from secrets_broker.audit.service import Entry, append
 
     with Session(engine, expire_on_commit=False) as session:
-        entry = append(session, **kw)
+        index = append(session, Entry(**kw))
         session.commit()
-        return entry
+        return index
 
 
 def test_entries_link_and_hash_their_canonical_text(engine: Any) -> None:
@@ -30,7 +30,7 @@ def test_entries_link_and_hash_their_canonical_text(engine: Any) -> None:
     first = _append(engine, action="credential.created", actor="admin-1", client_id=client_id)
     second = _append(engine, action="release.denied", actor="tech-1", client_id=client_id, rule="out_of_scope")
 
-    assert second.index > first.index
+    assert second > first
     with engine.connect() as conn:
         rows = conn.execute(
             text('SELECT "index", canonical, prev_hash, hash FROM audit_entries WHERE client_id = :c ORDER BY "index"'),
@@ -121,7 +121,7 @@ def test_verify_walks_the_whole_chain(world: World, engine: Any) -> None:
 
 
 def test_anchor_cadence_and_content(engine: Any, gateway: Any) -> None:
-    from secrets_broker.audit.service import maybe_anchor
+    from secrets_broker.audit.anchor import maybe_anchor
 
     t0 = datetime.now(UTC)
     _append(engine, action="unwrap.refused", actor="anchor-test")

@@ -228,7 +228,7 @@ class _FailingWrite:
         self._land_first = land_first
 
     def create_secret(self, path: str, data: dict[str, str]) -> int:
-        from secrets_broker.vault.gateway import VaultUnreachable
+        from secrets_broker.vault.errors import VaultUnreachable
 
         if self._land_first:
             self._real.create_secret(path, data)
@@ -261,7 +261,7 @@ def test_create_dying_at_the_vault_write_leaves_no_active_row_without_a_secret(
         "items"
     ] == []
 
-    counts = sweep_pending(engine, gateway, grace_s=0)
+    counts = sweep_pending(engine, gateway=gateway, grace_s=0)
 
     row = _row(engine, pending_id)
     if land_first:
@@ -285,7 +285,7 @@ def test_sweeper_leaves_young_pending_rows_alone(world: World, broker_app: Any, 
     client_id = world.new_client()
     broker_app.dependency_overrides[gateway_dep] = lambda: _FailingWrite(gateway, land_first=False)
     world.broker.post("/v1/credentials", headers=world.admin, json=_body(client_id))
-    sweep_pending(engine, gateway, grace_s=3600)
+    sweep_pending(engine, gateway=gateway, grace_s=3600)
     with engine.connect() as conn:
         statuses = conn.execute(text("SELECT status FROM credentials WHERE client_id = :c"), {"c": client_id}).all()
     assert [s.status for s in statuses] == ["pending"]

@@ -19,23 +19,20 @@ from secrets_broker.release.policy import (
     OUT_OF_SCOPE,
     QUOTA_EXCEEDED,
     REASON_TOO_SHORT,
+    RECHECK_RULES_IN_ORDER,
     RULES_IN_ORDER,
     SERVICE_RULES_IN_ORDER,
     TASK_NOT_IN_PROGRESS,
     THIRD_PARTY_NOT_APPROVED,
     VENDOR_ACCOUNT_MISMATCH,
-    Approval,
     Caller,
     CredentialMeta,
     Decision,
-    MalformedAuthorization,
-    Recipient,
-    Scope,
-    TaskAuth,
     decide,
     decide_service,
-    parse_task_auth,
+    recheck,
 )
+from secrets_broker.task_auth import Approval, MalformedAuthorization, Recipient, Scope, TaskAuth, parse_task_auth
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TECH = "tech-alice"
@@ -315,23 +312,27 @@ def test_reason_length_boundary(reason: str, allowed: bool) -> None:
 # --- third_party_not_approved -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"status": "pending"},
-        {"status": "rejected"},
-        {"status": "expired"},
-        {"expires_at": NOW},  # expiry is exclusive
-        {"expires_at": NOW - timedelta(seconds=1)},
-        {"task_id": uuid4()},
-        {"client_id": OTHER_CLIENT_ID},
-        {"information_categories": frozenset({"contact_info", "billing"})},
-        {"information_categories": frozenset()},
-        {"credential_ids": frozenset({uuid4()})},
-        {"credential_ids": frozenset()},
-    ],
-    ids=lambda changes: "-".join(f"{k}={v}" for k, v in changes.items()),
-)
+# Each change alone makes an otherwise permitting approval refuse the credential.
+APPROVAL_BREAKS: list[dict[str, Any]] = [
+    {"status": "pending"},
+    {"status": "rejected"},
+    {"status": "expired"},
+    {"expires_at": NOW},  # expiry is exclusive
+    {"expires_at": NOW - timedelta(seconds=1)},
+    {"task_id": uuid4()},
+    {"client_id": OTHER_CLIENT_ID},
+    {"information_categories": frozenset({"contact_info", "billing"})},
+    {"information_categories": frozenset()},
+    {"credential_ids": frozenset({uuid4()})},
+    {"credential_ids": frozenset()},
+]
+
+
+def _approval_ids(changes: dict[str, Any]) -> str:
+    return "-".join(f"{k}={v}" for k, v in changes.items())
+
+
+@pytest.mark.parametrize("changes", APPROVAL_BREAKS, ids=_approval_ids)
 def test_approval_that_does_not_permit_is_refused(changes: dict[str, Any]) -> None:
     case = Case()
     _replace_approval(case, **changes)
@@ -423,6 +424,127 @@ def test_inputs_are_frozen() -> None:
         task.status = "done"  # type: ignore[misc]
 
 
+# --- recheck (unwrap and reveal) ---------------------------------------------------------------
+
+
+def run_recheck(case: Case) -> Decision:
+    approval_id = case.approval.id if isinstance(case.approval, Approval) else case.approval
+    return recheck(case.task, case.credential, case.caller.sub, approval_id, case.now)
+
+
+RECHECK_RULES = [rule for rule in RULES_IN_ORDER if rule not in {REASON_TOO_SHORT, QUOTA_EXCEEDED}]
+
+
+def test_recheck_rules_are_the_release_rules_without_reason_and_quota_in_the_same_order() -> None:
+    assert RECHECK_RULES_IN_ORDER == (
+        "caller_not_assignee",
+        "task_not_in_progress",
+        "client_mismatch",
+        "client_not_active",
+        "out_of_scope",
+        "third_party_not_approved",
+    )
+
+
+def test_recheck_allows_a_release_that_still_stands_with_and_without_approval() -> None:
+    case = Case()
+    assert run_recheck(case) == Decision.allow()
+    case.approval = None
+    assert run_recheck(case) == Decision.allow()
+
+
+@pytest.mark.parametrize("rule", RECHECK_RULES)
+def test_recheck_each_rule_alone_denies_with_its_id(rule: str) -> None:
+    case = Case()
+    BREAKERS[rule](case)
+    assert run_recheck(case) == Decision.deny(rule)
+
+
+@pytest.mark.parametrize("rule", [REASON_TOO_SHORT, QUOTA_EXCEEDED])
+def test_recheck_ignores_the_reason_and_the_quota(rule: str) -> None:
+    # Both belong to the request and were judged when the release was granted.
+    case = Case()
+    BREAKERS[rule](case)
+    assert case.run().rule == rule
+    assert run_recheck(case) == Decision.allow()
+
+
+def test_recheck_names_the_first_failing_rule_of_every_combination_and_agrees_with_decide() -> None:
+    for size in range(1, len(RECHECK_RULES) + 1):
+        for combo in itertools.combinations(RECHECK_RULES, size):
+            case = Case()
+            for rule in reversed(combo):
+                BREAKERS[rule](case)
+            assert run_recheck(case) == Decision.deny(combo[0]), combo
+            # With a good reason and no releases counted, a technician's release gets the same answer.
+            assert case.run() == run_recheck(case), combo
+
+
+@pytest.mark.parametrize("assignee", [None, "tech-bob", TECH.upper()])
+def test_recheck_needs_the_release_technician_to_still_be_the_assignee(assignee: str | None) -> None:
+    case = Case()
+    _replace_task(case, assignee=assignee)
+    assert run_recheck(case).rule == CALLER_NOT_ASSIGNEE
+
+
+@pytest.mark.parametrize("status", ["new", "awaiting_approval", "ready", "on_hold", "done", "rejected", "cancelled"])
+def test_recheck_needs_the_task_still_in_progress(status: str) -> None:
+    case = Case()
+    _replace_task(case, status=status)
+    assert run_recheck(case).rule == TASK_NOT_IN_PROGRESS
+
+
+@pytest.mark.parametrize("status", ["inactive", "closed"])
+def test_recheck_needs_the_client_still_active(status: str) -> None:
+    case = Case()
+    _replace_task(case, client_status=status)
+    assert run_recheck(case).rule == CLIENT_NOT_ACTIVE
+
+
+def test_recheck_refuses_a_credential_of_another_client() -> None:
+    case = Case()
+    case.credential = make_credential(client_id=OTHER_CLIENT_ID)
+    assert run_recheck(case).rule == CLIENT_MISMATCH
+
+
+def test_recheck_refuses_a_credential_dropped_from_scope_and_a_category_alone() -> None:
+    case = Case()
+    _replace_task(case, scope=Scope(credential_categories=frozenset({"isp"})))
+    assert run_recheck(case).rule == OUT_OF_SCOPE
+    _replace_task(case, scope=Scope(credential_ids=frozenset({CREDENTIAL_ID})))
+    assert run_recheck(case).allowed
+
+
+@pytest.mark.parametrize("changes", APPROVAL_BREAKS, ids=_approval_ids)
+def test_recheck_refuses_an_approval_that_no_longer_permits(changes: dict[str, Any]) -> None:
+    case = Case()
+    _replace_approval(case, **changes)
+    assert run_recheck(case).rule == THIRD_PARTY_NOT_APPROVED
+
+
+def test_recheck_refuses_an_approval_gone_from_the_view_but_ignores_approvals_of_a_technician_release() -> None:
+    case = Case()
+    _replace_task(case, approvals=())
+    assert run_recheck(case).rule == THIRD_PARTY_NOT_APPROVED
+    case.approval = None
+    assert run_recheck(case).allowed
+
+
+def test_recheck_approval_expiry_is_exclusive() -> None:
+    case = Case()
+    _replace_approval(case, expires_at=NOW + timedelta(microseconds=1))
+    assert run_recheck(case).allowed
+    _replace_approval(case, expires_at=NOW)
+    assert run_recheck(case).rule == THIRD_PARTY_NOT_APPROVED
+
+
+def test_recheck_refuses_a_naive_now() -> None:
+    case = Case()
+    case.now = NOW.replace(tzinfo=None)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        run_recheck(case)
+
+
 # --- decide_service -----------------------------------------------------------------------------
 
 
@@ -497,8 +619,8 @@ def view_dict() -> dict[str, Any]:
 def test_parse_valid_view() -> None:
     task = parse_task_auth(view_dict())
     assert task == make_task()
-    assert TaskAuth.from_view(json.dumps(view_dict())) == task
-    assert TaskAuth.from_view(json.dumps(view_dict()).encode()) == task
+    assert parse_task_auth(json.dumps(view_dict())) == task
+    assert parse_task_auth(json.dumps(view_dict()).encode()) == task
     assert task.approvals[0].expires_at.tzinfo == UTC
 
 

@@ -18,7 +18,8 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from secrets_broker.release.policy import Caller, CredentialMeta, decide, parse_task_auth
+from secrets_broker.release.policy import Caller, CredentialMeta, decide
+from secrets_broker.task_auth import parse_task_auth
 
 STATUSES = ["new", "awaiting_approval", "ready", "in_progress", "on_hold", "done", "rejected", "cancelled"]
 CLIENT_STATUSES = ["active", "inactive", "closed"]

@@ -54,8 +54,8 @@ class FakeIntake:
 @pytest.fixture
 def fake_intake(broker_app: Any) -> Iterator[FakeIntake]:
     """A fake intake wired into the broker app (for this test only)."""
-    from secrets_broker.deps import get_intake, intake_dep
-    from secrets_broker.intake_client import IntakeClient
+    from secrets_broker.deps import intake_dep
+    from secrets_broker.intake_client import IntakeClient, get_intake
     from secrets_broker.settings import get_settings
 
     fake = FakeIntake()
@@ -100,8 +100,8 @@ def _count(engine: Any, sql: str, **params: Any) -> int:
 
 
 def test_intake_unreachable_is_503(world: World, broker_app: Any) -> None:
-    from secrets_broker.deps import get_intake, intake_dep
-    from secrets_broker.intake_client import IntakeClient
+    from secrets_broker.deps import intake_dep
+    from secrets_broker.intake_client import IntakeClient, get_intake
 
     _client_id, credential_id, _ = _stored_credential(world)
     real = get_intake()

@@ -53,7 +53,7 @@ def consume(engine: Any, revoker: Any, envelope: dict[str, Any], handler: Callab
 
     queued: list[uuid.UUID] = []
     applied = apply_once(engine, KIT, CONSUMER, envelope, lambda s, e: queued.extend(handler(s, e)))
-    carry_out(engine, revoker, queued, backoff_max_s=5)
+    carry_out(engine, gateway=revoker, pending_ids=queued, backoff_max_s=5)
     return applied
 
 
@@ -131,7 +131,8 @@ def test_a_task_back_in_progress_releases_again_and_keeps_its_new_tokens(
 def test_a_tombstone_refuses_a_stale_view_of_the_task(
     world: World, engine: Any, admin_engine: Any, revoker: Any, broker_app: Any
 ) -> None:
-    from secrets_broker.deps import get_intake, intake_dep
+    from secrets_broker.deps import intake_dep
+    from secrets_broker.intake_client import get_intake
     from secrets_broker.revocation.consumers import on_task_status_changed
 
     _, credential_id, _, task_id, sub = world.ready()
@@ -245,7 +246,7 @@ def test_sweep_revokes_what_the_api_queued_and_retries_after_a_vault_failure(
 ) -> None:
     from sqlmodel import Session
 
-    from secrets_broker.release.service import request_revocation
+    from secrets_broker.release.pending import request_revocation
     from secrets_broker.revocation.service import sweep
     from secrets_broker.vault.gateway import VaultGateway, credential_path
 
@@ -259,7 +260,7 @@ def test_sweep_revokes_what_the_api_queued_and_retries_after_a_vault_failure(
 
     dead = VaultGateway(addr="http://127.0.0.1:1", role="msp-broker-revoker",
                         source=MintingSource(devstack_dir, "msp-broker-revoker"), timeout_s=0.5)
-    sweep(engine, dead, backoff_max_s=5)
+    sweep(engine, gateway=dead, backoff_max_s=5)
     with engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM pending_revocations WHERE id = :i"), {"i": pending_id}).one()
     assert row.done_at is None and row.attempts == 1 and row.last_error == "VaultUnreachable"
@@ -268,7 +269,7 @@ def test_sweep_revokes_what_the_api_queued_and_retries_after_a_vault_failure(
 
     with engine.begin() as conn:
         conn.execute(text("UPDATE pending_revocations SET next_attempt_at = now() WHERE id = :i"), {"i": pending_id})
-    sweep(engine, revoker, backoff_max_s=5)
+    sweep(engine, gateway=revoker, backoff_max_s=5)
 
     assert lookup_at_vault(vault_addr, wrap.token).status_code == 400
     with engine.connect() as conn:
@@ -279,7 +280,8 @@ def test_sweep_revokes_what_the_api_queued_and_retries_after_a_vault_failure(
 
 
 def test_the_api_role_cannot_revoke(world: World, gateway: Any) -> None:
-    from secrets_broker.vault.gateway import VaultDenied, credential_path
+    from secrets_broker.vault.errors import VaultDenied
+    from secrets_broker.vault.gateway import credential_path
 
     client_id = world.new_client()
     credential_id, _ = world.new_credential(client_id)
@@ -289,12 +291,12 @@ def test_the_api_role_cannot_revoke(world: World, gateway: Any) -> None:
 
 
 def test_celery_task_dead_letters_a_malformed_event(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from secrets_broker.revocation import tasks
+    from secrets_broker import jobs
 
     envelope = {"event_id": str(uuid.uuid4()), "type": "task.status_changed", "occurred_at": "yesterday",
                 "client_id": None, "aggregate_id": None, "data": {"task_id": str(uuid.uuid4()),
                                                                    "from": "in_progress", "to": "done"}}
-    result = tasks.task_status_changed.apply(args=[envelope])
+    result = jobs.task_status_changed.apply(args=[envelope])
 
     assert result.result is False
     with engine.connect() as conn:
@@ -310,10 +312,10 @@ def test_celery_task_dead_letters_a_malformed_event(engine: Any, monkeypatch: py
 
 
 def test_the_worker_refuses_to_start_with_any_role_but_the_revoker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from secrets_broker.revocation import worker
+    from secrets_broker.revocation import sweeper
     from secrets_broker.settings import get_settings
 
     api_role = get_settings().model_copy(update={"vault_role": "msp-broker-api"})
-    monkeypatch.setattr(worker, "get_settings", lambda: api_role)
+    monkeypatch.setattr(sweeper, "get_settings", lambda: api_role)
     with pytest.raises(SystemExit, match="msp-broker-revoker only"):
-        worker.start_worker()
+        sweeper.start_worker()

@@ -123,7 +123,7 @@ def test_token_unwrapped_elsewhere_first_is_reported_as_intercepted(
 def test_token_for_another_path_is_400_and_not_consumed(
     world: World, engine: Any, gateway: Any, vault_addr: str
 ) -> None:
-    from secrets_broker.release.service import fingerprint
+    from secrets_broker.release.gate import fingerprint
     from secrets_broker.settings import get_settings
     from secrets_broker.vault.gateway import credential_path
 

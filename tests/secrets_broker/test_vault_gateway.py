@@ -33,7 +33,8 @@ def test_login_with_a_wrapped_secret_id_and_no_root(vault_addr: str, devstack_di
 
 def test_a_wrapped_secret_id_of_another_role_is_refused_unopened(vault_addr: str, devstack_dir: Path) -> None:
     from mspctl.bao import mint_wrapped_secret_id
-    from secrets_broker.vault.gateway import LauncherSecretId, VaultLoginRefused
+    from secrets_broker.vault.errors import VaultLoginRefused
+    from secrets_broker.vault.session import LauncherSecretId
 
     role_id, wrapped = mint_wrapped_secret_id(devstack_dir, "msp-broker-revoker")
     gw = _gateway(vault_addr, LauncherSecretId(role_id, wrapped))
@@ -47,11 +48,13 @@ def test_a_wrapped_secret_id_of_another_role_is_refused_unopened(vault_addr: str
 
 
 def test_a_wrapped_response_of_any_other_path_is_refused(vault_addr: str, devstack_dir: Path, world: Any) -> None:
-    from secrets_broker.vault.gateway import LauncherSecretId, VaultLoginRefused, credential_path
+    from secrets_broker.vault.errors import VaultLoginRefused
+    from secrets_broker.vault.gateway import credential_path
+    from secrets_broker.vault.session import LauncherSecretId
 
     client_id = world.new_client()
     credential_id, _ = world.new_credential(client_id)
-    from secrets_broker.deps import get_gateway
+    from secrets_broker.vault.gateway import get_gateway
 
     planted = get_gateway().wrapped_read(credential_path(client_id, credential_id), ttl_s=60)
     gw = _gateway(vault_addr, LauncherSecretId("some-role-id", planted.token))
@@ -77,7 +80,7 @@ def test_renewal_refused_logs_in_again_under_the_lock(vault_addr: str, devstack_
 
 
 def test_a_revoked_token_found_on_demand_recovers_on_the_next_call(vault_addr: str, devstack_dir: Path) -> None:
-    from secrets_broker.vault.gateway import VaultDenied
+    from secrets_broker.vault.errors import VaultDenied
 
     source = MintingSource(devstack_dir)
     gw = _gateway(vault_addr, source)
@@ -92,7 +95,8 @@ def test_a_revoked_token_found_on_demand_recovers_on_the_next_call(vault_addr: s
 
 def test_with_the_launchers_single_secret_id_a_lost_token_means_restart(vault_addr: str, devstack_dir: Path) -> None:
     from mspctl.bao import mint_wrapped_secret_id
-    from secrets_broker.vault.gateway import LauncherSecretId, VaultError, VaultNotLoggedIn
+    from secrets_broker.vault.errors import VaultError, VaultNotLoggedIn
+    from secrets_broker.vault.session import LauncherSecretId
 
     lost: list[bool] = []
     gw = _gateway(
@@ -118,7 +122,8 @@ def test_with_the_launchers_single_secret_id_a_lost_token_means_restart(vault_ad
 def test_no_fallback_to_vault_token_or_home_token_file(
     vault_addr: str, devstack_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from secrets_broker.vault.gateway import LauncherSecretId, VaultNotLoggedIn
+    from secrets_broker.vault.errors import VaultNotLoggedIn
+    from secrets_broker.vault.session import LauncherSecretId
 
     root = (devstack_dir / "bao" / "root-token").read_text().strip()
     monkeypatch.setenv("VAULT_TOKEN", root)
@@ -135,7 +140,8 @@ def test_no_fallback_to_vault_token_or_home_token_file(
 def test_a_token_with_the_root_policy_is_refused(
     vault_addr: str, devstack_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from secrets_broker.vault.gateway import VaultLoginRefused, check_policies
+    from secrets_broker.vault.errors import VaultLoginRefused
+    from secrets_broker.vault.session import check_policies
 
     check_policies(["default", "msp-broker-api"])
     with pytest.raises(VaultLoginRefused):
@@ -151,7 +157,7 @@ def test_a_token_with_the_root_policy_is_refused(
 
 
 def test_pool_and_timeout_are_set(vault_addr: str) -> None:
-    from secrets_broker.vault.gateway import LauncherSecretId
+    from secrets_broker.vault.session import LauncherSecretId
 
     gw = _gateway(vault_addr, LauncherSecretId(None, None), pool_size=40)
     assert gw._session.get_adapter(vault_addr)._pool_maxsize == 40
@@ -175,7 +181,7 @@ def test_pool_and_timeout_are_set(vault_addr: str) -> None:
     ],
 )
 def test_errors_are_translated_without_urls(raised: Exception, expected: str) -> None:
-    from secrets_broker.vault.gateway import VaultError, translate
+    from secrets_broker.vault.errors import VaultError, translate
 
     def boom() -> None:
         raise raised
@@ -188,7 +194,7 @@ def test_errors_are_translated_without_urls(raised: Exception, expected: str) ->
 
 
 def test_readyz_follows_the_gateway(broker: Any, gateway: Any, devstack_dir: Path) -> None:
-    from secrets_broker.vault.gateway import LauncherSecretId
+    from secrets_broker.vault.session import LauncherSecretId
 
     assert broker.get("/readyz").status_code == 200
     try:
@@ -207,7 +213,8 @@ def test_readyz_follows_the_gateway(broker: Any, gateway: Any, devstack_dir: Pat
 
 def test_a_spent_launcher_secret_id_is_not_retried(vault_addr: str, devstack_dir: Path) -> None:
     from mspctl.bao import mint_wrapped_secret_id
-    from secrets_broker.vault.gateway import LauncherSecretId, VaultNotLoggedIn, VaultRejected
+    from secrets_broker.vault.errors import VaultNotLoggedIn, VaultRejected
+    from secrets_broker.vault.session import LauncherSecretId
 
     role_id, wrapped = mint_wrapped_secret_id(devstack_dir, "msp-broker-api")
     assert unwrap_at_vault(vault_addr, wrapped).status_code == 200  # someone used it first
@@ -233,7 +240,7 @@ def test_lifespan_logs_in_and_serves_readyz(broker_app: Any) -> None:
 def test_concurrent_callers_of_a_revoked_token_log_in_again_once(vault_addr: str, devstack_dir: Path) -> None:
     import threading
 
-    from secrets_broker.vault.gateway import VaultError
+    from secrets_broker.vault.errors import VaultError
 
     source = MintingSource(devstack_dir)
     gw = _gateway(vault_addr, source)

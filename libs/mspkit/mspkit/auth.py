@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import httpx
 import jwt
 from cachetools import TLRUCache
 from fastapi import Depends, Request
@@ -250,64 +248,3 @@ def require_service(*subs: str) -> Callable[[Request, HTTPAuthorizationCredentia
         return user
 
     return _check
-
-
-class ServiceTokenSource:
-    """Client-credentials grant at the token endpoint, cached and renewed before expiry."""
-
-    RENEW_BEFORE_S = 60.0
-
-    def __init__(self, *, token_url: str, client_id: str, client_secret: str, timeout_s: float = 3.0) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.timeout_s = timeout_s
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
-
-    def token(self, *, force: bool = False) -> str:
-        """A valid service token, fetching a new one when near expiry."""
-        with self._lock:
-            if force or self._token is None or time.monotonic() > self._expires_at - self.RENEW_BEFORE_S:
-                response = httpx.post(
-                    self.token_url,
-                    # client_secret_post: a `svc:` client id cannot go in HTTP Basic unencoded.
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": self.client_id,
-                        "client_secret": self._client_secret,
-                    },
-                    timeout=self.timeout_s,
-                )
-                if response.status_code != 200:
-                    raise Unauthenticated(f"token endpoint refused {self.client_id}: {response.status_code}")
-                body = response.json()
-                self._token = str(body["access_token"])
-                self._expires_at = time.monotonic() + float(body.get("expires_in", 300))
-            return self._token
-
-
-class ServiceClient:
-    """httpx client for calls to another service, authenticated with this service's token."""
-
-    def __init__(self, *, base_url: str, tokens: ServiceTokenSource, timeout_s: float = 2.0) -> None:
-        self.tokens = tokens
-        self.http = httpx.Client(base_url=base_url, timeout=timeout_s, follow_redirects=False)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request; on 401 fetch a fresh token once and retry."""
-        headers = {"Authorization": f"Bearer {self.tokens.token()}", **kwargs.pop("headers", {})}
-        response = self.http.request(method, path, headers=headers, **kwargs)
-        if response.status_code == 401:
-            headers["Authorization"] = f"Bearer {self.tokens.token(force=True)}"
-            response = self.http.request(method, path, headers=headers, **kwargs)
-        return response
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        """GET with the service token."""
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        """POST with the service token."""
-        return self.request("POST", path, **kwargs)

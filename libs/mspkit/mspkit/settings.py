@@ -45,6 +45,8 @@ class KitSettings(BaseSettings):
     auth_role_claim: str = "role"
     auth_roles_claim: str = "roles"
     auth_tenant_claim: str = "msp_client_id"
+    # How a client-credentials grant names its target service: `audience`, `resource` or `scope`.
+    service_token_target_param: str = "audience"
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

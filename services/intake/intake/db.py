@@ -1,14 +1,11 @@
-"""intake's engine, session dependency and kit tables (schema `intake`)."""
+"""intake's engine and kit tables (schema `intake`); the request-scoped session is in `intake.deps`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import lru_cache
-from typing import Annotated
 
-from fastapi import Depends
 from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel
 
 from intake.settings import get_settings
 from mspkit.db import make_engine
@@ -23,12 +20,3 @@ def get_engine() -> Engine:
     """The process's engine (one pool per process)."""
     settings = get_settings()
     return make_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="intake")
-
-
-def get_session() -> Iterator[Session]:
-    """Request-scoped session; the route commits, anything unhandled rolls back."""
-    with Session(get_engine(), expire_on_commit=False) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]

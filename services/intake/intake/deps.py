@@ -1,13 +1,16 @@
-"""Dependency aliases: the session, the caller by role, and the internal-route service allowlists."""
+"""Dependency aliases: the request's session, the caller by role, and the internal-route service allowlists."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
 
-from intake.db import SessionDep
+from intake.db import get_engine
 from mspkit.auth import CurrentUser, Principal, require_roles, require_service
 
 __all__ = [
@@ -21,8 +24,27 @@ __all__ = [
     "SessionDep",
     "StaffUser",
     "VendorSyncService",
-    "sees_client",
+    "get_session",
 ]
+
+
+async def get_session() -> AsyncIterator[Session]:
+    """The request's session: the use case in a `service.py` commits; anything unhandled rolls back at close."""
+    # Created on the event loop: a Session does no I/O until first used (in the route's worker thread).
+    # As a sync generator this dependency would cost two more threadpool hops per request
+    # (docs/benchmarks.md); only a close that still has a transaction to roll back needs one.
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):  # a cancelled request still returns its connection
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
 
 STAFF = ("admin", "technician")
 CLIENT = ("client_user", "client_admin")
@@ -36,8 +58,3 @@ Requester = Annotated[Principal, Depends(require_roles(*REQUESTER_ROLES))]
 ApprovalDecider = Annotated[Principal, Depends(require_roles("client_admin"))]
 BrokerService = Annotated[Principal, Depends(require_service("svc:secrets_broker"))]
 VendorSyncService = Annotated[Principal, Depends(require_service("svc:vendor_sync"))]
-
-
-def sees_client(user: Principal, client_id: uuid.UUID) -> bool:
-    """Object-level tenancy: client roles see only their own client; staff and services see all."""
-    return not user.is_client or user.client_id == client_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mspkit.settings import PLACEHOLDER_SECRETS, KitSettings
@@ -21,10 +21,11 @@ class Settings(KitSettings):
     # Per-provider HMAC-SHA256 secrets of the PSA webhooks, e.g. {"connectwise": "..."} (JSON in the env).
     psa_webhook_secrets: dict[str, SecretStr] = {}
     vendor_sync_timeout_s: float = 3.0
-    # asyncpg connections per process for POST /v1/requests (the rest of the API uses the SQLAlchemy pool).
-    # 4 measured best: more backends running the create statement at once cost PostgreSQL more CPU per
-    # statement, and 4 statements in flight already outrun what one Python process can feed.
-    hot_pool_size: int = 4
+    # intake-beat runs the purge of expired Idempotency-Keys this often; each run deletes batches of
+    # this size, each in its own short transaction, up to the cap (the next run takes the rest).
+    idempotency_purge_interval_s: float = Field(600.0, gt=0)
+    idempotency_purge_batch_size: int = Field(1000, ge=1, le=100_000)
+    idempotency_purge_max_batches: int = Field(100, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholder_webhook_secrets(self) -> Settings:

@@ -11,20 +11,9 @@ from typing import Any
 import httpx
 
 from intake.settings import Settings, get_settings
-from mspkit.auth import ServiceClient, ServiceTokenSource
 from mspkit.errors import NotFound, Unauthenticated, Unavailable
-
-# A vendor's kind → the credential category a task scoped to its accounts may use.
-KIND_TO_CATEGORY = {
-    "isp": "isp",
-    "registrar": "registrar",
-    "dns_host": "dns_host",
-    "hosting": "hosting",
-    "cloud": "cloud",
-    "email": "email",
-    "spam_filter": "spam_filter",
-    "software": "software_license",
-}
+from mspkit.service_tokens import ServiceClient, token_source
+from mspkit.vocabulary import KIND_TO_CATEGORY
 
 
 @dataclass(frozen=True)
@@ -62,14 +51,11 @@ class VendorRegistry:
         with self._lock:
             if self._client is None:
                 s = self._settings
-                tokens = ServiceTokenSource(
-                    token_url=s.token_url,
-                    client_id=s.service_client_id,
-                    client_secret=s.service_client_secret.get_secret_value(),
-                    timeout_s=s.vendor_sync_timeout_s,
-                )
                 self._client = ServiceClient(
-                    base_url=s.vendor_sync_url, tokens=tokens, timeout_s=s.vendor_sync_timeout_s
+                    base_url=s.vendor_sync_url,
+                    audience="vendor_sync",
+                    tokens=token_source(s, timeout_s=s.vendor_sync_timeout_s),
+                    timeout_s=s.vendor_sync_timeout_s,
                 )
             return self._client
 

@@ -2,7 +2,7 @@
 
 Worker: `mspctl run-with-secret-id msp-broker-revoker -- celery -A secrets_broker.celery_app worker
 -Q secrets_broker`. It runs the thread pool (one process holds the one Vault token a single-use
-secret id gives; see `revocation/worker.py`).
+secret id gives; see `revocation/sweeper.py`). Its tasks are in `jobs.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from secrets_broker.settings import get_settings
 QUEUE = "secrets_broker"
 
 settings = get_settings()
-app = make_celery(QUEUE, settings.redis_url, include=["secrets_broker.revocation.tasks"])
+app = make_celery(QUEUE, settings.redis_url, include=["secrets_broker.jobs"])
 app.conf.update(
     worker_pool="threads",
     worker_concurrency=settings.worker_concurrency,
@@ -40,7 +40,7 @@ def _configure_logging(**_: Any) -> None:
 
 @worker_init.connect
 def _worker_init(**_: Any) -> None:
-    from secrets_broker.revocation.worker import start_worker
+    from secrets_broker.revocation.sweeper import start_worker
 
     # worker_init fires before setup_logging: the login must not log through structlog's defaults.
     _configure_logging()
@@ -49,6 +49,6 @@ def _worker_init(**_: Any) -> None:
 
 @worker_shutdown.connect
 def _worker_shutdown(**_: Any) -> None:
-    from secrets_broker.revocation.worker import stop_worker
+    from secrets_broker.revocation.sweeper import stop_worker
 
     stop_worker()

@@ -1,13 +1,10 @@
-"""secrets_broker's engine, session dependency and kit tables (schema `secrets_broker`)."""
+"""secrets_broker's engine and kit tables (schema `secrets_broker`); the request session is in `deps.py`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import lru_cache
-from typing import Annotated
+from typing import cast
 
-from fastapi import Depends
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
@@ -26,22 +23,7 @@ def get_engine() -> Engine:
     return make_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="secrets_broker")
 
 
-async def get_session() -> AsyncIterator[Session]:
-    """Request-scoped session; the service commits, anything unhandled rolls back.
-
-    `async` so FastAPI does not hand its entry and exit to the threadpool on every request: making a
-    `Session` does no I/O (it connects on first use, in the route's thread), and after the route
-    committed the connection is already back in the pool. Only a session still holding a connection
-    (an error before COMMIT) is closed in the threadpool, since its rollback is a round trip.
-    """
-    session = Session(get_engine(), expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
+def engine_of(session: Session) -> Engine:
+    """The engine behind a session, for work that needs its own transaction after the session's."""
+    bind = session.get_bind()
+    return cast(Engine, getattr(bind, "engine", bind))

@@ -1,130 +1,80 @@
-"""Dependencies: the session, callers by role, and the process-wide gateway, intake client and mailer.
+"""Request dependencies: the session, callers by role, and the process's clients (Vault, intake, mail).
 
-Each singleton is a dependency so tests can point one app at a throwaway Vault or a fake intake.
+The clients are the process-wide singletons their modules build (`get_gateway`, `get_wraps`,
+`get_intake`, `get_mailer`); tests override the `*_dep` providers below to point one app at a
+throwaway Vault or a fake intake. Workers never import this module.
+
+The session and the singleton providers are `async` although they do no I/O: FastAPI runs a sync
+dependency in the threadpool, one hand-off each, six on a release. docs/benchmarks.md,
+secrets_broker: FastAPI's share of the broker's CPU per release is 3.3-4.6 ms with sync providers,
+1.6-2.6 ms with these.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-from functools import lru_cache
+import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
 
-from mspkit.auth import CurrentUser, Principal, ServiceTokenSource, require_roles, require_service
-from secrets_broker.db import SessionDep
-from secrets_broker.intake_client import IntakeClient
-from secrets_broker.mail import Mailer
+from mspkit.auth import Principal, require_roles, require_service
+from secrets_broker.db import get_engine
+from secrets_broker.intake_client import IntakeClient, get_intake
+from secrets_broker.mail import Mailer, get_mailer
 from secrets_broker.settings import Settings, get_settings
-from secrets_broker.vault.gateway import LauncherSecretId, VaultGateway
-from secrets_broker.vault.wrapping import WrapClient
-
-__all__ = [
-    "AuditReader",
-    "CredentialWriter",
-    "CurrentUser",
-    "Gateway",
-    "Intake",
-    "MailerDep",
-    "SessionDep",
-    "SettingsDep",
-    "StaffOrClientAdmin",
-    "Technician",
-    "TechnicianOrAdmin",
-    "VendorSyncService",
-    "Wraps",
-]
+from secrets_broker.vault.gateway import VaultGateway, get_gateway
+from secrets_broker.vault.wrapping import WrapClient, get_wraps
 
 
-def _restart_process() -> None:
-    # supervisor restarts us through the launcher, which mints a fresh wrapped secret id.
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-@lru_cache
-def get_gateway() -> VaultGateway:
-    """The process's Vault gateway (logs in lazily with the launcher's wrapped secret id)."""
-    settings = get_settings()
-    role_id = settings.vault_role_id.get_secret_value() if settings.vault_role_id else None
-    wrapped = settings.vault_wrapped_secret_id.get_secret_value() if settings.vault_wrapped_secret_id else None
-    return VaultGateway(
-        addr=settings.vault_addr,
-        role=settings.vault_role,
-        source=LauncherSecretId(role_id, wrapped),
-        timeout_s=settings.vault_timeout_s,
-        pool_size=settings.vault_pool_size,
-        renew_check_s=settings.vault_renew_check_s,
-        # Only a process the launcher started can be restarted into a fresh secret id.
-        on_token_lost=_restart_process if settings.vault_restart_on_token_loss and wrapped else None,
-    )
-
-
-@lru_cache
-def get_wraps() -> WrapClient:
-    """The process's wrapping-token client (lookup and unwrap need no broker token)."""
-    settings = get_settings()
-    return WrapClient(addr=settings.vault_addr, timeout_s=settings.vault_timeout_s, pool_size=settings.vault_pool_size)
-
-
-@lru_cache
-def get_intake() -> IntakeClient:
-    """The process's intake client, authenticated as `svc:secrets_broker`."""
-    settings = get_settings()
-    tokens = ServiceTokenSource(
-        token_url=settings.token_url,
-        client_id=settings.service_client_id,
-        client_secret=settings.service_client_secret.get_secret_value(),
-    )
-    return IntakeClient(base_url=settings.intake_url, tokens=tokens, timeout_s=settings.intake_timeout_s)
-
-
-@lru_cache
-def get_mailer() -> Mailer:
-    """The process's SMTP mailer."""
-    settings = get_settings()
-    return Mailer(smtp_url=settings.smtp_url, sender=settings.mail_from, timeout_s=settings.smtp_timeout_s)
+async def get_session() -> AsyncIterator[Session]:
+    """Request-scoped session; the use case in `service.py` commits, anything unhandled rolls back."""
+    # Making a `Session` does no I/O (it connects on first use, in the route's thread), and after the
+    # use case committed its connection is back in the pool; only a session still in a transaction
+    # (an error before COMMIT, a read-only route) needs its rollback, a round trip, off the loop.
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 async def settings_dep() -> Settings:
-    """The settings, as a dependency (tests override single values).
-
-    `async` only so FastAPI calls it on the event loop instead of handing a cached lookup to the
-    threadpool on every request; it does no I/O.
-    """
+    """The settings (tests override single values)."""
     return get_settings()
 
 
-# The singletons as dependencies. `async` for the same reason as `settings_dep`: each returns a
-# cached object (built once, without I/O: the gateway logs in lazily), and a sync dependency costs a
-# threadpool hand-off per request. Tests override these (not the `get_*` builders).
-
-
 async def gateway_dep() -> VaultGateway:
-    """The process's Vault gateway, as a dependency."""
+    """The process's Vault gateway."""
     return get_gateway()
 
 
 async def intake_dep() -> IntakeClient:
-    """The process's intake client, as a dependency."""
+    """The process's intake client."""
     return get_intake()
 
 
 async def wraps_dep() -> WrapClient:
-    """The process's wrapping-token client, as a dependency."""
+    """The process's wrapping-token client."""
     return get_wraps()
 
 
 async def mailer_dep() -> Mailer:
-    """The process's mailer, as a dependency."""
+    """The process's mailer."""
     return get_mailer()
 
 
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
 Gateway = Annotated[VaultGateway, Depends(gateway_dep)]
 Intake = Annotated[IntakeClient, Depends(intake_dep)]
 Wraps = Annotated[WrapClient, Depends(wraps_dep)]
 MailerDep = Annotated[Mailer, Depends(mailer_dep)]
-SettingsDep = Annotated[Settings, Depends(settings_dep)]
 
 Technician = Annotated[Principal, Depends(require_roles("technician"))]
 TechnicianOrAdmin = Annotated[Principal, Depends(require_roles("technician", "admin"))]
@@ -132,3 +82,21 @@ StaffOrClientAdmin = Annotated[Principal, Depends(require_roles("admin", "techni
 CredentialWriter = Annotated[Principal, Depends(require_roles("admin", "technician", "client_admin", "service"))]
 AuditReader = Annotated[Principal, Depends(require_roles("admin", "client_admin"))]
 VendorSyncService = Annotated[Principal, Depends(require_service("svc:vendor_sync"))]
+
+
+def audit_client(user: AuditReader, client_id: uuid.UUID | None = None) -> uuid.UUID | None:
+    """The client an audit or ledger read is limited to: a client_admin's own, whatever they asked for."""
+    return user.client_id if user.role == "client_admin" else client_id
+
+
+# The `client_id` query filter of the audit and the ledger, for their readers only.
+AuditClient = Annotated[uuid.UUID | None, Depends(audit_client)]
+
+
+async def no_store(response: Response) -> None:
+    """Keep the answer out of every cache: it holds a secret, or a token that opens one."""
+    # async: it only sets headers, so it has no reason to leave the event loop.
+    response.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+NoStore = Depends(no_store)

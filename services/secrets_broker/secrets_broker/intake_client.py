@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import httpx
 
-from mspkit.auth import ServiceClient, ServiceTokenSource
 from mspkit.errors import AppError, NotFound
 from mspkit.logging import get_logger
+from mspkit.service_tokens import ServiceClient, ServiceTokenSource, token_source
 from secrets_broker.errors import IntakeUnavailable
-from secrets_broker.release.policy import MalformedAuthorization, TaskAuth, parse_task_auth
+from secrets_broker.settings import get_settings
+from secrets_broker.task_auth import MalformedAuthorization, TaskAuth, parse_task_auth
 
 log = get_logger("secrets_broker.intake")
 MAX_BODY_BYTES = 1024 * 1024
@@ -24,7 +26,7 @@ class IntakeClient:
 
     def __init__(self, *, base_url: str, tokens: ServiceTokenSource, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
-        self._http = ServiceClient(base_url=base_url.rstrip("/"), tokens=tokens, timeout_s=timeout_s)
+        self._http = ServiceClient(base_url=base_url.rstrip("/"), audience="intake", tokens=tokens, timeout_s=timeout_s)
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         started = time.monotonic()
@@ -87,3 +89,11 @@ class IntakeClient:
                 return out
             params = {**params, "cursor": str(cursor)}
         raise IntakeUnavailable("intake's task list has too many pages")
+
+
+@lru_cache
+def get_intake() -> IntakeClient:
+    """The process's intake client, authenticated as `svc:secrets_broker`."""
+    settings = get_settings()
+    timeout_s = settings.intake_timeout_s
+    return IntakeClient(base_url=settings.intake_url, tokens=token_source(settings), timeout_s=timeout_s)

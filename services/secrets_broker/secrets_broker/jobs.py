@@ -1,55 +1,123 @@
-"""Periodic work of the API process: finish pending credentials and anchor a quiet audit tail.
+"""Celery tasks of the broker worker (queue `secrets_broker`): intake's events and queued revocations.
 
-Both need the API's Vault role (the worker holds only the revoker role, which cannot read
-credential paths or the anchor), so they run in a daemon thread of the API process, not in Celery.
-Several API processes may run it at once: rows are claimed with SKIP LOCKED.
+The three event task names are fixed by intake's routing table. Each consumes its event through
+the inbox, then revokes the tokens it queued. A database or Vault outage while consuming is
+retried with capped, jittered backoff, attempts counted in `job_attempts` (Redis has no delivery
+counter), and dead-lettered after `MAX_ATTEMPTS`; a malformed envelope is dead-lettered at once.
 """
 
 from __future__ import annotations
 
-import threading
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any, Final
 
-from sqlalchemy import Engine
+from celery import Task
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
+from mspkit.attempts import count_attempt, dead_letter, record_failure
+from mspkit.errors import AppError
+from mspkit.inbox import apply_once
 from mspkit.logging import get_logger
-from secrets_broker.audit.service import maybe_anchor
-from secrets_broker.credentials.service import sweep_pending
-from secrets_broker.settings import Settings
-from secrets_broker.vault.gateway import VaultGateway
+from mspkit.queue import MAX_COUNTDOWN_S
+from secrets_broker.celery_app import app
+from secrets_broker.db import KIT, get_engine
+from secrets_broker.revocation import consumers
+from secrets_broker.revocation.service import carry_out, revoke_one
+from secrets_broker.settings import get_settings
+from secrets_broker.vault.gateway import get_gateway
 
-log = get_logger("secrets_broker.jobs")
+log = get_logger("secrets_broker.worker")
+MAX_ATTEMPTS: Final = 10
+Handler = Callable[[Session, dict[str, Any]], list[uuid.UUID]]
 
 
-def run_maintenance_once(engine: Engine, gateway: VaultGateway, settings: Settings) -> None:
-    """One round: sweep pending credentials, then anchor the chain head if it moved."""
-    sweep_pending(engine, gateway, grace_s=settings.pending_credential_grace_s)
-    maybe_anchor(engine, gateway, interval_s=settings.audit_anchor_interval_s, every=settings.audit_anchor_every)
+def _give_up_or_retry(task: Task, envelope: dict[str, Any], exc: Exception) -> None:
+    engine = get_engine()
+    job_key = f"{task.name}:{envelope.get('event_id')}"
+    error = type(exc).__name__
+    try:
+        attempts = count_attempt(engine, KIT, job_key)
+        record_failure(engine, KIT, job_key, error)
+    except SQLAlchemyError:
+        attempts = int(task.request.retries or 0) + 1
+    if attempts >= MAX_ATTEMPTS:
+        log.error("event_dead_lettered", task=task.name, attempts=attempts, error=error)
+        try:
+            dead_letter(engine, KIT, job_key=job_key, task_name=str(task.name), args=[envelope],
+                        attempts=attempts, error=error)
+        except SQLAlchemyError:
+            log.error("dead_letter_not_recorded", task=task.name)
+        return
+    countdown = min(MAX_COUNTDOWN_S, 2**attempts) * random.uniform(0.5, 1.0)
+    log.warning("event_retry", task=task.name, attempts=attempts, error=error, countdown_s=round(countdown, 1))
+    raise task.retry(countdown=countdown, max_retries=None) from None
 
 
-class Maintenance:
-    """A daemon thread running `run_maintenance_once` every `sweep_interval_s`."""
+def consume(task: Task, envelope: dict[str, Any], handler: Handler) -> bool:
+    """Apply `handler` to the event once (inbox), then revoke what it queued; True if it applied."""
+    engine = get_engine()
+    queued: list[uuid.UUID] = []
 
-    def __init__(self, engine: Engine, gateway: VaultGateway, settings: Settings) -> None:
-        self._engine = engine
-        self._gateway = gateway
-        self._settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def apply(session: Session, event: dict[str, Any]) -> None:
+        queued.extend(handler(session, event))
 
-    def start(self) -> None:
-        """Start the thread."""
-        self._thread = threading.Thread(target=self._run, name="broker-maintenance", daemon=True)
-        self._thread.start()
+    try:
+        applied = apply_once(engine, KIT, consumers.CONSUMER, envelope, apply)
+    except (consumers.MalformedEvent, KeyError, TypeError, ValueError) as exc:
+        log.error("event_malformed", task=task.name, error=type(exc).__name__)
+        try:
+            dead_letter(engine, KIT, job_key=f"{task.name}:malformed", task_name=str(task.name), args=[envelope],
+                        attempts=1, error=type(exc).__name__)
+        except SQLAlchemyError:
+            log.error("dead_letter_not_recorded", task=task.name)
+        return False
+    except (SQLAlchemyError, AppError) as exc:
+        _give_up_or_retry(task, envelope, exc)
+        return False
+    if queued:
+        # The worker's gateway is logged in as `msp-broker-revoker` (revocation/sweeper.py).
+        settings = get_settings()
+        carry_out(engine, gateway=get_gateway(), pending_ids=queued, backoff_max_s=settings.revocation_backoff_max_s)
+    log.info("event_consumed", task=task.name, applied=applied, revocations=len(queued))
+    return applied
 
-    def stop(self) -> None:
-        """Stop the thread and wait briefly."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._settings.sweep_interval_s):
-            try:
-                run_maintenance_once(self._engine, self._gateway, self._settings)
-            except Exception as exc:  # noqa: BLE001 - the thread must survive any single round
-                log.warning("maintenance_failed", error=type(exc).__name__)
+@app.task(name="secrets_broker.events.task_status_changed", bind=True)
+def task_status_changed(self: Task, envelope: dict[str, Any]) -> bool:
+    """`task.status_changed`: leaving `in_progress` revokes the task's releases."""
+    return consume(self, envelope, consumers.on_task_status_changed)
+
+
+@app.task(name="secrets_broker.events.task_assigned", bind=True)
+def task_assigned(self: Task, envelope: dict[str, Any]) -> bool:
+    """`task.assigned`: a reassignment revokes the previous assignee's releases of the task."""
+    return consume(self, envelope, consumers.on_task_assigned)
+
+
+@app.task(name="secrets_broker.events.client_status_changed", bind=True)
+def client_status_changed(self: Task, envelope: dict[str, Any]) -> bool:
+    """`client.status_changed`: leaving `active` revokes every release of the client."""
+    return consume(self, envelope, consumers.on_client_status_changed)
+
+
+@app.task(name="secrets_broker.revocation.revoke_requested", bind=True)
+def revoke_requested(self: Task, envelope: dict[str, Any]) -> bool:
+    """`release.revoke_requested` (the API's outbox): revoke that queued accessor now."""
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    try:
+        pending_id = uuid.UUID(str((data or {})["pending_revocation_id"]))
+    except (KeyError, ValueError):
+        log.error("event_malformed", task=self.name)
+        return False
+    settings = get_settings()
+    try:
+        # Idempotent by the row's done_at; a failure stays queued for the sweep.
+        return revoke_one(
+            get_engine(), gateway=get_gateway(), pending_id=pending_id, backoff_max_s=settings.revocation_backoff_max_s
+        )
+    except SQLAlchemyError as exc:
+        _give_up_or_retry(self, envelope, exc)
+        return False

@@ -6,10 +6,12 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from mspkit.logging import get_logger
 from secrets_broker.errors import MailUnavailable
+from secrets_broker.settings import get_settings
 
 log = get_logger("secrets_broker.mail")
 
@@ -56,6 +58,13 @@ class Mailer:
             raise MailUnavailable("mail relay unavailable") from None
         if refused:
             raise MailUnavailable("mail relay refused the recipient")
+
+
+@lru_cache
+def get_mailer() -> Mailer:
+    """The process's SMTP mailer."""
+    settings = get_settings()
+    return Mailer(smtp_url=settings.smtp_url, sender=settings.mail_from, timeout_s=settings.smtp_timeout_s)
 
 
 def reveal_mail_body(*, link: str, recipient_name: str, expires_at: str) -> str:

@@ -14,14 +14,14 @@ from mspkit.logging import get_logger
 from secrets_broker.audit.routes import router as audit_router
 from secrets_broker.credentials.routes import router as credentials_router
 from secrets_broker.db import get_engine
-from secrets_broker.deps import get_gateway
-from secrets_broker.jobs import Maintenance
 from secrets_broker.ledger.routes import router as ledger_router
+from secrets_broker.maintenance import maintenance
 from secrets_broker.release.routes import router as release_router
 from secrets_broker.reveal.page import router as reveal_page_router
 from secrets_broker.settings import get_settings
 from secrets_broker.unwrap.routes import router as unwrap_router
-from secrets_broker.vault.gateway import VaultError
+from secrets_broker.vault.errors import VaultError
+from secrets_broker.vault.gateway import get_gateway
 
 log = get_logger("secrets_broker.main")
 
@@ -36,12 +36,12 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Not fatal here: /readyz stays 503 and the first call (or the renewal thread) retries.
         log.warning("vault_login_at_start_failed", error=type(exc).__name__)
     gateway.start_renewal()
-    maintenance = Maintenance(get_engine(), gateway, get_settings())
-    maintenance.start()
+    upkeep = maintenance(get_engine(), gateway, get_settings())
+    upkeep.start()
     try:
         yield
     finally:
-        maintenance.stop()
+        upkeep.stop()
         gateway.stop_renewal()
 
 

@@ -48,6 +48,16 @@ def new_client_secret() -> str:
     return secrets.token_hex(32)
 
 
+def _target(form: Any) -> str | None:
+    """The one service a grant asks a token for: `audience` (RFC 8693), `resource` (RFC 8707) or `scope`
+    in Entra ID's `<api>/.default` form."""
+    for name in ("audience", "resource"):
+        if form.get(name):
+            return str(form[name])
+    scope = str(form.get("scope") or "")
+    return scope.removesuffix("/.default") if scope.endswith("/.default") else None
+
+
 def _no_store(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
@@ -93,12 +103,18 @@ def create_app(root: str | os.PathLike[str], issuer_url: str, profile: str = "de
         expected = read_json(layout.clients_file).get(client_id)
         if not expected or not client_secret or not hmac.compare_digest(expected, _digest(client_secret)):
             return _no_store({"error": "invalid_client"}, 401, {"WWW-Authenticate": 'Basic realm="mspctl"'})
+        target = _target(form)
+        if target is None:
+            wanted = "name the target service: audience, resource or scope"
+            return _no_store({"error": "invalid_request", "error_description": wanted}, 400)
+        if target not in AUDIENCES:
+            return _no_store({"error": "invalid_target", "error_description": f"no service {target!r}"}, 400)
         now = int(time.time())
         claims = {
             "iss": issuer,
             "sub": client_id,
             "role": "service",
-            "aud": list(AUDIENCES),
+            "aud": [target],  # one token per target: it cannot be replayed at another service
             "iat": now,
             "nbf": now,
             "exp": now + SERVICE_TOKEN_TTL,

@@ -124,6 +124,11 @@ class Layout:
     def beat_schedule(self) -> Path:
         return self.root / "celerybeat-schedule"
 
+    @property
+    def intake_beat_schedule(self) -> Path:
+        # Each beat keeps its own schedule file: two beats on one shelve would overwrite each other.
+        return self.root / "intake-celerybeat-schedule"
+
     def log(self, part: str) -> Path:
         """Log file of one part."""
         return self.logs / f"{part}.log"

@@ -6,6 +6,8 @@ INFRA = ("postgres", "redis", "openbao", "mail", "issuer", "vendor_sim")
 APPS = (
     "intake",
     "intake-relay",
+    "intake-worker",
+    "intake-beat",
     "secrets_broker",
     "secrets_broker-worker",
     "secrets_broker-relay",
@@ -27,6 +29,8 @@ SERVICE_OF = {part: part.split("-")[0] for part in APPS}
 DEPENDS: dict[str, tuple[str, ...]] = {
     "intake": ("postgres", "issuer"),
     "intake-relay": ("postgres", "redis"),
+    "intake-worker": ("postgres", "redis"),
+    "intake-beat": ("redis",),
     "secrets_broker": ("postgres", "openbao", "issuer"),
     "secrets_broker-worker": ("postgres", "redis", "openbao", "issuer"),
     "secrets_broker-relay": ("postgres", "redis"),

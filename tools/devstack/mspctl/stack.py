@@ -85,9 +85,14 @@ class Stack:
         ports: str | None = None,
         externals: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
+        token_profile: str | None = None,
     ) -> None:
         self.layout = Layout(devstack_dir(root))
         self.ports_mode = ports or os.environ.get("MSP_DEVSTACK_PORTS") or "fixed"
+        # The shape of the dev issuer's tokens (`dev`, or `entra` to run everything through the claim mapping).
+        self.token_profile = token_profile or os.environ.get("MSP_DEV_TOKEN_PROFILE") or "dev"
+        if self.token_profile not in tokens.PROFILES:
+            raise ValueError(f"MSP_DEV_TOKEN_PROFILE must be one of {', '.join(tokens.PROFILES)}")
         source = os.environ if externals is None else externals
         self.externals = {k: source[k] for k in EXTERNAL_KEYS if source.get(k)}
         self.say = say or (lambda message: None)
@@ -183,13 +188,17 @@ class Stack:
             "VENDOR_SYNC_DATABASE_URL": service_urls["vendor_sync"],
             "SECRETS_BROKER_DATABASE_URL": service_urls["secrets_broker"],
             "VENDOR_SYNC_RDAP_BOOTSTRAP_URL": f"{sim}/rdap/bootstrap/dns.json",
-            "VENDOR_SYNC_HTTP_ALLOWED_HOSTS": f"127.0.0.1:{ports['vendor_sim']}",
+            "VENDOR_SYNC_HTTP_ALLOWED_HOSTS": f"http://127.0.0.1:{ports['vendor_sim']}",
+            "MSP_DEV_TOKEN_PROFILE": self.token_profile,
+            **tokens.PROFILE_CLAIM_SETTINGS[self.token_profile],
         }
 
     def _service_env(self, service: str, env: dict[str, str], sec: dict[str, Any]) -> dict[str, str]:
         """What one service's programs receive: the shared MSP_* values and only its own prefixed ones."""
         prefix = service.upper() + "_"
-        out = {k: v for k, v in env.items() if k.startswith("MSP_") or k.startswith(prefix)}
+        # The superuser URL (MSP_DATABASE_URL) stays with mspctl: a service holds only its own role's URL.
+        shared = {k: v for k, v in env.items() if k.startswith("MSP_") and k != "MSP_DATABASE_URL"}
+        out = {**shared, **{k: v for k, v in env.items() if k.startswith(prefix)}}
         out[f"{prefix}SERVICE_CLIENT_SECRET"] = sec["clients"][service]
         return out
 
@@ -246,7 +255,7 @@ class Stack:
             Program(
                 "issuer",
                 [py, "-m", "mspctl.issuer", "--devstack", root, "--port", str(ports["issuer"])],
-                environment={"MSP_JWT_ISSUER": env["MSP_JWT_ISSUER"]},
+                environment={"MSP_JWT_ISSUER": env["MSP_JWT_ISSUER"], "MSP_DEV_TOKEN_PROFILE": self.token_profile},
                 priority=100,
             )
         )
@@ -279,6 +288,12 @@ class Stack:
         commands = {
             "intake": uvicorn("intake.main:app", ports["intake"]),
             "intake-relay": [py, "-m", "intake.relay"],
+            "intake-worker": celery(
+                "intake.celery_app", "worker", "-Q", "intake", "--loglevel", "INFO", "--hostname", "intake@%h"
+            ),
+            "intake-beat": celery(
+                "intake.celery_app", "beat", "--loglevel", "INFO", "--schedule", str(self.layout.intake_beat_schedule)
+            ),
             "secrets_broker": uvicorn("secrets_broker.main:app", ports["secrets_broker"]),
             "secrets_broker-worker": celery(
                 "secrets_broker.celery_app",

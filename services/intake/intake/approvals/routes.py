@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter
 
 from intake.approvals import service
-from intake.approvals.schemas import ApprovalDecision, ApprovalPublic, ApprovalStatus
-from intake.common.pages import Cursor
+from intake.approvals.schemas import ApprovalDecision, ApprovalPublic
 from intake.deps import ApprovalDecider, Reader, SessionDep
-from mspkit.pagination import Limit, Page
+from mspkit.pagination import Cursor, Limit, Page
+from mspkit.vocabulary import ApprovalStatus
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
 
@@ -26,7 +26,7 @@ def list_approvals(
 ) -> Page[ApprovalPublic]:
     """Approvals the caller may see."""
     items, next_cursor = service.list_approvals(
-        session, user, status=status, task_id=task_id, limit=limit, cursor=cursor
+        session, user=user, status=status, task_id=task_id, limit=limit, cursor=cursor
     )
     return Page[ApprovalPublic](items=items, next_cursor=next_cursor)
 
@@ -34,7 +34,7 @@ def list_approvals(
 @router.get("/{approval_id}")
 def get_approval(approval_id: uuid.UUID, user: Reader, session: SessionDep) -> ApprovalPublic:
     """Read an approval."""
-    return service.view(service.get_approval(session, user, approval_id))
+    return service.view(service.get_approval(session, user=user, approval_id=approval_id))
 
 
 @router.post("/{approval_id}/decision")
@@ -42,6 +42,4 @@ def decide_approval(
     approval_id: uuid.UUID, body: ApprovalDecision, user: ApprovalDecider, session: SessionDep
 ) -> ApprovalPublic:
     """Approve or reject (a client_admin of the approval's client); a decided or expired approval is 409."""
-    approval = service.decide(session, user, approval_id, body)
-    session.commit()
-    return service.view(approval)
+    return service.view(service.decide(session, user=user, approval_id=approval_id, body=body))

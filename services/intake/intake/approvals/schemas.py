@@ -8,16 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict
 
 from intake.common.types import JSON_INTEGER, Email, Input, LongText, Name, Output, UtcDatetime
+from mspkit.vocabulary import ApprovalStatus, InformationCategory, OrdinaryPartyCategory, PartyCategory
 
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
-PartyCategory = Literal[
-    "provider_for_msp",
-    "provider_for_client",
-    "client_legal_representative",
-    "msp_professional_adviser",
-    "government_legal_process",
-]
-InformationCategory = Literal["contact_info", "service_address", "billing", "domain", "mail_routing", "credentials"]
 ExpiresIn = Annotated[int, Strict(), Field(ge=60, le=30 * 24 * 3600), JSON_INTEGER]
 
 
@@ -35,9 +27,7 @@ class PartyRecipient(Input):
 
     name: Name
     contact_email: Email
-    party_category: Literal[
-        "provider_for_msp", "provider_for_client", "client_legal_representative", "msp_professional_adviser"
-    ]
+    party_category: OrdinaryPartyCategory
     legal_reference: Name | None = None
 
 

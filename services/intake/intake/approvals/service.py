@@ -11,37 +11,26 @@ from intake.approvals.models import Approval
 from intake.approvals.schemas import ApprovalCreate, ApprovalDecision, ApprovalPublic
 from intake.approvals.views import approval_view, effective_status, status_clause
 from intake.clients.models import Client
-from intake.common.pages import page_query, split_page
+from intake.common.queries import get_visible, keyset_page, where_equal
 from intake.common.types import new_id, utcnow
-from intake.deps import sees_client
 from intake.events import emit
 from intake.tasks import workflow
 from intake.tasks.models import Task
 from intake.tasks.service import apply_status, get_task
 from intake.tasks.workflow import Actor
 from mspkit.auth import Principal
-from mspkit.errors import Conflict, Forbidden, NotFound
+from mspkit.errors import Conflict, Forbidden
 
 
-def _not_found() -> NotFound:
-    return NotFound("approval not found")
-
-
-def get_approval(session: Session, user: Principal, approval_id: uuid.UUID, *, for_update: bool = False) -> Approval:
+def get_approval(session: Session, *, user: Principal, approval_id: uuid.UUID, for_update: bool = False) -> Approval:
     """The approval if the caller may see it, else 404."""
-    query = select(Approval).where(Approval.id == approval_id)
-    if for_update:
-        query = query.with_for_update()
-    approval = session.exec(query).first()
-    if approval is None or not sees_client(user, approval.client_id):
-        raise _not_found()
-    return approval
+    return get_visible(session, Approval, approval_id, user=user, what="approval", for_update=for_update)
 
 
 def list_approvals(
     session: Session,
-    user: Principal,
     *,
+    user: Principal,
     status: str | None,
     task_id: uuid.UUID | None,
     limit: int,
@@ -49,21 +38,17 @@ def list_approvals(
 ) -> tuple[list[ApprovalPublic], str | None]:
     """A page of approvals the caller may see."""
     now = utcnow()
-    query = select(Approval)
-    if user.is_client:
-        query = query.where(Approval.client_id == user.client_id)
+    own = user.client_id if user.is_client else None
+    query = where_equal(select(Approval), Approval, client_id=own, task_id=task_id)
     if status is not None:
         query = query.where(status_clause(status, now))
-    if task_id is not None:
-        query = query.where(Approval.task_id == task_id)
-    rows = session.exec(page_query(query, Approval, limit=limit, cursor=cursor)).all()
-    items, next_cursor = split_page(rows, limit)
+    items, next_cursor = keyset_page(session, query, Approval, limit=limit, cursor=cursor)
     return [approval_view(a, now) for a in items], next_cursor
 
 
-def request_approval(session: Session, user: Principal, task_id: uuid.UUID, body: ApprovalCreate) -> Approval:
+def request_approval(session: Session, *, user: Principal, task_id: uuid.UUID, body: ApprovalCreate) -> Approval:
     """The assignee (or an admin) asks the client to approve disclosing named credentials to a named party."""
-    task = get_task(session, user, task_id, for_update=True)
+    task = get_task(session, user=user, task_id=task_id, for_update=True)
     if user.role != "admin" and (task.assignee is None or task.assignee != user.sub):
         raise Forbidden("only the assignee or an admin may ask for an approval")
     if not workflow.is_open(task.status):
@@ -90,15 +75,16 @@ def request_approval(session: Session, user: Principal, task_id: uuid.UUID, body
         updated_at=now,
     )
     session.add(approval)
+    session.commit()
     return approval
 
 
-def decide(session: Session, user: Principal, approval_id: uuid.UUID, body: ApprovalDecision) -> Approval:
+def decide(session: Session, *, user: Principal, approval_id: uuid.UUID, body: ApprovalDecision) -> Approval:
     """A client_admin of the approval's client decides it; a waiting task moves to ready or rejected."""
-    approval = get_approval(session, user, approval_id)
+    approval = get_approval(session, user=user, approval_id=approval_id)
     # Lock the task, then the approval: the same order as every other writer of both.
     task = session.exec(select(Task).where(Task.id == approval.task_id).with_for_update()).one()
-    approval = get_approval(session, user, approval_id, for_update=True)
+    approval = get_approval(session, user=user, approval_id=approval_id, for_update=True)
     now = utcnow()
     status = effective_status(approval, now)
     if status == "expired":
@@ -123,7 +109,9 @@ def decide(session: Session, user: Principal, approval_id: uuid.UUID, body: Appr
     )
     # Only a task waiting for approval moves; a refused disclosure during the work does not end the task.
     if task.status == "awaiting_approval":
-        apply_status(session, task, "ready" if body.decision == "approved" else "rejected", actor=Actor.APPROVAL)
+        target = "ready" if body.decision == "approved" else "rejected"
+        apply_status(session, task=task, target=target, actor=Actor.APPROVAL)
+    session.commit()
     return approval
 
 

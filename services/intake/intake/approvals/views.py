@@ -61,7 +61,7 @@ def approval_view(approval: Approval, now: datetime) -> ApprovalPublic:
 
 
 def approvals_by_task(
-    session: Session, task_ids: Iterable[uuid.UUID], now: datetime
+    session: Session, *, task_ids: Iterable[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, list[ApprovalPublic]]:
     """Every approval of these tasks, oldest first, grouped by task."""
     ids = list(task_ids)

@@ -12,8 +12,6 @@ from sqlmodel import Field, SQLModel
 
 from intake.db import SCHEMA
 
-CLIENT_STATUSES = ("active", "inactive", "closed")
-
 
 class Client(SQLModel, table=True):
     """A client organisation; its status gates every task and release."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
 from intake.common.types import Cents, Email, Hostname, Input, Name, Output, UtcDatetime
+from mspkit.vocabulary import ClientStatus
 
-ClientStatus = Literal["active", "inactive", "closed"]
 ApproverEmails = Annotated[list[Email], Field(min_length=1, max_length=20)]
 
 

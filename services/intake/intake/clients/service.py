@@ -8,23 +8,18 @@ from sqlmodel import Session, col, select
 
 from intake.clients.models import Client
 from intake.clients.schemas import ClientCreate, ClientPublic, ClientUpdate
-from intake.common.pages import page_query, split_page
+from intake.common.queries import get_visible, keyset_page, where_equal
 from intake.common.types import new_id, utcnow
-from intake.deps import sees_client
 from intake.events import emit
 from intake.tasks.models import Task
 from intake.tasks.service import apply_status
-from intake.tasks.workflow import OPEN, Actor
+from intake.tasks.workflow import Actor
 from mspkit.auth import Principal
-from mspkit.errors import NotFound
+from mspkit.vocabulary import OPEN_TASK_STATUSES
 
 
-def _not_found() -> NotFound:
-    return NotFound("client not found")
-
-
-def create_client(session: Session, body: ClientCreate) -> Client:
-    """A new active client."""
+def create_client(session: Session, *, body: ClientCreate) -> Client:
+    """Create an active client."""
     now = utcnow()
     client = Client(
         id=new_id(),
@@ -37,39 +32,28 @@ def create_client(session: Session, body: ClientCreate) -> Client:
         updated_at=now,
     )
     session.add(client)
+    session.commit()
     return client
 
 
-def get_client(session: Session, user: Principal, client_id: uuid.UUID, *, for_update: bool = False) -> Client:
+def get_client(session: Session, *, user: Principal, client_id: uuid.UUID, for_update: bool = False) -> Client:
     """The client if the caller may see it, else 404."""
-    if not sees_client(user, client_id):
-        raise _not_found()
-    query = select(Client).where(Client.id == client_id)
-    if for_update:
-        query = query.with_for_update()
-    client = session.exec(query).first()
-    if client is None:
-        raise _not_found()
-    return client
+    return get_visible(session, Client, client_id, user=user, what="client", owner="id", for_update=for_update)
 
 
 def list_clients(
-    session: Session, user: Principal, *, status: str | None, limit: int, cursor: str | None
+    session: Session, *, user: Principal, status: str | None, limit: int, cursor: str | None
 ) -> tuple[list[ClientPublic], str | None]:
     """A page of the clients the caller may see."""
-    query = select(Client)
-    if user.is_client:
-        query = query.where(Client.id == user.client_id)
-    if status is not None:
-        query = query.where(Client.status == status)
-    rows = session.exec(page_query(query, Client, limit=limit, cursor=cursor)).all()
-    items, next_cursor = split_page(rows, limit)
+    own = user.client_id if user.is_client else None
+    query = where_equal(select(Client), Client, id=own, status=status)
+    items, next_cursor = keyset_page(session, query, Client, limit=limit, cursor=cursor)
     return [ClientPublic.model_validate(c) for c in items], next_cursor
 
 
-def update_client(session: Session, user: Principal, client_id: uuid.UUID, body: ClientUpdate) -> Client:
+def update_client(session: Session, *, user: Principal, client_id: uuid.UUID, body: ClientUpdate) -> Client:
     """Patch a client; a status change away from `active` cancels every open task, all in one transaction."""
-    client = get_client(session, user, client_id, for_update=True)
+    client = get_client(session, user=user, client_id=client_id, for_update=True)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     status = changes.pop("status", None)
     if "primary_domain" in changes:
@@ -84,12 +68,12 @@ def update_client(session: Session, user: Principal, client_id: uuid.UUID, body:
         if previous == "active":
             open_tasks = session.exec(
                 select(Task)
-                .where(Task.client_id == client.id, col(Task.status).in_(OPEN))
+                .where(Task.client_id == client.id, col(Task.status).in_(OPEN_TASK_STATUSES))
                 .order_by(col(Task.created_at), col(Task.id))
                 .with_for_update()
             ).all()
             for task in open_tasks:
-                apply_status(session, task, "cancelled", actor=Actor.SYSTEM)
+                apply_status(session, task=task, target="cancelled", actor=Actor.SYSTEM)
         emit(
             session,
             "client.status_changed",
@@ -100,4 +84,5 @@ def update_client(session: Session, user: Principal, client_id: uuid.UUID, body:
     if changes or status is not None:
         client.updated_at = utcnow()
     session.add(client)
+    session.commit()
     return client

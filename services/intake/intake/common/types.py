@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
 
 from mspkit.ids import new_id  # noqa: F401 - re-exported: intake's row ids are the kit's time-ordered ids
-from mspkit.schemas import Input, Output, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
+from mspkit.schemas import Email, Input, Output, Phone, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
 
 # PostgreSQL text cannot hold NUL, and no field has a use for it: refused in every string.
 NO_NUL = r"^[^\x00]*$"
@@ -20,22 +20,12 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=NO_NUL)]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00\s]+$")]
-# A practical address shape (no quoted local parts, no IP literals), checked by the schema alone.
-Email = Annotated[
-    str,
-    StringConstraints(
-        min_length=3,
-        max_length=254,
-        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
-    ),
-]
 Hostname = Annotated[
     str,
     StringConstraints(
         min_length=1, max_length=253, pattern=r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
     ),
 ]
-Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9][0-9 ()./\-]{1,38}$")]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
 
 

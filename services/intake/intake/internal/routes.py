@@ -7,14 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from intake.common.pages import Cursor
 from intake.common.types import NO_NUL
 from intake.deps import BrokerService, SessionDep, VendorSyncService
 from intake.requests import service as requests
 from intake.requests.schemas import RequestDetail
 from intake.tasks import service as tasks
-from intake.tasks.schemas import StepCreate, StepPublic, SystemTaskCreate, TaskAuthorization, TaskStaffView, TaskStatus
-from mspkit.pagination import Limit, Page
+from intake.tasks import views
+from intake.tasks.schemas import StepCreate, StepPublic, SystemTaskCreate, TaskAuthorization, TaskStaffView
+from mspkit.pagination import Cursor, Limit, Page
+from mspkit.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -24,7 +25,7 @@ AssigneeFilter = Annotated[str | None, Query(min_length=1, max_length=200, patte
 @router.get("/tasks/{task_id}/authorization")
 def task_authorization(task_id: uuid.UUID, service: BrokerService, session: SessionDep) -> TaskAuthorization:
     """The live authorization view of one task (svc:secrets_broker)."""
-    return tasks.authorization_views(session, [tasks.get_task(session, service, task_id)])[0]
+    return tasks.task_authorization(session, caller=service, task_id=task_id)
 
 
 @router.get("/tasks")
@@ -46,7 +47,8 @@ def list_task_authorizations(
 @router.get("/requests/{request_id}")
 def request_detail(request_id: uuid.UUID, service: VendorSyncService, session: SessionDep) -> RequestDetail:
     """A request with its typed body, for workers (svc:vendor_sync)."""
-    return requests.request_detail(session, requests.get_request(session, service, request_id))
+    request = requests.get_request(session, user=service, request_id=request_id)
+    return requests.request_detail(session, request=request)
 
 
 @router.post("/tasks", status_code=201, responses={200: {"model": TaskStaffView, "description": "Already created"}})
@@ -54,16 +56,13 @@ def create_system_task(
     body: SystemTaskCreate, service: VendorSyncService, session: SessionDep, response: Response
 ) -> TaskStaffView:
     """Create a system task in `new` with no request (svc:vendor_sync); a known dedupe_key answers 200."""
-    task, created = tasks.create_system_task(session, service, body)
-    session.commit()
+    task, created = tasks.create_system_task(session, service=service, body=body)
     if not created:
         response.status_code = 200
-    return tasks.task_views(session, [task], staff=True)[0]  # type: ignore[return-value]
+    return views.task_views(session, tasks=[task], staff=True)[0]  # type: ignore[return-value]
 
 
 @router.post("/tasks/{task_id}/steps", status_code=201)
 def add_step(task_id: uuid.UUID, body: StepCreate, service: VendorSyncService, session: SessionDep) -> StepPublic:
     """Append a step result reported by a worker (svc:vendor_sync)."""
-    step = tasks.add_step(session, service, task_id, body)
-    session.commit()
-    return StepPublic.model_validate(step)
+    return StepPublic.model_validate(tasks.add_step(session, service=service, task_id=task_id, body=body))

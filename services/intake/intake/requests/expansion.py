@@ -20,9 +20,9 @@ AnyBody: TypeAlias = PurchaseBody | IspAccountSetupBody | SpamFilterSetupBody | 
 class ApprovalPlan:
     """An approval the task waits for (created `pending`).
 
-    `over_threshold_cents` set: needed only when that total exceeds the client's purchase threshold.
-    The threshold is compared in the statement that writes the task, so a concurrent change of the
-    client's threshold cannot slip in between reading it and using it.
+    `over_threshold_cents` set: needed only when that total exceeds the client's purchase threshold,
+    read under the create's FOR SHARE lock on the client, so a concurrent change of the threshold
+    cannot slip in between reading it and using it.
     """
 
     recipient_name: str
@@ -38,7 +38,7 @@ class ApprovalPlan:
 
 @dataclass(frozen=True)
 class TaskPlan:
-    """One task to create; it starts `awaiting_approval` when it has an approval, else `ready`."""
+    """One task to create; `initial_status` is the one place that decides the status it starts in."""
 
     type: str
     title: str
@@ -64,71 +64,51 @@ def purchase_total_cents(body: PurchaseBody) -> int:
     return sum(item.quantity * item.unit_price_cents for item in body.items)
 
 
+def _one_task(
+    type: str,
+    title: str,
+    approval: ApprovalPlan | None,
+    *,
+    categories: tuple[str, ...] = (),
+    vendor_accounts: tuple[str, ...] = (),
+) -> Plan:
+    return Plan((TaskPlan(type, title, categories, vendor_accounts, approval=approval),))
+
+
 def expand(body: AnyBody, *, vendor: VendorAccountInfo | None = None) -> Plan:
     """Turn a validated request body into the tasks, scope and approval of the contract's table."""
     if isinstance(body, PurchaseBody):
-        # Only a total strictly over the client's threshold needs the client's approval.
-        approval = ApprovalPlan(
-            recipient_name=body.supplier.name,
-            contact_email=body.supplier.contact_email,
-            party_category="provider_for_client",
-            information_categories=("billing", "contact_info"),
-            over_threshold_cents=purchase_total_cents(body),
-        )
         count = len(body.items)
         title = f"Purchase from {body.supplier.name} ({count} item{'s' if count != 1 else ''})"
-        return Plan((TaskPlan(type="purchase", title=title, approval=approval),))
+        # Only a total strictly over the client's threshold needs the client's approval.
+        supplier = ApprovalPlan(
+            body.supplier.name,
+            body.supplier.contact_email,
+            "provider_for_client",
+            ("billing", "contact_info"),
+            over_threshold_cents=purchase_total_cents(body),
+        )
+        return _one_task("purchase", title, supplier)
     if isinstance(body, IspAccountSetupBody):
-        return Plan(
-            (
-                TaskPlan(
-                    type="isp_account_setup",
-                    title=f"ISP account setup with {body.isp_name}",
-                    credential_categories=("isp",),
-                    approval=ApprovalPlan(
-                        recipient_name=body.isp_name,
-                        contact_email=body.isp_contact_email,
-                        party_category="provider_for_client",
-                        information_categories=("contact_info", "service_address", "billing"),
-                    ),
-                ),
-            )
+        isp = ApprovalPlan(
+            body.isp_name, body.isp_contact_email, "provider_for_client", ("contact_info", "service_address", "billing")
         )
+        return _one_task("isp_account_setup", f"ISP account setup with {body.isp_name}", isp, categories=("isp",))
     if isinstance(body, SpamFilterSetupBody):
-        return Plan(
-            (
-                TaskPlan(
-                    type="spam_filter_setup",
-                    title=f"Spam filter setup for {body.domain} with {body.provider}",
-                    credential_categories=("spam_filter", "dns_host"),
-                    approval=ApprovalPlan(
-                        recipient_name=body.provider,
-                        contact_email=None,
-                        party_category="provider_for_msp",
-                        information_categories=("domain", "mail_routing", "contact_info"),
-                    ),
-                ),
-            )
-        )
+        provider = ApprovalPlan(body.provider, None, "provider_for_msp", ("domain", "mail_routing", "contact_info"))
+        title = f"Spam filter setup for {body.domain} with {body.provider}"
+        return _one_task("spam_filter_setup", title, provider, categories=("spam_filter", "dns_host"))
     if vendor is None:
         raise ValueError("a vendor_contact_update expands only with its vendor account")
     contact_approval = None
     # Contact data goes to the vendor only when contacts are added or changed; removals disclose nothing.
     if body.contacts.add or body.contacts.update:
-        contact_approval = ApprovalPlan(
-            recipient_name=vendor.vendor_name or f"{vendor.vendor_kind} vendor",
-            contact_email=vendor.support_email,
-            party_category="provider_for_client",
-            information_categories=("contact_info",),
-        )
-    return Plan(
-        (
-            TaskPlan(
-                type="vendor_contact_update",
-                title=f"Vendor contact update for {vendor.vendor_name or vendor.vendor_kind} account",
-                credential_categories=(vendor.credential_category,),
-                vendor_account_ids=(str(vendor.id),),
-                approval=contact_approval,
-            ),
-        )
+        recipient = vendor.vendor_name or f"{vendor.vendor_kind} vendor"
+        contact_approval = ApprovalPlan(recipient, vendor.support_email, "provider_for_client", ("contact_info",))
+    return _one_task(
+        "vendor_contact_update",
+        f"Vendor contact update for {vendor.vendor_name or vendor.vendor_kind} account",
+        contact_approval,
+        categories=(vendor.credential_category,),
+        vendor_accounts=(str(vendor.id),),
     )

@@ -12,9 +12,6 @@ from sqlmodel import Field, SQLModel
 
 from intake.db import SCHEMA
 
-REQUEST_TYPES = ("purchase", "isp_account_setup", "spam_filter_setup", "vendor_contact_update")
-REQUEST_STATUSES = ("open", "done", "rejected", "cancelled")
-
 
 class ServiceRequest(SQLModel, table=True):
     """A client's request; its typed body is kept as submitted, its status follows its tasks."""

@@ -11,13 +11,13 @@ from sqlmodel import Session, col, select
 from intake.common.types import utcnow
 from intake.requests.models import ServiceRequest
 from intake.tasks.models import Task
-from intake.tasks.workflow import OPEN
+from mspkit.vocabulary import OPEN_TASK_STATUSES
 
 
 def request_status(task_statuses: Iterable[str]) -> str:
     """`open` while any task is open; then `done` if any task was done, else `rejected`, else `cancelled`."""
     statuses = set(task_statuses)
-    if not statuses or statuses & set(OPEN):
+    if not statuses or statuses & set(OPEN_TASK_STATUSES):
         return "open"
     for closed in ("done", "rejected"):
         if closed in statuses:
@@ -25,7 +25,7 @@ def request_status(task_statuses: Iterable[str]) -> str:
     return "cancelled"
 
 
-def refresh_request_status(session: Session, request_id: uuid.UUID) -> str:
+def refresh_request_status(session: Session, *, request_id: uuid.UUID) -> str:
     """Recompute and store one request's status from its tasks (in the caller's transaction)."""
     session.flush()
     statuses = session.exec(select(Task.status).where(Task.request_id == request_id)).all()

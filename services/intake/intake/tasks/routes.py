@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query
 
 from intake.approvals import service as approvals
 from intake.approvals.schemas import ApprovalCreate, ApprovalPublic
-from intake.common.pages import Cursor
 from intake.common.types import NO_NUL
 from intake.deps import Reader, SessionDep, StaffUser
-from intake.tasks import service
-from intake.tasks.schemas import TaskAssign, TaskStatus, TaskTransition, TaskType, TaskView
-from mspkit.pagination import Limit, Page
+from intake.tasks import service, views
+from intake.tasks.schemas import TaskAssign, TaskTransition, TaskType, TaskView
+from mspkit.pagination import Cursor, Limit, Page
+from mspkit.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -34,7 +34,7 @@ def list_tasks(
 ) -> Page[TaskView]:
     """Tasks the caller may see (client roles: their own client's, without internal notes)."""
     items, next_cursor = service.list_tasks(
-        session, user, client_id=client_id, status=status, type=type, assignee=assignee, limit=limit, cursor=cursor
+        session, user=user, client_id=client_id, status=status, type=type, assignee=assignee, limit=limit, cursor=cursor
     )
     return Page[TaskView](items=items, next_cursor=next_cursor)  # type: ignore[arg-type]
 
@@ -42,28 +42,24 @@ def list_tasks(
 @router.get("/{task_id}", response_model=TaskView)
 def get_task(task_id: uuid.UUID, user: Reader, session: SessionDep) -> TaskView:
     """Read a task."""
-    return service.task_view(session, service.get_task(session, user, task_id), user)
+    return views.task_view(session, task=service.get_task(session, user=user, task_id=task_id), user=user)
 
 
 @router.post("/{task_id}/assign", response_model=TaskView)
 def assign_task(task_id: uuid.UUID, body: TaskAssign, user: StaffUser, session: SessionDep) -> TaskView:
     """Assign a task: an admin (re)assigns; a technician takes an unassigned ready task for themselves."""
-    task = service.assign(session, user, task_id, body.assignee)
-    session.commit()
-    return service.task_view(session, task, user)
+    task = service.assign(session, user=user, task_id=task_id, assignee=body.assignee)
+    return views.task_view(session, task=task, user=user)
 
 
 @router.post("/{task_id}/transition", response_model=TaskView)
 def transition_task(task_id: uuid.UUID, body: TaskTransition, user: StaffUser, session: SessionDep) -> TaskView:
     """Move a task through the workflow (its assignee or an admin)."""
-    task = service.transition(session, user, task_id, body.to, body.note)
-    session.commit()
-    return service.task_view(session, task, user)
+    task = service.transition(session, user=user, task_id=task_id, target=body.to, note=body.note)
+    return views.task_view(session, task=task, user=user)
 
 
 @router.post("/{task_id}/approvals", status_code=201)
 def request_approval(task_id: uuid.UUID, body: ApprovalCreate, user: StaffUser, session: SessionDep) -> ApprovalPublic:
     """Ask the client to approve disclosing named information to a named third party (assignee or admin)."""
-    approval = approvals.request_approval(session, user, task_id, body)
-    session.commit()
-    return approvals.view(approval)
+    return approvals.view(approvals.request_approval(session, user=user, task_id=task_id, body=body))

@@ -8,11 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from intake.approvals.schemas import ApprovalPublic
-from intake.clients.schemas import ClientStatus
 from intake.common.types import Input, LongText, Name, Output, Subject, UtcDatetime
-from mspkit.vocabulary import CredentialCategory
+from mspkit.vocabulary import ClientStatus, CredentialCategory, TaskStatus
 
-TaskStatus = Literal["new", "awaiting_approval", "ready", "in_progress", "on_hold", "done", "rejected", "cancelled"]
 SystemTaskType = Literal["drift_review", "provisioning", "renewal", "sync_failure"]
 TaskType = Literal[
     "purchase",

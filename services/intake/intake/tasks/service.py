@@ -3,53 +3,31 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from intake.approvals.views import approvals_by_task
+from intake.approvals.models import Approval
+from intake.approvals.views import approval_view
 from intake.clients.models import Client
-from intake.common.pages import page_query, split_page
+from intake.common.queries import get_visible, keyset_page, tenant_page, where_equal
 from intake.common.types import new_id, utcnow
-from intake.deps import sees_client
 from intake.events import emit
 from intake.requests.status import refresh_request_status
 from intake.tasks import workflow
 from intake.tasks.models import Task, TaskNote, TaskStep
-from intake.tasks.schemas import (
-    NotePublic,
-    Scope,
-    StepCreate,
-    StepPublic,
-    SystemTaskCreate,
-    TaskAuthorization,
-    TaskPublic,
-    TaskStaffView,
-)
+from intake.tasks.schemas import StepCreate, SystemTaskCreate, TaskAuthorization, TaskPublic
+from intake.tasks.views import STAFF_ROLES, authorization_view, authorization_views, task_views
 from intake.tasks.workflow import Actor
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, Forbidden, NotFound
-
-STAFF_ROLES = ("admin", "technician")
-
-
-def _not_found() -> NotFound:
-    # Never echo the id: another tenant's task and a missing one must give the same bytes.
-    return NotFound("task not found")
+from mspkit.tenancy import sees_client
 
 
-def get_task(session: Session, user: Principal, task_id: uuid.UUID, *, for_update: bool = False) -> Task:
+def get_task(session: Session, *, user: Principal, task_id: uuid.UUID, for_update: bool = False) -> Task:
     """The task if the caller may see it, else 404 (a missing task and another tenant's look the same)."""
-    query = select(Task).where(Task.id == task_id)
-    if for_update:
-        query = query.with_for_update()
-    task = session.exec(query).first()
-    if task is None or not sees_client(user, task.client_id):
-        raise _not_found()
-    return task
+    return get_visible(session, Task, task_id, user=user, what="task", for_update=for_update)
 
 
 def next_updated_at(previous: datetime) -> datetime:
@@ -57,67 +35,10 @@ def next_updated_at(previous: datetime) -> datetime:
     return max(utcnow(), previous + timedelta(microseconds=1))
 
 
-def scope_of(task: Task) -> Scope:
-    """The task's scope."""
-    return Scope(
-        credential_categories=task.credential_categories,  # type: ignore[arg-type]
-        vendor_account_ids=[uuid.UUID(v) for v in task.vendor_account_ids],
-        credential_ids=[uuid.UUID(c) for c in task.credential_ids],
-    )
-
-
-def task_views(session: Session, tasks: Sequence[Task], *, staff: bool) -> list[TaskPublic]:
-    """Views of these tasks with approvals and steps (and internal notes for staff), in three queries."""
-    ids = [t.id for t in tasks]
-    now = utcnow()
-    approvals = approvals_by_task(session, ids, now)
-    steps: dict[uuid.UUID, list[StepPublic]] = defaultdict(list)
-    notes: dict[uuid.UUID, list[NotePublic]] = defaultdict(list)
-    if ids:
-        for step in session.exec(
-            select(TaskStep).where(col(TaskStep.task_id).in_(ids)).order_by(col(TaskStep.created_at), col(TaskStep.id))
-        ).all():
-            steps[step.task_id].append(StepPublic.model_validate(step))
-        if staff:
-            for note in session.exec(
-                select(TaskNote)
-                .where(col(TaskNote.task_id).in_(ids))
-                .order_by(col(TaskNote.created_at), col(TaskNote.id))
-            ).all():
-                notes[note.task_id].append(NotePublic.model_validate(note))
-    views: list[TaskPublic] = []
-    for task in tasks:
-        fields = dict(
-            id=task.id,
-            request_id=task.request_id,
-            client_id=task.client_id,
-            type=task.type,
-            title=task.title,
-            status=task.status,
-            assignee=task.assignee,
-            assigned_by=task.assigned_by,
-            scope=scope_of(task),
-            approvals=approvals.get(task.id, []),
-            steps=steps.get(task.id, []),
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-        )
-        if staff:
-            views.append(TaskStaffView(**fields, internal_notes=notes.get(task.id, [])))
-        else:
-            views.append(TaskPublic(**fields))
-    return views
-
-
-def task_view(session: Session, task: Task, user: Principal) -> TaskPublic:
-    """One task's view for this caller (internal notes only for staff)."""
-    return task_views(session, [task], staff=user.role in STAFF_ROLES)[0]
-
-
 def list_tasks(
     session: Session,
-    user: Principal,
     *,
+    user: Principal,
     client_id: uuid.UUID | None,
     status: str | None,
     type: str | None,
@@ -126,55 +47,44 @@ def list_tasks(
     cursor: str | None,
 ) -> tuple[list[TaskPublic], str | None]:
     """A page of tasks the caller may see, filtered."""
-    query = select(Task)
-    if user.is_client:
-        if client_id is not None and client_id != user.client_id:
-            return [], None
-        client_id = user.client_id
-    if client_id is not None:
-        query = query.where(Task.client_id == client_id)
-    if status is not None:
-        query = query.where(Task.status == status)
-    if type is not None:
-        query = query.where(Task.type == type)
-    if assignee is not None:
-        query = query.where(Task.assignee == assignee)
-    rows = session.exec(page_query(query, Task, limit=limit, cursor=cursor)).all()
-    items, next_cursor = split_page(rows, limit)
-    return task_views(session, items, staff=user.role in STAFF_ROLES), next_cursor
+    filters = {"status": status, "type": type, "assignee": assignee}
+    items, next_cursor = tenant_page(
+        session, Task, user=user, client_id=client_id, limit=limit, cursor=cursor, **filters
+    )
+    return task_views(session, tasks=items, staff=user.role in STAFF_ROLES), next_cursor
 
 
-def _client_status(session: Session, client_id: uuid.UUID) -> str:
+def client_status(session: Session, *, client_id: uuid.UUID) -> str:
+    """The client's status (`closed` for a client that does not exist)."""
     status = session.exec(select(Client.status).where(Client.id == client_id)).first()
     return status or "closed"
 
 
-def apply_status(session: Session, task: Task, target: str, *, actor: Actor) -> None:
+def apply_status(session: Session, *, task: Task, target: str, actor: Actor) -> None:
     """Move a task through the workflow table, write `task.status_changed`, and refresh its request."""
     workflow.check(task.status, target, actor)
     previous = task.status
     task.status = target
+    _record_change(session, task, "task.status_changed", {"from": previous, "to": target, "assignee": task.assignee})
+    if task.request_id is not None:
+        refresh_request_status(session, request_id=task.request_id)
+
+
+def _record_change(session: Session, task: Task, event: str, data: dict[str, object]) -> None:
+    """Move the task's `updated_at` strictly forward and write its event in the same transaction."""
     task.updated_at = next_updated_at(task.updated_at)
     session.add(task)
-    emit(
-        session,
-        "task.status_changed",
-        client_id=task.client_id,
-        aggregate_id=task.id,
-        data={"task_id": str(task.id), "from": previous, "to": target, "assignee": task.assignee},
-    )
-    if task.request_id is not None:
-        refresh_request_status(session, task.request_id)
+    emit(session, event, client_id=task.client_id, aggregate_id=task.id, data={"task_id": str(task.id), **data})
 
 
-def add_note(session: Session, task: Task, *, kind: str, author: str, body: str) -> None:
+def add_note(session: Session, *, task: Task, kind: str, author: str, body: str) -> None:
     """Add an internal note."""
     session.add(TaskNote(id=new_id(), task_id=task.id, kind=kind, author=author, body=body, created_at=utcnow()))
 
 
-def assign(session: Session, user: Principal, task_id: uuid.UUID, assignee: str) -> Task:
+def assign(session: Session, *, user: Principal, task_id: uuid.UUID, assignee: str) -> Task:
     """Assign a task: an admin assigns or reassigns any open task; a technician takes an unassigned ready one."""
-    task = get_task(session, user, task_id, for_update=True)
+    task = get_task(session, user=user, task_id=task_id, for_update=True)
     if user.role != "admin":
         if assignee != user.sub:
             raise Forbidden("a technician may only take a task for themselves")
@@ -191,27 +101,15 @@ def assign(session: Session, user: Principal, task_id: uuid.UUID, assignee: str)
     previous = task.assignee
     task.assignee = assignee
     task.assigned_by = user.sub
-    task.updated_at = next_updated_at(task.updated_at)
-    session.add(task)
-    emit(
-        session,
-        "task.assigned",
-        client_id=task.client_id,
-        aggregate_id=task.id,
-        data={
-            "task_id": str(task.id),
-            "assignee": assignee,
-            "previous_assignee": previous,
-            "assigned_by": user.sub,
-            "status": task.status,
-        },
-    )
+    change = {"assignee": assignee, "previous_assignee": previous, "assigned_by": user.sub, "status": task.status}
+    _record_change(session, task, "task.assigned", change)
+    session.commit()
     return task
 
 
-def transition(session: Session, user: Principal, task_id: uuid.UUID, target: str, note: str | None) -> Task:
+def transition(session: Session, *, user: Principal, task_id: uuid.UUID, target: str, note: str | None) -> Task:
     """Move a task on behalf of its assignee or an admin (anyone else: 403 before the table is consulted)."""
-    task = get_task(session, user, task_id, for_update=True)
+    task = get_task(session, user=user, task_id=task_id, for_update=True)
     is_admin = user.role == "admin"
     if not is_admin and (task.assignee is None or task.assignee != user.sub):
         raise Forbidden("only the assignee or an admin may move this task")
@@ -219,15 +117,16 @@ def transition(session: Session, user: Principal, task_id: uuid.UUID, target: st
     workflow.check(task.status, target, actor)
     if target == "in_progress" and task.assignee is None:
         raise Conflict("assign the task before starting it", current_status=task.status)
-    if workflow.is_open(target) and _client_status(session, task.client_id) != "active":
+    if workflow.is_open(target) and client_status(session, client_id=task.client_id) != "active":
         raise Conflict("the client is not active", current_status=task.status)
-    apply_status(session, task, target, actor=actor)
+    apply_status(session, task=task, target=target, actor=actor)
     if note:
-        add_note(session, task, kind="transition", author=user.sub, body=f"{target}: {note}")
+        add_note(session, task=task, kind="transition", author=user.sub, body=f"{target}: {note}")
+    session.commit()
     return task
 
 
-def create_system_task(session: Session, service: Principal, body: SystemTaskCreate) -> tuple[Task, bool]:
+def create_system_task(session: Session, *, service: Principal, body: SystemTaskCreate) -> tuple[Task, bool]:
     """Create a system task in `new` (request_id NULL); with a known dedupe_key return that task instead."""
     if body.dedupe_key is not None:
         existing = session.exec(select(Task).where(Task.dedupe_key == body.dedupe_key)).first()
@@ -263,7 +162,7 @@ def create_system_task(session: Session, service: Principal, body: SystemTaskCre
         data={"task_id": str(task.id), "request_id": None, "status": task.status},
     )
     try:
-        session.flush()
+        session.commit()
     except IntegrityError:
         # A concurrent retry with the same dedupe_key won the race: answer with its task.
         session.rollback()
@@ -274,9 +173,9 @@ def create_system_task(session: Session, service: Principal, body: SystemTaskCre
     return task, True
 
 
-def add_step(session: Session, service: Principal, task_id: uuid.UUID, body: StepCreate) -> TaskStep:
+def add_step(session: Session, *, service: Principal, task_id: uuid.UUID, body: StepCreate) -> TaskStep:
     """Append a worker's step result to a task (open or closed: a late report is still a record)."""
-    task = get_task(session, service, task_id)
+    task = get_task(session, user=service, task_id=task_id)
     step = TaskStep(
         id=new_id(),
         task_id=task.id,
@@ -287,42 +186,34 @@ def add_step(session: Session, service: Principal, task_id: uuid.UUID, body: Ste
         created_at=utcnow(),
     )
     session.add(step)
+    session.commit()
     return step
 
 
-def authorization_views(session: Session, tasks: Sequence[Task]) -> list[TaskAuthorization]:
-    """The broker's view of these tasks: status, assignee, client status, scope, approvals."""
+def task_authorization(session: Session, *, caller: Principal, task_id: uuid.UUID) -> TaskAuthorization:
+    """The broker's live view of one task, in one indexed statement; 404 for a task the caller may not see."""
+    rows = session.exec(
+        select(Task, Client.status, Approval)
+        .join(Client, col(Client.id) == col(Task.client_id))
+        .outerjoin(Approval, col(Approval.task_id) == col(Task.id))
+        .where(col(Task.id) == task_id)
+        .order_by(col(Approval.created_at), col(Approval.id))
+    ).all()
+    if not rows or not sees_client(caller, rows[0][0].client_id):
+        raise NotFound("task not found")
     now = utcnow()
-    approvals = approvals_by_task(session, [t.id for t in tasks], now)
-    client_ids = {t.client_id for t in tasks}
-    statuses = dict(
-        session.exec(select(Client.id, Client.status).where(col(Client.id).in_(client_ids))).all() if client_ids else []
-    )
-    return [
-        TaskAuthorization(
-            task_id=t.id,
-            status=t.status,  # type: ignore[arg-type]
-            assignee=t.assignee,
-            assigned_by=t.assigned_by,
-            client_id=t.client_id,
-            client_status=statuses.get(t.client_id, "closed"),
-            scope=scope_of(t),
-            approvals=approvals.get(t.id, []),
-            updated_at=t.updated_at,
-        )
-        for t in tasks
-    ]
+    task, status, _ = rows[0]
+    view = authorization_view(task, status, [approval_view(a, now) for _, _, a in rows if a is not None])
+    # The broker reads this twice per release: ending the read here, in the route's worker thread,
+    # lets the session close without a second threadpool hop (docs/benchmarks.md). It writes nothing.
+    session.commit()
+    return view
 
 
 def list_authorizations(
     session: Session, *, assignee: str | None, status: str | None, limit: int, cursor: str | None
 ) -> tuple[list[TaskAuthorization], str | None]:
     """A page of authorization views, filtered by assignee and status."""
-    query = select(Task)
-    if assignee is not None:
-        query = query.where(Task.assignee == assignee)
-    if status is not None:
-        query = query.where(Task.status == status)
-    rows = session.exec(page_query(query, Task, limit=limit, cursor=cursor)).all()
-    items, next_cursor = split_page(rows, limit)
-    return authorization_views(session, items), next_cursor
+    query = where_equal(select(Task), Task, assignee=assignee, status=status)
+    items, next_cursor = keyset_page(session, query, Task, limit=limit, cursor=cursor)
+    return authorization_views(session, tasks=items), next_cursor

@@ -5,10 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from mspkit.errors import Forbidden, InvalidTransition
+from mspkit.vocabulary import OPEN_TASK_STATUSES, TASK_STATUSES
 
-OPEN = ("new", "awaiting_approval", "ready", "in_progress", "on_hold")
-CLOSED = ("done", "rejected", "cancelled")
-STATUSES = OPEN + CLOSED
+STATUSES = TASK_STATUSES
 
 
 class Actor(StrEnum):
@@ -69,4 +68,4 @@ def check(current: str, target: str, actor: Actor) -> None:
 
 def is_open(status: str) -> bool:
     """True for the open statuses."""
-    return status in OPEN
+    return status in OPEN_TASK_STATUSES

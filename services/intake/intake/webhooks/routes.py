@@ -4,65 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import StringConstraints, ValidationError
-from sqlmodel import Session, select
+from pydantic import ValidationError
 
-from intake.common.types import Input, Name, Output, ShortText
-from intake.db import SessionDep
+from intake.deps import SessionDep
 from intake.settings import get_settings
-from intake.tasks.models import Task, TaskNote
-from intake.tasks.service import add_note
+from intake.webhooks.schemas import PsaAck, PsaTicketLink
+from intake.webhooks.service import record_ticket_link
 from mspkit.errors import NotFound, Unauthenticated
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-TicketUrl = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https://[!-~]+$")]
-
-
-class PsaTicketLink(Input):
-    """The PSA tells us which ticket tracks a task."""
-
-    task_id: uuid.UUID
-    ticket_id: ShortText
-    ticket_url: TicketUrl | None = None
-    summary: Name | None = None
-
-
-class PsaAck(Output):
-    """What was recorded."""
-
-    task_id: uuid.UUID
-    provider: str
-    ticket_id: str
-    recorded: bool
 
 
 def _signature_ok(secret: str, raw: bytes, header: str) -> bool:
     expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     given = header.removeprefix("sha256=").strip().lower()
     return hmac.compare_digest(expected, given)
-
-
-def _record(session: Session, provider: str, link: PsaTicketLink) -> bool:
-    body = f"{provider} ticket {link.ticket_id}" + (f" {link.ticket_url}" if link.ticket_url else "")
-    task = session.exec(select(Task).where(Task.id == link.task_id).with_for_update()).first()
-    if task is None:
-        raise NotFound("task not found")
-    # A redelivered webhook adds nothing: the same link is recorded once.
-    seen = session.exec(
-        select(TaskNote.id).where(TaskNote.task_id == task.id, TaskNote.kind == "psa_link", TaskNote.body == body)
-    ).first()
-    if seen is not None:
-        return False
-    add_note(session, task, kind="psa_link", author=f"psa:{provider}", body=body)
-    session.commit()
-    return True
 
 
 @router.post(
@@ -94,5 +55,5 @@ async def psa_webhook(
         link = PsaTicketLink.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
-    recorded = await run_in_threadpool(_record, session, provider, link)
+    recorded = await run_in_threadpool(record_ticket_link, session, provider=provider, link=link)
     return PsaAck(task_id=link.task_id, provider=provider, ticket_id=link.ticket_id, recorded=recorded)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mspkit.pagination import Limit
+from mspkit.pagination import Limit, Page
 from secrets_broker.audit import service
-from secrets_broker.audit.schemas import AuditEntryPublic, AuditPage, VerifyPublic
-from secrets_broker.deps import AuditReader, Gateway, SessionDep
+from secrets_broker.audit.schemas import AuditEntryPublic, VerifyPublic
+from secrets_broker.deps import AuditClient, AuditReader, Gateway, SessionDep
 
 router = APIRouter(tags=["audit"])
 
@@ -22,30 +22,20 @@ AuditCursor = Annotated[
 ]
 
 
-@router.get("/v1/audit", response_model=AuditPage)
+@router.get("/v1/audit", response_model=Page[AuditEntryPublic])
 def list_audit(
     session: SessionDep,
-    user: AuditReader,
+    client_id: AuditClient,
     limit: Limit = 50,
     cursor: AuditCursor = None,
-    client_id: uuid.UUID | None = None,
     task_id: uuid.UUID | None = None,
     credential_id: uuid.UUID | None = None,
     action: Action = None,
-) -> AuditPage:
+) -> Page[AuditEntryPublic]:
     """Entries in chain order; a client_admin sees only entries of their own client."""
-    if user.role == "client_admin":
-        client_id = user.client_id
-    rows, next_cursor = service.list_entries(
-        session,
-        client_id=client_id,
-        task_id=task_id,
-        credential_id=credential_id,
-        action=action,
-        limit=limit,
-        cursor=cursor,
-    )
-    return AuditPage(items=[AuditEntryPublic.of(r) for r in rows], next_cursor=next_cursor)
+    filters = {"client_id": client_id, "task_id": task_id, "credential_id": credential_id, "action": action}
+    rows, next_cursor = service.list_entries(session, filters=filters, limit=limit, cursor=cursor)
+    return Page[AuditEntryPublic](items=[AuditEntryPublic.of(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/audit/verify", response_model=VerifyPublic)

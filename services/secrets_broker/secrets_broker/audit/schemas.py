@@ -35,27 +35,7 @@ class AuditEntryPublic(Output):
             details = json.loads(entry.canonical).get("details") or {}
         except (ValueError, AttributeError):
             details = {}
-        return cls(
-            index=entry.index,
-            action=entry.action,
-            actor=entry.actor,
-            client_id=entry.client_id,
-            task_id=entry.task_id,
-            credential_id=entry.credential_id,
-            release_id=entry.release_id,
-            rule=entry.rule,
-            details=details if isinstance(details, dict) else {},
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-            created_at=entry.created_at,
-        )
-
-
-class AuditPage(Output):
-    """A page of audit entries."""
-
-    items: list[AuditEntryPublic]
-    next_cursor: str | None = None
+        return cls.model_validate({**entry.model_dump(), "details": details if isinstance(details, dict) else {}})
 
 
 class VerifyPublic(Output):

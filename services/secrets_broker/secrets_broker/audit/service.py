@@ -1,31 +1,33 @@
-"""Appending to the audit chain, anchoring its head in Vault, listing and verifying it.
+"""Appending to the audit chain, committing what it records, verifying and listing it.
 
 Writers take one transaction-scoped advisory lock, read the head and insert the next index in the
 caller's transaction, so two writers can never link to the same predecessor (no fork) and an entry
 exists exactly when the effect it records commits. Callers append as late as possible in their
 transaction: the lock is held until their commit.
 
-The head is anchored in Vault after commit, best effort: at most once a second, or as soon as 100
-entries accumulated, whichever comes first (and by the maintenance thread for a quiet tail).
-Verification walks the whole chain and checks it against every anchor version Vault keeps, so a
-truncated tail or a rewritten anchored entry is found even when the rows re-link cleanly.
+`audited_commit` is how a use case of the API ends a transaction that carries an audit entry: append,
+commit, then anchor the head in Vault when due (`audit/anchor.py`). Verification walks the whole
+chain and checks it against every anchor version Vault keeps, so a truncated tail or a rewritten
+anchored entry is found even when the rows re-link cleanly.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from mspkit.db import advisory_xact_lock
 from mspkit.errors import Unavailable, ValidationFailed
 from mspkit.logging import get_logger
+from secrets_broker.audit.anchor import anchor_after_commit, chain_head
 from secrets_broker.audit.chain import (
     GENESIS_HASH,
     Anchor,
@@ -33,18 +35,27 @@ from secrets_broker.audit.chain import (
     VerifyResult,
     canonical_json,
     entry_hash,
-    rfc3339,
     verify_chain,
 )
-from secrets_broker.audit.models import AuditAnchorState, AuditEntry
-from secrets_broker.db import SCHEMA
+from secrets_broker.audit.models import AuditEntry
+from secrets_broker.db import engine_of
 from secrets_broker.errors import AuditUnavailable
-from secrets_broker.vault.gateway import VaultError, VaultGateway
+from secrets_broker.settings import Settings
+from secrets_broker.vault.gateway import VaultGateway
 
 log = get_logger("secrets_broker.audit")
 
 LOCK_NAMESPACE: Final = "secrets_broker"
 LOCK_KEY: Final = "audit-chain"
+# The key of the chain's lock (as `advisory_xact_lock(session, LOCK_NAMESPACE, LOCK_KEY)` hashes
+# it), for a caller that folds `pg_advisory_xact_lock(hashtextextended(key, 0))` into its own
+# statement before `append(..., chain_locked=True)`; never into the statement that reads the head:
+# a READ COMMITTED statement's snapshot predates the locks it waits for.
+CHAIN_LOCK_KEY: Final = f"{LOCK_NAMESPACE}:{LOCK_KEY}"
+# Built once, like the release path's other statements (see release/gate.py).
+_INSERT_ENTRY: Final = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+# An entry's columns besides its place in the chain; with `details` and the time they are what is hashed.
+_OWN_COLUMNS: Final = ("action", "actor", "client_id", "task_id", "credential_id", "release_id", "rule")
 
 ACTIONS: Final = frozenset(
     {
@@ -63,136 +74,101 @@ ACTIONS: Final = frozenset(
 )
 
 
-_ENTRY_COLUMNS: Final = tuple(column.key for column in AuditEntry.__table__.columns)  # type: ignore[attr-defined]
+class ReleaseIds(Protocol):
+    """What an entry about a release copies from it (the release row, without importing it here)."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    task_id: uuid.UUID
+    credential_id: uuid.UUID
 
 
-# The key of the chain's lock (as `advisory_xact_lock(session, LOCK_NAMESPACE, LOCK_KEY)` hashes
-# it), for a caller that folds `SELECT pg_advisory_xact_lock(hashtextextended(key, 0))` into its
-# own statement before `append(..., chain_locked=True)`; never into the statement that reads the
-# head: a READ COMMITTED statement's snapshot predates the locks it waits for.
-CHAIN_LOCK_KEY: Final = f"{LOCK_NAMESPACE}:{LOCK_KEY}"
-_HEAD: Final = text(f'SELECT "index", hash FROM {SCHEMA}.audit_entries ORDER BY "index" DESC LIMIT 1')  # noqa: S608 - schema constant
-_INSERT_ENTRY_TEXT: Final = text(
-    f"INSERT INTO {SCHEMA}.audit_entries "  # noqa: S608 - schema and model column names only
-    f"({', '.join(chr(34) + c + chr(34) for c in _ENTRY_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _ENTRY_COLUMNS)})"
-)
+@dataclass(frozen=True)
+class Entry:
+    """What one audit entry says; the chain gives it its index and hashes when it is appended."""
+
+    action: str
+    actor: str
+    client_id: uuid.UUID | None = None
+    task_id: uuid.UUID | None = None
+    credential_id: uuid.UUID | None = None
+    release_id: uuid.UUID | None = None
+    rule: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+
+    @classmethod
+    def of_release(cls, release: ReleaseIds | None, *, action: str, actor: str, **fields: Any) -> Entry:
+        """An entry about one release (its client, task, credential and id); None: about no release."""
+        if release is None:
+            return cls(action=action, actor=actor, **fields)
+        return cls(
+            action=action,
+            actor=actor,
+            client_id=release.client_id,
+            task_id=release.task_id,
+            credential_id=release.credential_id,
+            release_id=release.id,
+            **fields,
+        )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def append(
-    session: Session,
-    *,
-    action: str,
-    actor: str,
-    client_id: uuid.UUID | None = None,
-    task_id: uuid.UUID | None = None,
-    credential_id: uuid.UUID | None = None,
-    release_id: uuid.UUID | None = None,
-    rule: str | None = None,
-    details: dict[str, Any] | None = None,
-    now: datetime | None = None,
-    chain_locked: bool = False,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction; raises AuditUnavailable if it cannot be written.
+def append(session: Session, entry: Entry, *, chain_locked: bool = False) -> int:
+    """Append one entry in the caller's transaction and return its index; AuditUnavailable if it cannot be written.
 
     `chain_locked`: the caller already took the chain's lock in this transaction, in an earlier
-    statement (`chain_lock()`), so the head read below sees every committed entry.
+    statement (see `CHAIN_LOCK_KEY`), so the head read below sees every committed entry.
     """
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
-    created_at = now or _utcnow()
+    if entry.action not in ACTIONS:
+        raise ValueError(f"unknown audit action {entry.action!r}")
+    created_at = entry.at or datetime.now(UTC)
     try:
         if not chain_locked:
             advisory_xact_lock(session, LOCK_NAMESPACE, LOCK_KEY)
-        head = session.execute(_HEAD).first()
-        index = 0 if head is None else int(head[0]) + 1
-        prev_hash = GENESIS_HASH if head is None else str(head[1])
-        canonical = canonical_json(
-            {
-                "index": index,
-                "action": action,
-                "actor": actor,
-                "client_id": client_id,
-                "task_id": task_id,
-                "credential_id": credential_id,
-                "release_id": release_id,
-                "rule": rule,
-                "details": details or {},
-                "created_at": created_at,
-            }
-        )
-        entry = AuditEntry(
-            index=index,
-            action=action,
-            actor=actor,
-            client_id=client_id,
-            task_id=task_id,
-            credential_id=credential_id,
-            release_id=release_id,
-            rule=rule,
-            canonical=canonical,
-            prev_hash=prev_hash,
-            hash=entry_hash(prev_hash, canonical),
-            created_at=created_at,
-        )
-        # A Core insert of the row's values: the entry is never changed after it is written, so the
-        # ORM's unit of work (identity map, flush bookkeeping) is pure overhead on the release path.
-        session.execute(_INSERT_ENTRY_TEXT, {column: getattr(entry, column) for column in _ENTRY_COLUMNS})
+        head = chain_head(session)
+        index = 0 if head is None else head[0] + 1
+        prev_hash = GENESIS_HASH if head is None else head[1]
+        values: dict[str, Any] = {
+            "index": index,
+            **{name: getattr(entry, name) for name in _OWN_COLUMNS},
+            "created_at": created_at,
+        }
+        canonical = canonical_json({**values, "details": dict(entry.details)})
+        values.update(canonical=canonical, prev_hash=prev_hash, hash=entry_hash(prev_hash, canonical))
+        # Not through the ORM's unit of work: the entry never changes once written, and the insert
+        # is checked here, not at COMMIT.
+        session.execute(_INSERT_ENTRY, values)
     except SQLAlchemyError as exc:
-        log.error("audit_append_failed", action=action, error=type(exc).__name__)
+        log.error("audit_append_failed", action=entry.action, error=type(exc).__name__)
         raise AuditUnavailable("audit log unavailable") from None
-    return entry
+    return index
 
 
-def _head(session: Session) -> tuple[int, str] | None:
-    row = session.execute(
-        select(col(AuditEntry.index), col(AuditEntry.hash)).order_by(col(AuditEntry.index).desc()).limit(1)
-    ).first()
-    return None if row is None else (int(row[0]), str(row[1]))
-
-
-def maybe_anchor(
-    engine: Engine,
-    gateway: VaultGateway,
+def audited_commit(
+    session: Session,
+    entry: Entry,
     *,
-    interval_s: float = 1.0,
-    every: int = 100,
-    force: bool = False,
-    now: datetime | None = None,
-) -> bool:
-    """Anchor the chain head in Vault when due; best effort (False on any failure). True if written."""
-    now = now or _utcnow()
+    gateway: VaultGateway,
+    settings: Settings,
+    chain_locked: bool = False,
+    before_commit: Callable[[], None] | None = None,
+) -> None:
+    """Append `entry`, run `before_commit`, commit, then anchor the chain head if due.
+
+    The use case's commit for every transaction that records something in the audit log. Any
+    failure rolls the whole transaction back: an audit write error raises AuditUnavailable, a
+    failed COMMIT raises it too (503), and whatever `before_commit` raises passes through.
+    """
+    append(session, entry, chain_locked=chain_locked)
+    if before_commit is not None:
+        before_commit()
     try:
-        with Session(engine) as session, session.begin():
-            # SKIP LOCKED: another process anchoring right now does the job for us.
-            state = session.execute(
-                select(AuditAnchorState).where(col(AuditAnchorState.id) == 1).with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if state is None:
-                return False
-            head = _head(session)
-            if head is None:
-                return False
-            index, hash_ = head
-            if state.anchored_index is not None and not force:
-                if index <= state.anchored_index:
-                    return False
-                recent = state.anchored_at is not None and (now - state.anchored_at).total_seconds() < interval_s
-                if recent and index - state.anchored_index < every:
-                    return False
-            written = gateway.write_anchor(index=index, hash_=hash_, anchored_at=rfc3339(now))
-            state.anchored_index = index
-            state.anchored_hash = hash_
-            state.anchored_at = now
-            session.add(state)
-            return written
-    except (VaultError, SQLAlchemyError) as exc:
-        log.warning("audit_anchor_failed", error=type(exc).__name__)
-        return False
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.error("audited_commit_failed", action=entry.action, error=type(exc).__name__)
+        raise AuditUnavailable(f"{entry.action} could not be recorded") from None
+    anchor_after_commit(engine_of(session), gateway, settings)
 
 
 def _anchors(gateway: VaultGateway) -> list[Anchor]:
@@ -242,29 +218,24 @@ def decode_index_cursor(cursor: str) -> int:
     return int(cursor)
 
 
+# The columns a page of the audit log can be filtered by (equality).
+FILTERS: Final = frozenset({"client_id", "task_id", "credential_id", "action"})
+
+
 def list_entries(
-    session: Session,
-    *,
-    client_id: uuid.UUID | None,
-    task_id: uuid.UUID | None,
-    credential_id: uuid.UUID | None,
-    action: str | None,
-    limit: int,
-    cursor: str | None,
+    session: Session, *, filters: Mapping[str, object], limit: int, cursor: str | None
 ) -> tuple[list[AuditEntry], str | None]:
-    """A page of entries in chain order, with the cursor of the next page."""
+    """A page of entries in chain order matching `filters` (None matches anything), and the next cursor."""
+    # The chain's order is its index (timestamps are taken before the chain lock, so they may
+    # interleave), which is why this list is not a (timestamp, id) keyset like the others.
     stmt = select(AuditEntry).order_by(col(AuditEntry.index))
-    if client_id is not None:
-        stmt = stmt.where(col(AuditEntry.client_id) == client_id)
-    if task_id is not None:
-        stmt = stmt.where(col(AuditEntry.task_id) == task_id)
-    if credential_id is not None:
-        stmt = stmt.where(col(AuditEntry.credential_id) == credential_id)
-    if action is not None:
-        stmt = stmt.where(col(AuditEntry.action) == action)
+    for name, value in filters.items():
+        if name not in FILTERS:
+            raise ValueError(f"not an audit filter: {name}")
+        if value is not None:
+            stmt = stmt.where(getattr(AuditEntry, name) == value)
     if cursor:
         stmt = stmt.where(col(AuditEntry.index) > decode_index_cursor(cursor))
     rows = list(session.execute(stmt.limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_index_cursor(rows[-1].index) if more and rows else None
+    items = rows[:limit]
+    return items, encode_index_cursor(items[-1].index) if len(rows) > limit and items else None

@@ -8,9 +8,6 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from mspkit.schemas import Input, Output, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
-from mspkit.vocabulary import CredentialCategory
-
-Category = CredentialCategory
 
 # PostgreSQL text cannot hold NUL, C0/C1 controls are never meant; the schema says so much.
 NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]*$"

@@ -6,9 +6,9 @@ import uuid
 
 from fastapi import APIRouter
 
-from mspkit.pagination import Cursor, Limit
+from mspkit.pagination import Cursor, Limit, Page
 from secrets_broker.credentials import service
-from secrets_broker.credentials.schemas import CredentialCreate, CredentialPage, CredentialPublic, SecretRotate
+from secrets_broker.credentials.schemas import CredentialCreate, CredentialPublic, SecretRotate
 from secrets_broker.deps import (
     CredentialWriter,
     Gateway,
@@ -36,7 +36,7 @@ def create_credential(
     return CredentialPublic.model_validate(credential)
 
 
-@router.get("/v1/credentials", response_model=CredentialPage)
+@router.get("/v1/credentials", response_model=Page[CredentialPublic])
 def list_credentials(
     session: SessionDep,
     user: StaffOrClientAdmin,
@@ -44,12 +44,12 @@ def list_credentials(
     limit: Limit = 50,
     cursor: Cursor = None,
     client_id: uuid.UUID | None = None,
-) -> CredentialPage:
+) -> Page[CredentialPublic]:
     """Credentials the caller may see; technicians only those in scope of their in-progress tasks."""
     rows, next_cursor = service.list_visible(
         session, user=user, intake=intake, client_id=client_id, limit=limit, cursor=cursor
     )
-    return CredentialPage(items=[CredentialPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return Page[CredentialPublic](items=[CredentialPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/credentials/{credential_id}", response_model=CredentialPublic)

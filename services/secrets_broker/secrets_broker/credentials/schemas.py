@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 
-from secrets_broker.common.types import Category, HttpUrl, Input, Output, Reason, SafeName, SafeUsername, UtcDatetime
+from mspkit.vocabulary import CredentialCategory, CredentialKind, CredentialOwner
+from secrets_broker.common.types import HttpUrl, Input, Output, Reason, SafeName, SafeUsername, UtcDatetime
 
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=8192)]
 Notes = Annotated[SecretStr, Field(max_length=16384)]
@@ -18,9 +19,9 @@ class CredentialCreate(Input):
 
     client_id: uuid.UUID
     vendor_account_id: uuid.UUID | None = None
-    kind: Literal["password", "api_key"]
-    owner: Literal["client", "msp"]
-    category: Category
+    kind: CredentialKind
+    owner: CredentialOwner
+    category: CredentialCategory
     name: SafeName
     username: SafeUsername
     secret: Secret
@@ -55,10 +56,3 @@ class CredentialPublic(Output):
     created_by: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
-
-
-class CredentialPage(Output):
-    """A page of credentials."""
-
-    items: list[CredentialPublic]
-    next_cursor: str | None = None

@@ -12,23 +12,26 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from mspkit.auth import Principal
 from mspkit.errors import AppError, Forbidden, NotFound, Unavailable, ValidationFailed
 from mspkit.logging import get_logger
-from mspkit.pagination import decode_cursor, encode_cursor
-from secrets_broker.audit import service as audit
+from mspkit.pagination import keyset, page_of
+from secrets_broker.audit.service import Entry, append, audited_commit
 from secrets_broker.common.types import utcnow
 from secrets_broker.credentials.models import Credential
 from secrets_broker.credentials.schemas import CredentialCreate, SecretRotate
+from secrets_broker.errors import ReleaseDenied
 from secrets_broker.intake_client import IntakeClient
-from secrets_broker.release import service as release_service
-from secrets_broker.release.policy import TaskAuth, in_scope
+from secrets_broker.release import gate
+from secrets_broker.release.policy import in_scope
 from secrets_broker.settings import Settings
-from secrets_broker.vault.gateway import VaultError, VaultGateway, credential_path
+from secrets_broker.task_auth import TaskAuth
+from secrets_broker.vault.errors import VaultError
+from secrets_broker.vault.gateway import VaultGateway, credential_path
 
 log = get_logger("secrets_broker.credentials")
 
@@ -80,15 +83,8 @@ def create(
     authorize_create(user=user, body=body, intake=intake)
     now = utcnow()
     credential = Credential(
+        **body.model_dump(exclude={"secret", "notes"}),
         id=uuid.uuid4(),
-        client_id=body.client_id,
-        vendor_account_id=body.vendor_account_id,
-        kind=body.kind,
-        owner=body.owner,
-        category=body.category,
-        name=body.name,
-        username=body.username,
-        url=body.url,
         status="pending",
         created_by=user.sub,
         created_at=now,
@@ -113,38 +109,35 @@ def create(
         .values(status="active", vault_version=version, updated_at=activated_at)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
         raise Unavailable("credential creation took too long and was abandoned")
-    audit.append(
-        session,
-        action="credential.created",
-        actor=user.sub,
-        client_id=credential.client_id,
-        credential_id=credential.id,
-        details=_audit_details(credential),
-        now=activated_at,
-    )
-    session.commit()
+    audited_commit(session, _created(credential, actor=user.sub, at=activated_at), gateway=gateway, settings=settings)
     credential.status = "active"
     credential.vault_version = version
     credential.updated_at = activated_at
-    release_service.anchor_after_commit(release_service.engine_of(session), gateway, settings)
     return credential
 
 
-def _audit_details(credential: Credential) -> dict[str, Any]:
-    return {
-        "kind": credential.kind,
-        "owner": credential.owner,
-        "category": credential.category,
-        "vendor_account_id": str(credential.vendor_account_id) if credential.vendor_account_id else None,
-    }
+def _created(credential: Credential, *, actor: str, at: datetime | None = None, **extra: str) -> Entry:
+    return Entry(
+        action="credential.created",
+        actor=actor,
+        client_id=credential.client_id,
+        credential_id=credential.id,
+        details={
+            "kind": credential.kind,
+            "owner": credential.owner,
+            "category": credential.category,
+            "vendor_account_id": str(credential.vendor_account_id) if credential.vendor_account_id else None,
+            **extra,
+        },
+        at=at,
+    )
 
 
 # --- read ---------------------------------------------------------------------------------------
 
 
-def _scope_condition(tasks: list[TaskAuth]) -> Any:
+def _scope_condition(tasks: list[TaskAuth]) -> ColumnElement[bool] | None:
     conditions = []
     for task in tasks:
         parts: list[Any] = []
@@ -173,11 +166,7 @@ def list_visible(
     cursor: str | None,
 ) -> tuple[list[Credential], str | None]:
     """Active credentials the caller may see: technicians only those in scope of their live tasks."""
-    stmt = (
-        select(Credential)
-        .where(col(Credential.status) == "active")
-        .order_by(col(Credential.created_at), col(Credential.id))
-    )
+    stmt = select(Credential).where(col(Credential.status) == "active")
     if user.role == "client_admin":
         client_id = user.client_id
     elif user.role == "technician":
@@ -187,18 +176,9 @@ def list_visible(
         stmt = stmt.where(condition)
     if client_id is not None:
         stmt = stmt.where(col(Credential.client_id) == client_id)
-    if cursor:
-        created, row_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                col(Credential.created_at) > created,
-                and_(col(Credential.created_at) == created, col(Credential.id) > row_id),
-            )
-        )
-    rows = list(session.execute(stmt.limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    stmt = keyset(stmt, at=col(Credential.created_at), id_=col(Credential.id), limit=limit, cursor=cursor)
+    rows = session.execute(stmt).scalars().all()
+    return page_of(rows, limit=limit, key=lambda c: (c.created_at, c.id))
 
 
 def get_visible(session: Session, *, user: Principal, intake: IntakeClient, credential_id: uuid.UUID) -> Credential:
@@ -211,7 +191,7 @@ def get_visible(session: Session, *, user: Principal, intake: IntakeClient, cred
     if user.role == "client_admin" and user.client_id == credential.client_id:
         return credential
     if user.role == "technician":
-        meta = release_service.credential_meta(credential)
+        meta = gate.credential_meta(credential)
         if any(t.client_id == credential.client_id and in_scope(t.scope, meta) for t in _live_tasks(intake, user)):
             return credential
     raise NotFound("credential not found")
@@ -231,61 +211,46 @@ def rotate(
     settings: Settings,
 ) -> Credential:
     """Write a new secret version, decided like a release for `body.task_id` and audited first."""
-    now = utcnow()
-    credential = release_service.active_credential(session, credential_id)
-    checked = release_service.decide_for_task(
-        session,
+    credential = gate.locked_credential(session, credential_id=credential_id, task_id=body.task_id)
+    ask = gate.Ask(
         user=user,
         credential=credential,
         task_id=body.task_id,
         reason=body.reason,
         approval_id=None,
-        intake=intake,
-        settings=settings,
-        now=now,
+        operation="rotate",
+        now=utcnow(),
     )
-    if not checked.decision.allowed:
-        release_service.deny(
-            session,
-            user=user,
-            credential=credential,
-            task_id=body.task_id,
-            rule=str(checked.decision.rule),
-            reason=body.reason,
-            approval_id=None,
-            operation="rotate",
-            now=now,
-        )
-    # The entry is written (and the insert checked) before Vault changes: a rotation that cannot be
-    # audited does not happen. The chain lock is held across the Vault write; rotations are rare.
-    audit.append(
-        session,
+    rule = gate.check(session, ask, intake=intake, settings=settings).decision.rule
+    if rule is not None:
+        audited_commit(session, gate.denial(session, ask, rule), gateway=gateway, settings=settings)
+        raise ReleaseDenied(rule)
+    path = credential_path(credential.client_id, credential.id)
+
+    def write_version() -> None:
+        # After the entry is written (and its insert checked), before COMMIT: a rotation that cannot
+        # be audited does not happen. The chain lock is held across the Vault write; rotations are rare.
+        if body.notes is not None:
+            notes = body.notes.get_secret_value()
+        else:
+            notes = str(gateway.read_secret(path).get("notes", ""))
+        data = {"secret": body.secret.get_secret_value(), "notes": notes}
+        del notes
+        credential.vault_version = gateway.write_version(path, data)
+        del data
+        credential.updated_at = ask.now
+        session.add(credential)
+
+    entry = Entry(
         action="credential.rotated",
         actor=user.sub,
         client_id=credential.client_id,
         task_id=body.task_id,
         credential_id=credential.id,
         details={"reason": body.reason, "notes_replaced": body.notes is not None},
-        now=now,
+        at=ask.now,
     )
-    path = credential_path(credential.client_id, credential.id)
-    try:
-        if body.notes is not None:
-            notes = body.notes.get_secret_value()
-        else:
-            notes = str(gateway.read_secret(path).get("notes", ""))
-        version = gateway.write_version(path, {"secret": body.secret.get_secret_value(), "notes": notes})
-        del notes
-        credential.vault_version = version
-        credential.updated_at = now
-        session.add(credential)
-        session.commit()
-    except (AppError, SQLAlchemyError) as exc:
-        session.rollback()
-        if isinstance(exc, AppError):
-            raise
-        raise Unavailable("rotation could not be recorded") from None
-    release_service.anchor_after_commit(release_service.engine_of(session), gateway, settings)
+    audited_commit(session, entry, gateway=gateway, settings=settings, before_commit=write_version)
     return credential
 
 
@@ -293,7 +258,7 @@ def rotate(
 
 
 def sweep_pending(
-    engine: Engine, gateway: VaultGateway, *, grace_s: float, now: datetime | None = None
+    engine: Engine, *, gateway: VaultGateway, grace_s: float, now: datetime | None = None
 ) -> dict[str, int]:
     """Finish `pending` rows older than `grace_s`: active if Vault has the secret, else removed."""
     now = now or utcnow()
@@ -322,14 +287,7 @@ def sweep_pending(
                     credential.status = "active"
                     credential.updated_at = utcnow()
                     session.add(credential)
-                    audit.append(
-                        session,
-                        action="credential.created",
-                        actor=credential.created_by,
-                        client_id=credential.client_id,
-                        credential_id=credential.id,
-                        details={**_audit_details(credential), "completed_by": "sweeper"},
-                    )
+                    append(session, _created(credential, actor=credential.created_by, completed_by="sweeper"))
                     counts["activated"] += 1
                 else:
                     session.delete(credential)

@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from mspkit.pagination import Cursor, Limit
-from secrets_broker.deps import AuditReader, SessionDep
+from mspkit.pagination import Cursor, Limit, Page
+from secrets_broker.deps import AuditClient, SessionDep
 from secrets_broker.ledger import service
 from secrets_broker.ledger.csv_export import to_csv
-from secrets_broker.ledger.schemas import DisclosurePage, DisclosurePublic
+from secrets_broker.ledger.schemas import DisclosurePublic
 
 router = APIRouter(tags=["disclosures"])
 
 
 @router.get(
     "/v1/disclosures",
-    response_model=DisclosurePage,
+    response_model=Page[DisclosurePublic],
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON page or CSV"}},
 )
 def list_disclosures(
     session: SessionDep,
-    user: AuditReader,
+    client_id: AuditClient,
     limit: Limit = 50,
     cursor: Cursor = None,
-    client_id: uuid.UUID | None = None,
     format: Literal["json", "csv"] = "json",
-) -> DisclosurePage | Response:
+) -> Page[DisclosurePublic] | Response:
     """The ledger; a client_admin's `client_id` is forced from the token. CSV exports every row."""
-    if user.role == "client_admin":
-        client_id = user.client_id
     if format == "csv":
         text = to_csv(service.as_row(row) for row in service.iter_all(session, client_id=client_id))
         return Response(
@@ -41,6 +37,6 @@ def list_disclosures(
             headers={"Content-Disposition": 'attachment; filename="disclosures.csv"', "Cache-Control": "no-store"},
         )
     rows, next_cursor = service.list_page(session, client_id=client_id, limit=limit, cursor=cursor)
-    return DisclosurePage(
+    return Page[DisclosurePublic](
         items=[DisclosurePublic.model_validate(service.as_row(row)) for row in rows], next_cursor=next_cursor
     )

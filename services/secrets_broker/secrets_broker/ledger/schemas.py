@@ -23,10 +23,3 @@ class DisclosurePublic(Output):
     legal_reference: str | None
     information_categories: list[str]
     disclosed_by: str
-
-
-class DisclosurePage(Output):
-    """A page of ledger rows."""
-
-    items: list[DisclosurePublic]
-    next_cursor: str | None = None

@@ -4,77 +4,54 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, select
 from sqlmodel import Session, col
 
-from mspkit.pagination import decode_cursor, encode_cursor
+from mspkit.pagination import keyset, page_of
 from secrets_broker.ledger.models import Disclosure
-from secrets_broker.release.policy import Approval
+from secrets_broker.release.models import Release
+from secrets_broker.task_auth import Approval
 
 
-def record(
-    session: Session,
-    *,
-    release_id: uuid.UUID,
-    task_id: uuid.UUID,
-    client_id: uuid.UUID,
-    credential_id: uuid.UUID,
-    approval: Approval,
-    disclosed_by: str,
-    now: datetime,
-) -> Disclosure:
-    """Add the ledger row of one third-party release, in the caller's transaction."""
+def record(session: Session, *, release: Release, approval: Approval, disclosed_by: str) -> Disclosure:
+    """Add the ledger row of one third-party release (made on `approval`), in the caller's transaction."""
     row = Disclosure(
+        **release.model_dump(include={"client_id", "task_id", "credential_id", "approval_id", "created_at"}),
         id=uuid.uuid4(),
-        client_id=client_id,
-        task_id=task_id,
-        release_id=release_id,
-        credential_id=credential_id,
+        release_id=release.id,
         party_category=approval.recipient.party_category,
         recipient_name=approval.recipient.name,
         recipient_contact_email=approval.recipient.contact_email,
-        approval_id=approval.id,
         legal_reference=approval.recipient.legal_reference,
         information_categories=sorted(approval.information_categories),
         disclosed_by=disclosed_by,
-        created_at=now,
     )
     session.add(row)
     return row
 
 
-def _filtered(client_id: uuid.UUID | None) -> Any:
-    stmt = select(Disclosure).order_by(col(Disclosure.created_at), col(Disclosure.id))
-    if client_id is not None:
-        stmt = stmt.where(col(Disclosure.client_id) == client_id)
-    return stmt
+def _filtered(client_id: uuid.UUID | None) -> Select[Any]:
+    stmt = select(Disclosure)
+    return stmt if client_id is None else stmt.where(col(Disclosure.client_id) == client_id)
 
 
 def list_page(
     session: Session, *, client_id: uuid.UUID | None, limit: int, cursor: str | None
 ) -> tuple[list[Disclosure], str | None]:
     """A page of ledger rows, oldest first, with the next cursor."""
-    stmt = _filtered(client_id)
-    if cursor:
-        created, row_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                col(Disclosure.created_at) > created,
-                and_(col(Disclosure.created_at) == created, col(Disclosure.id) > row_id),
-            )
-        )
-    rows = list(session.execute(stmt.limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    stmt = keyset(
+        _filtered(client_id), at=col(Disclosure.created_at), id_=col(Disclosure.id), limit=limit, cursor=cursor
+    )
+    rows = session.execute(stmt).scalars().all()
+    return page_of(rows, limit=limit, key=lambda d: (d.created_at, d.id))
 
 
 def iter_all(session: Session, *, client_id: uuid.UUID | None) -> Iterator[Disclosure]:
     """Every ledger row (for the CSV export), oldest first."""
-    yield from session.execute(_filtered(client_id).execution_options(yield_per=500)).scalars()
+    stmt = _filtered(client_id).order_by(col(Disclosure.created_at), col(Disclosure.id))
+    yield from session.execute(stmt.execution_options(yield_per=500)).scalars()
 
 
 def as_row(row: Disclosure) -> dict[str, Any]:

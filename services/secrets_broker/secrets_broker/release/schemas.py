@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from secrets_broker.common.types import NO_CONTROLS, Input, Output, Reason, UtcDatetime
+from secrets_broker.ledger.models import Disclosure
+from secrets_broker.release.models import Release
 
 
 class ReleaseCreate(Input):
@@ -51,6 +54,23 @@ class ReleasePublic(Output):
     status: Literal["issued", "unwrapped", "revoked", "expired"]
     expires_at: UtcDatetime
     created_at: UtcDatetime
+
+    @classmethod
+    def of(cls, release: Release, disclosure: Disclosure | None, *, now: datetime) -> ReleasePublic:
+        """The public view of a release row (and, for a third party, its ledger row) at `now`."""
+        # The row stays `issued` until something closes it; past its TTL the token is dead anyway.
+        expired = release.status == "issued" and release.expires_at <= now
+        if release.recipient_type == "third_party":
+            recipient = Recipient(
+                type="third_party",
+                name=disclosure.recipient_name if disclosure else None,
+                party_category=disclosure.party_category if disclosure else None,
+            )
+        else:
+            recipient = Recipient(type="technician", sub=release.technician)
+        return cls.model_validate(
+            {**release.model_dump(), "recipient": recipient, "status": "expired" if expired else release.status}
+        )
 
 
 class ServiceReleaseCreate(Input):

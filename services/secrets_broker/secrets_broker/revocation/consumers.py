@@ -63,20 +63,27 @@ def occurred_at(envelope: dict[str, Any]) -> datetime:
     return value.astimezone(UTC)
 
 
+def _end_hold(
+    session: Session, envelope: dict[str, Any], task_id: uuid.UUID, *, reason: str, assignee: str | None = None
+) -> list[uuid.UUID]:
+    return tombstone_task(
+        session,
+        task_id=task_id,
+        client_id=_optional_uuid(envelope.get("client_id"), "client_id"),
+        reason=reason,
+        effective_at=occurred_at(envelope),
+        event_id=_uuid(envelope.get("event_id"), "event_id"),
+        assignee=assignee,
+    )
+
+
 def on_task_status_changed(session: Session, envelope: dict[str, Any]) -> list[uuid.UUID]:
     """A task that left `in_progress` loses every release decided before that change."""
     data = _data(envelope)
     task_id = _uuid(data.get("task_id"), "task_id")
     if data.get("from") != "in_progress" or data.get("to") == "in_progress":
         return []
-    return tombstone_task(
-        session,
-        task_id=task_id,
-        client_id=_optional_uuid(envelope.get("client_id"), "client_id"),
-        reason=TASK_LEFT_IN_PROGRESS,
-        effective_at=occurred_at(envelope),
-        event_id=_uuid(envelope.get("event_id"), "event_id"),
-    )
+    return _end_hold(session, envelope, task_id, reason=TASK_LEFT_IN_PROGRESS)
 
 
 def on_task_assigned(session: Session, envelope: dict[str, Any]) -> list[uuid.UUID]:
@@ -86,15 +93,7 @@ def on_task_assigned(session: Session, envelope: dict[str, Any]) -> list[uuid.UU
     previous, current = data.get("previous_assignee"), data.get("assignee")
     if not previous or previous == current:
         return []
-    return tombstone_task(
-        session,
-        task_id=task_id,
-        client_id=_optional_uuid(envelope.get("client_id"), "client_id"),
-        reason=TASK_REASSIGNED,
-        effective_at=occurred_at(envelope),
-        event_id=_uuid(envelope.get("event_id"), "event_id"),
-        assignee=str(previous),
-    )
+    return _end_hold(session, envelope, task_id, reason=TASK_REASSIGNED, assignee=str(previous))
 
 
 def on_client_status_changed(session: Session, envelope: dict[str, Any]) -> list[uuid.UUID]:

@@ -25,19 +25,19 @@ import random
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy import Engine, Select, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
-from mspkit.db import advisory_xact_lock
 from mspkit.logging import get_logger
-from secrets_broker.audit import service as audit
+from secrets_broker.audit.service import Entry, append
 from secrets_broker.common.types import utcnow
+from secrets_broker.release.gate import lock_client, lock_task
 from secrets_broker.release.models import PendingRevocation, Release, Tombstone
-from secrets_broker.release.service import CLIENT_LOCK_NAMESPACE, lock_task
-from secrets_broker.vault.gateway import VaultError, VaultGateway
+from secrets_broker.vault.errors import VaultError
+from secrets_broker.vault.gateway import VaultGateway
 
 log = get_logger("secrets_broker.revocation")
 
@@ -47,45 +47,62 @@ TASK_REASSIGNED: Final = "task_reassigned"
 CLIENT_LEFT_ACTIVE: Final = "client_left_active"
 
 
-def _close_covered(
-    session: Session, releases: Iterable[Release], *, reason: str, event_id: uuid.UUID | None, now: datetime
+def _bury(
+    session: Session,
+    covered: Select[Any],
+    *,
+    reason: str,
+    effective_at: datetime,
+    event_id: uuid.UUID | None,
+    task_id: uuid.UUID | None = None,
+    client_id: uuid.UUID | None = None,
+    assignee: str | None = None,
 ) -> list[uuid.UUID]:
-    """Mark covered releases revoked (queueing their accessors) or expired; returns the queued ids."""
+    """Write a tombstone and close the `issued` releases it covers; returns the queued revocations."""
+    tombstone = Tombstone(
+        id=uuid.uuid4(),
+        task_id=task_id,
+        client_id=client_id,
+        reason=reason,
+        created_at=utcnow(),
+        effective_at=effective_at,
+        assignee=assignee,
+        event_id=event_id,
+    )
+    session.add(tombstone)
+    # A release without a recorded view (made before migration 0003) is covered: fail closed.
+    decided_before = or_(
+        col(Release.auth_updated_at).is_(None), col(Release.auth_updated_at) <= effective_at
+    )
+    releases = session.execute(
+        covered.where(col(Release.status) == "issued", decided_before)
+        .order_by(col(Release.created_at))
+        .with_for_update()
+    ).scalars()
+    now = tombstone.created_at
     queued: list[uuid.UUID] = []
     for release in releases:
+        release.updated_at = now
+        session.add(release)
         if release.expires_at <= now:
             # Vault has forgotten the token already; nothing to revoke.
             release.status = "expired"
-            release.updated_at = now
-            session.add(release)
             continue
         release.status = "revoked"
-        release.closed_reason = reason
-        release.updated_at = now
-        session.add(release)
+        release.closed_reason = tombstone.reason
         pending = PendingRevocation(
-            id=uuid.uuid4(), accessor=release.wrap_accessor, release_id=release.id, reason=reason, created_at=now
+            id=uuid.uuid4(),
+            accessor=release.wrap_accessor,
+            release_id=release.id,
+            reason=tombstone.reason,
+            created_at=now,
         )
         session.add(pending)
         queued.append(pending.id)
-        audit.append(
-            session,
-            action="release.revoked",
-            actor=ACTOR,
-            client_id=release.client_id,
-            task_id=release.task_id,
-            credential_id=release.credential_id,
-            release_id=release.id,
-            details={"reason": reason, "event_id": str(event_id) if event_id else None},
-            now=now,
-        )
+        details = {"reason": reason, "event_id": str(event_id) if event_id else None}
+        append(session, Entry.of_release(release, action="release.revoked", actor=ACTOR, details=details, at=now))
     session.flush()
     return queued
-
-
-def _covered_by(effective_at: datetime) -> ColumnElement[bool]:
-    # A release without a recorded view (made before migration 0003) is covered: fail closed.
-    return or_(col(Release.auth_updated_at).is_(None), col(Release.auth_updated_at) <= effective_at)
 
 
 def tombstone_task(
@@ -100,26 +117,19 @@ def tombstone_task(
 ) -> list[uuid.UUID]:
     """Tombstone a task (or one assignee's hold on it) and close its covered releases; returns queued ids."""
     lock_task(session, task_id)
-    now = utcnow()
-    session.add(
-        Tombstone(
-            id=uuid.uuid4(),
-            task_id=task_id,
-            client_id=client_id,
-            reason=reason,
-            created_at=now,
-            effective_at=effective_at,
-            assignee=assignee,
-            event_id=event_id,
-        )
-    )
-    stmt = select(Release).where(
-        col(Release.task_id) == task_id, col(Release.status) == "issued", _covered_by(effective_at)
-    )
+    covered = select(Release).where(col(Release.task_id) == task_id)
     if assignee is not None:
-        stmt = stmt.where(col(Release.technician) == assignee)
-    releases = session.execute(stmt.order_by(col(Release.created_at)).with_for_update()).scalars().all()
-    return _close_covered(session, releases, reason=reason, event_id=event_id, now=now)
+        covered = covered.where(col(Release.technician) == assignee)
+    return _bury(
+        session,
+        covered,
+        task_id=task_id,
+        client_id=client_id,
+        reason=reason,
+        effective_at=effective_at,
+        event_id=event_id,
+        assignee=assignee,
+    )
 
 
 def tombstone_client(
@@ -127,34 +137,16 @@ def tombstone_client(
 ) -> list[uuid.UUID]:
     """Tombstone a client that left `active` and close all its covered releases; returns queued ids."""
     # Exclusive: releases hold this key shared from their decision to their commit.
-    advisory_xact_lock(session, CLIENT_LOCK_NAMESPACE, str(client_id))
-    now = utcnow()
-    session.add(
-        Tombstone(
-            id=uuid.uuid4(),
-            client_id=client_id,
-            reason=CLIENT_LEFT_ACTIVE,
-            created_at=now,
-            effective_at=effective_at,
-            event_id=event_id,
-        )
+    lock_client(session, client_id)
+    covered = select(Release).where(col(Release.client_id) == client_id)
+    return _bury(
+        session, covered, client_id=client_id, reason=CLIENT_LEFT_ACTIVE, effective_at=effective_at, event_id=event_id
     )
-    releases = (
-        session.execute(
-            select(Release)
-            .where(col(Release.client_id) == client_id, col(Release.status) == "issued", _covered_by(effective_at))
-            .order_by(col(Release.created_at))
-            .with_for_update()
-        )
-        .scalars()
-        .all()
-    )
-    return _close_covered(session, releases, reason=CLIENT_LEFT_ACTIVE, event_id=event_id, now=now)
 
 
 def lift_client(session: Session, *, client_id: uuid.UUID, effective_at: datetime) -> int:
     """The client is active again: its earlier tombstones stop refusing service releases."""
-    advisory_xact_lock(session, CLIENT_LOCK_NAMESPACE, str(client_id))
+    lock_client(session, client_id)
     result = session.execute(
         update(Tombstone)
         .where(
@@ -177,7 +169,9 @@ def _backoff(attempts: int, cap_s: float) -> timedelta:
     return timedelta(seconds=min(cap_s, 2 ** min(attempts, 10)) * random.uniform(0.5, 1.0))
 
 
-def revoke_one(engine: Engine, gateway: VaultGateway, pending_id: uuid.UUID, *, backoff_max_s: float = 120.0) -> bool:
+def revoke_one(
+    engine: Engine, *, gateway: VaultGateway, pending_id: uuid.UUID, backoff_max_s: float = 120.0
+) -> bool:
     """Revoke one queued accessor at Vault and mark it done; True when done (now or before)."""
     with Session(engine) as session, session.begin():
         # SKIP LOCKED: the event's own call and the sweep may reach the same row at once.
@@ -209,23 +203,27 @@ def revoke_one(engine: Engine, gateway: VaultGateway, pending_id: uuid.UUID, *, 
         if row.release_id is None:
             # A token the API minted but never handed out (its re-check failed): no release row
             # recorded this revocation yet, so the audit gets it now.
-            audit.append(
+            append(
                 session,
-                action="release.revoked",
-                actor=ACTOR,
-                details={"reason": row.reason, "pending_revocation_id": str(row.id), "was_live": revoked},
-                now=now,
+                Entry(
+                    action="release.revoked",
+                    actor=ACTOR,
+                    details={"reason": row.reason, "pending_revocation_id": str(row.id), "was_live": revoked},
+                    at=now,
+                ),
             )
     log.info("token_revoked", pending_revocation_id=str(pending_id), was_live=revoked)
     return True
 
 
-def carry_out(engine: Engine, gateway: VaultGateway, pending_ids: Iterable[uuid.UUID], *, backoff_max_s: float) -> int:
+def carry_out(
+    engine: Engine, *, gateway: VaultGateway, pending_ids: Iterable[uuid.UUID], backoff_max_s: float
+) -> int:
     """Revoke these queued accessors now (best effort: failures stay queued); returns how many are done."""
     done = 0
     for pending_id in pending_ids:
         try:
-            done += revoke_one(engine, gateway, pending_id, backoff_max_s=backoff_max_s)
+            done += revoke_one(engine, gateway=gateway, pending_id=pending_id, backoff_max_s=backoff_max_s)
         except SQLAlchemyError as exc:
             log.warning("revocation_not_recorded", pending_revocation_id=str(pending_id), error=type(exc).__name__)
     return done
@@ -244,6 +242,7 @@ def due_revocations(engine: Engine, *, limit: int) -> list[uuid.UUID]:
         )
 
 
-def sweep(engine: Engine, gateway: VaultGateway, *, batch: int = 100, backoff_max_s: float = 120.0) -> int:
+def sweep(engine: Engine, *, gateway: VaultGateway, batch: int = 100, backoff_max_s: float = 120.0) -> int:
     """One sweep over the open revocations; returns how many it finished."""
-    return carry_out(engine, gateway, due_revocations(engine, limit=batch), backoff_max_s=backoff_max_s)
+    pending_ids = due_revocations(engine, limit=batch)
+    return carry_out(engine, gateway=gateway, pending_ids=pending_ids, backoff_max_s=backoff_max_s)

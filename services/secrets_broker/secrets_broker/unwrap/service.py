@@ -19,38 +19,32 @@ Order of one unwrap (the technician's `POST /v1/unwrap`, or the third party's `P
 5. Unwrap (consumes the token), record `unwrapped` and `unwrap.succeeded`, commit, and only then
    return the plaintext. It lives in this request only: no cache, no log, `Cache-Control: no-store`.
 
-Every refusal is audited (`unwrap.refused` with the reason, and the rule for a failed re-check).
+Every refusal is audited (`unwrap.refused` with the reason, and the rule for a failed re-check): the
+steps raise `Refused`, and `unwrap_token` commits its audit entry (with any status change the step
+made) before the error goes out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
-from mspkit.errors import Forbidden, NotFound, Unavailable
+from mspkit.errors import AppError, Forbidden, NotFound, Unavailable
 from mspkit.logging import get_logger
 from mspkit.outbox import write_event
-from secrets_broker.audit import service as audit
+from secrets_broker.audit.service import Entry, audited_commit
 from secrets_broker.common.types import utcnow
 from secrets_broker.credentials.models import Credential
 from secrets_broker.db import KIT
 from secrets_broker.errors import ReleaseDenied, WrapTokenInvalid, WrapTokenWrongPath
 from secrets_broker.intake_client import IntakeClient
+from secrets_broker.release import gate
 from secrets_broker.release.models import Release
-from secrets_broker.release.policy import TASK_NOT_IN_PROGRESS, Caller, TaskAuth, decide
-from secrets_broker.release.service import (
-    anchor_after_commit,
-    credential_meta,
-    engine_of,
-    fingerprint,
-    lock_task_and_client,
-    tombstone_rule,
-)
+from secrets_broker.release.policy import TASK_NOT_IN_PROGRESS, recheck
 from secrets_broker.settings import Settings
 from secrets_broker.unwrap.schemas import Revealed
 from secrets_broker.vault.gateway import VaultGateway, credential_path, data_path
@@ -59,8 +53,6 @@ from secrets_broker.vault.wrapping import WrapClient
 log = get_logger("secrets_broker.unwrap")
 
 Door = Literal["unwrap", "reveal"]
-# `decide`'s reason and quota rules belong to the release request; the re-check passes them.
-RECHECK_REASON = "live re-check before unwrapping a released token"
 # A token Vault forgets within this margin of its expiry expired; it was not intercepted.
 EXPIRY_MARGIN = timedelta(seconds=2)
 REUSED = "wrap_token_reused"
@@ -90,59 +82,53 @@ class Attempt:
         out.update(extra)
         return out
 
+    def entry(self, action: str, release: Release | None, *, rule: str | None = None, **details: Any) -> Entry:
+        """The audit entry of this attempt on `release` (None: no release has the token)."""
+        return Entry.of_release(
+            release, action=action, actor=self.actor(release), rule=rule, details=self.details(**details)
+        )
+
+    def refused(
+        self,
+        release: Release | None,
+        reason: str,
+        error: AppError,
+        *,
+        action: str = "unwrap.refused",
+        rule: str | None = None,
+    ) -> Refused:
+        """The refusal of this attempt: `action` audited with `reason` (and `rule`), then `error`."""
+        return Refused(self.entry(action, release, rule=rule, reason=reason), error)
+
+
+class Refused(Exception):
+    """A refusal on the way to the plaintext: the entry to commit, then the error to answer."""
+
+    def __init__(self, entry: Entry, error: AppError) -> None:
+        super().__init__(entry.action)
+        self.entry = entry
+        self.error = error
+
 
 def expected_path(release: Release) -> str:
     """The only creation path a token of this release may carry."""
     return data_path(credential_path(release.client_id, release.credential_id))
 
 
-def recheck_rule(view: TaskAuth, credential: Credential, release: Release, now: datetime) -> str | None:
-    """The first release rule the live view now fails for this release, or None."""
-    decision = decide(
-        view,
-        credential_meta(credential),
-        Caller(sub=release.technician, role="technician"),
-        release.approval_id,
-        0,
-        now,
-        reason=RECHECK_REASON,
-        quota_per_hour=1,
-    )
-    return decision.rule
+def _gone() -> WrapTokenInvalid:
+    return WrapTokenInvalid("the token was already used, revoked or has expired")
 
 
-def _refuse(
-    session: Session,
-    attempt: Attempt,
-    release: Release | None,
-    *,
-    reason: str,
-    error: Exception,
-    rule: str | None = None,
-    action: str = "unwrap.refused",
-) -> NoReturn:
-    """Audit a refusal, commit (with any status change already made), and raise `error`."""
-    audit.append(
-        session,
-        action=action,
-        actor=attempt.actor(release),
-        client_id=release.client_id if release else None,
-        task_id=release.task_id if release else None,
-        credential_id=release.credential_id if release else None,
-        release_id=release.id if release else None,
-        rule=rule,
-        details=attempt.details(reason=reason),
-    )
-    session.commit()
-    raise error
-
-
-def _intercepted(session: Session, attempt: Attempt, release: Release, now: datetime) -> NoReturn:
-    """The token was unwrapped by someone else: record it, alert the client's admins, answer 410."""
-    release.status = "revoked"
-    release.closed_reason = "intercepted"
+def _close(session: Session, release: Release, status: str, reason: str | None, now: datetime) -> None:
+    release.status = status
+    release.closed_reason = reason
     release.updated_at = now
     session.add(release)
+
+
+def _intercepted(session: Session, attempt: Attempt, release: Release, now: datetime) -> Refused:
+    """The token was unwrapped by someone else: close the release, alert the client's admins, 410."""
+    _close(session, release, "revoked", "intercepted", now)
     # Until the notification service exists, `release.denied` is how the client's admins hear of it.
     write_event(
         session,
@@ -150,33 +136,20 @@ def _intercepted(session: Session, attempt: Attempt, release: Release, now: date
         type="release.denied",
         client_id=release.client_id,
         aggregate_id=release.id,
-        data={
-            "release_id": str(release.id),
-            "task_id": str(release.task_id),
-            "credential_id": str(release.credential_id),
-            "rule": REUSED,
-            "reason": REUSED,
-        },
+        data=gate.release_event_data(release, rule=REUSED, reason=REUSED),
     )
     log.warning("wrap_token_reused", release_id=str(release.id), door=attempt.door)
-    _refuse(
-        session,
-        attempt,
-        release,
-        reason=REUSED,
-        action="security.wrap_token_reused",
-        error=WrapTokenInvalid("the token was already used, revoked or has expired"),
-    )
+    return attempt.refused(release, REUSED, _gone(), action="security.wrap_token_reused")
 
 
-def find_release(session: Session, token: str, settings: Settings) -> Release | None:
+def find_release(session: Session, *, token: str, settings: Settings) -> Release | None:
     """The release whose token has this HMAC fingerprint, or None."""
-    digest = fingerprint(settings.fingerprint_key_bytes(), token)
+    digest = gate.fingerprint(settings.fingerprint_key_bytes(), token)
     return session.execute(select(Release).where(col(Release.token_fingerprint) == digest)).scalar_one_or_none()
 
 
 def _lock_release(session: Session, release: Release) -> Release:
-    lock_task_and_client(session, release.task_id, release.client_id)
+    gate.lock_task_and_client(session, release.task_id, release.client_id)
     return session.execute(
         select(Release)
         .where(col(Release.id) == release.id)
@@ -185,12 +158,73 @@ def _lock_release(session: Session, release: Release) -> Release:
     ).scalar_one()
 
 
-def _secret_of(response: dict[str, Any]) -> tuple[str, bool]:
+def _secret_of(response: dict[str, Any]) -> str | None:
     # A KV v2 read, unwrapped: {"data": {"data": {"secret", "notes"}, "metadata": {...}}}.
     data = response.get("data")
     inner = data.get("data") if isinstance(data, dict) else None
     secret = inner.get("secret") if isinstance(inner, dict) else None
-    return (secret, True) if isinstance(secret, str) else ("", False)
+    return secret if isinstance(secret, str) else None
+
+
+def _release_for(session: Session, token: str, attempt: Attempt, settings: Settings) -> Release:
+    """Steps 1 and 2: the live, locked release this attempt may open."""
+    release = find_release(session, token=token, settings=settings)
+    if release is None:
+        raise attempt.refused(None, "unknown", _gone())
+    if attempt.door == "unwrap":
+        if release.recipient_type != "technician" or release.technician != attempt.sub:
+            raise attempt.refused(release, "not_recipient", Forbidden("not your release"))
+    elif release.recipient_type != "third_party":
+        raise attempt.refused(release, "not_third_party", Forbidden("not a third-party release"))
+    release = _lock_release(session, release)
+    now = utcnow()
+    if release.status != "issued":
+        raise attempt.refused(release, release.status, _gone())
+    if release.expires_at <= now:
+        _close(session, release, "expired", None, now)
+        raise attempt.refused(release, "expired", _gone())
+    return release
+
+
+def _recheck(
+    session: Session, release: Release, credential: Credential, attempt: Attempt, intake: IntakeClient, now: datetime
+) -> None:
+    """Step 3: the release's rules on intake's live view, then the tombstones."""
+    try:
+        view = intake.authorization(release.task_id)
+    except NotFound:
+        rule: str | None = TASK_NOT_IN_PROGRESS
+    else:
+        decision = recheck(view, gate.credential_meta(credential), release.technician, release.approval_id, now)
+        rule = decision.rule or gate.tombstone_rule(session, view)
+    if rule is not None:
+        raise attempt.refused(release, "recheck_failed", ReleaseDenied(rule), rule=rule)
+
+
+def _unwrap_at_vault(
+    session: Session, release: Release, token: str, attempt: Attempt, wraps: WrapClient, now: datetime
+) -> str:
+    """Steps 4 and 5 at Vault: look the token up (path and presence), then unwrap it; the secret."""
+    info = wraps.lookup(token)
+    if info is None:
+        if utcnow() >= release.expires_at - EXPIRY_MARGIN:
+            _close(session, release, "expired", None, now)
+            raise attempt.refused(release, "expired", _gone())
+        raise _intercepted(session, attempt, release, now)
+    if info.creation_path != expected_path(release):
+        log.warning("wrap_token_wrong_path", release_id=str(release.id), door=attempt.door)
+        wrong_path = WrapTokenWrongPath("the token does not wrap this release's credential")
+        raise attempt.refused(release, "wrong_path", wrong_path, action="security.wrap_token_wrong_path")
+    response = wraps.unwrap(token)
+    if response is None:
+        # Gone between the lookup and the unwrap: someone else unwrapped it just now.
+        raise _intercepted(session, attempt, release, now)
+    secret = _secret_of(response)
+    del response
+    if secret is None:
+        _close(session, release, "revoked", "unwrap_malformed", now)
+        raise attempt.refused(release, "malformed", Unavailable("Vault returned no secret"))
+    return secret
 
 
 def unwrap_token(
@@ -204,93 +238,21 @@ def unwrap_token(
     settings: Settings,
 ) -> Revealed:
     """Unwrap a released token for its recipient, once; see the module docstring for the order."""
-    gone = WrapTokenInvalid("the token was already used, revoked or has expired")
-    release = find_release(session, token, settings)
-    if release is None:
-        _refuse(session, attempt, None, reason="unknown", error=gone)
-    if attempt.door == "unwrap":
-        if release.recipient_type != "technician" or release.technician != attempt.sub:
-            _refuse(session, attempt, release, reason="not_recipient", error=Forbidden("not your release"))
-    elif release.recipient_type != "third_party":
-        _refuse(session, attempt, release, reason="not_third_party", error=Forbidden("not a third-party release"))
-
-    release = _lock_release(session, release)
-    now = utcnow()
-    if release.status != "issued":
-        _refuse(session, attempt, release, reason=release.status, error=gone)
-    if release.expires_at <= now:
-        release.status = "expired"
-        release.updated_at = now
-        session.add(release)
-        _refuse(session, attempt, release, reason="expired", error=gone)
-
-    credential = session.get(Credential, release.credential_id)
-    if credential is None:  # the foreign key makes this unreachable; fail closed anyway
-        raise Unavailable("credential metadata missing")
     try:
-        view = intake.authorization(release.task_id)
-    except NotFound:
-        _refuse(
-            session, attempt, release, reason="recheck_failed", rule=TASK_NOT_IN_PROGRESS,
-            error=ReleaseDenied(TASK_NOT_IN_PROGRESS),
-        )
-    rule = recheck_rule(view, credential, release, now) or tombstone_rule(session, view)
-    if rule is not None:
-        _refuse(session, attempt, release, reason="recheck_failed", rule=rule, error=ReleaseDenied(rule))
-
-    info = wraps.lookup(token)
-    if info is None:
-        if utcnow() >= release.expires_at - EXPIRY_MARGIN:
-            release.status = "expired"
-            release.updated_at = now
-            session.add(release)
-            _refuse(session, attempt, release, reason="expired", error=gone)
-        _intercepted(session, attempt, release, now)
-    if info.creation_path != expected_path(release):
-        log.warning("wrap_token_wrong_path", release_id=str(release.id), door=attempt.door)
-        _refuse(
-            session,
-            attempt,
-            release,
-            reason="wrong_path",
-            action="security.wrap_token_wrong_path",
-            error=WrapTokenWrongPath("the token does not wrap this release's credential"),
-        )
-
-    response = wraps.unwrap(token)
-    if response is None:
-        # Gone between the lookup and the unwrap: someone else unwrapped it just now.
-        _intercepted(session, attempt, release, now)
-    secret, ok = _secret_of(response)
-    del response
-    if not ok:
-        release.status = "revoked"
-        release.closed_reason = "unwrap_malformed"
-        release.updated_at = now
-        session.add(release)
-        _refuse(session, attempt, release, reason="malformed", error=Unavailable("Vault returned no secret"))
-
-    release.status = "unwrapped"
-    release.closed_reason = None
-    release.updated_at = utcnow()
-    session.add(release)
-    audit.append(
-        session,
-        action="unwrap.succeeded",
-        actor=attempt.actor(release),
-        client_id=release.client_id,
-        task_id=release.task_id,
-        credential_id=release.credential_id,
-        release_id=release.id,
-        details=attempt.details(recipient_type=release.recipient_type),
-    )
-    try:
-        session.commit()
-    except SQLAlchemyError as exc:
-        # Unrecorded disclosure is no disclosure: the plaintext is dropped with this frame.
-        log.error("unwrap_commit_failed", error=type(exc).__name__)
-        raise Unavailable("unwrap could not be recorded") from None
-    anchor_after_commit(engine_of(session), gateway, settings)
+        release = _release_for(session, token, attempt, settings)
+        now = utcnow()
+        credential = session.get(Credential, release.credential_id)
+        if credential is None:  # the foreign key makes this unreachable; fail closed anyway
+            raise Unavailable("credential metadata missing")
+        _recheck(session, release, credential, attempt, intake, now)
+        secret = _unwrap_at_vault(session, release, token, attempt, wraps, now)
+    except Refused as refused:
+        audited_commit(session, refused.entry, gateway=gateway, settings=settings)
+        raise refused.error from None
+    _close(session, release, "unwrapped", None, utcnow())
+    # Unrecorded disclosure is no disclosure: if this fails, the plaintext is dropped with this frame.
+    succeeded = attempt.entry("unwrap.succeeded", release, recipient_type=release.recipient_type)
+    audited_commit(session, succeeded, gateway=gateway, settings=settings)
     return Revealed(
         credential_id=credential.id,
         name=credential.name,
@@ -298,4 +260,3 @@ def unwrap_token(
         secret=secret,
         url=credential.url,
     )
-

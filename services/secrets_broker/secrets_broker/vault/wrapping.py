@@ -10,13 +10,14 @@ it to `None` ("gone"), and every other failure to the gateway's 503 errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import hvac
-import requests
-from requests.adapters import HTTPAdapter
 
-from secrets_broker.vault.gateway import VaultDenied, VaultRejected, VaultUnreachable, translate
+from secrets_broker.settings import get_settings
+from secrets_broker.vault.errors import VaultDenied, VaultRejected, VaultUnreachable, translate
+from secrets_broker.vault.session import http_session, hvac_client
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,10 @@ class WrapClient:
     def __init__(self, *, addr: str, timeout_s: float = 2.5, pool_size: int = 40) -> None:
         self.addr = addr.rstrip("/")
         self._timeout_s = timeout_s
-        self._session = requests.Session()
-        # Proxies and .netrc from the environment must not see or redirect a wrapping token.
-        self._session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._session = http_session(pool_size)
 
     def _client(self, token: str) -> hvac.Client:
-        # token="" stops hvac from falling back to VAULT_TOKEN or ~/.vault-token.
-        return hvac.Client(
-            url=self.addr, token=token, timeout=self._timeout_s, session=self._session, allow_redirects=False
-        )
+        return hvac_client(self.addr, token, timeout_s=self._timeout_s, session=self._session)
 
     def lookup(self, token: str) -> WrapLookup | None:
         """The token's creation path and TTL, or None when Vault says it is gone."""
@@ -68,3 +61,9 @@ class WrapClient:
             raise VaultUnreachable("malformed unwrap response")
         return resp
 
+
+@lru_cache
+def get_wraps() -> WrapClient:
+    """The process's wrapping-token client (lookup and unwrap need no broker token)."""
+    settings = get_settings()
+    return WrapClient(addr=settings.vault_addr, timeout_s=settings.vault_timeout_s, pool_size=settings.vault_pool_size)

@@ -10,72 +10,35 @@ revoker's token, which only this process holds.
 
 from __future__ import annotations
 
-import threading
 from typing import Final
 
 from mspkit.logging import get_logger
+from secrets_broker.common.periodic import Periodic
 from secrets_broker.db import get_engine
 from secrets_broker.revocation.service import sweep
 from secrets_broker.settings import Settings, get_settings
-from secrets_broker.vault.gateway import VaultError, VaultGateway
+from secrets_broker.vault.errors import VaultError
+from secrets_broker.vault.gateway import VaultGateway, get_gateway
 
 log = get_logger("secrets_broker.worker")
 REVOKER_ROLE: Final = "msp-broker-revoker"
 
 
-class RevocationSweeper:
-    """A daemon thread running `sweep` every `revocation_sweep_interval_s`."""
-
-    def __init__(self, gateway: VaultGateway, settings: Settings) -> None:
-        self._gateway = gateway
-        self._settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="revocation-sweep", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and wait briefly."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def run_once(self) -> int:
-        """One sweep; returns how many revocations it finished."""
-        return sweep(
-            get_engine(),
-            self._gateway,
-            batch=self._settings.revocation_batch,
-            backoff_max_s=self._settings.revocation_backoff_max_s,
-        )
-
-    def _run(self) -> None:
-        # The first round runs at once: revocations may have waited while no worker ran.
-        while True:
-            try:
-                done = self.run_once()
-                if done:
-                    log.info("revocation_sweep", done=done)
-            except Exception as exc:  # noqa: BLE001 - the sweep must survive any single round
-                log.warning("revocation_sweep_failed", error=type(exc).__name__)
-            if self._stop.wait(self._settings.revocation_sweep_interval_s):
-                return
+def sweep_once(gateway: VaultGateway, settings: Settings) -> int:
+    """One sweep over the open revocations; returns how many it finished."""
+    done = sweep(
+        get_engine(), gateway=gateway, batch=settings.revocation_batch, backoff_max_s=settings.revocation_backoff_max_s
+    )
+    if done:
+        log.info("revocation_sweep", done=done)
+    return done
 
 
-_sweeper: RevocationSweeper | None = None
+_sweeper: Periodic | None = None
 
 
 def start_worker() -> None:
     """At worker start: refuse any role but the revoker, log in, renew, and start the sweep."""
-    from secrets_broker.deps import get_gateway
-
     global _sweeper
     settings = get_settings()
     if settings.vault_role != REVOKER_ROLE:
@@ -90,14 +53,18 @@ def start_worker() -> None:
         # Vault may be starting: the renewal thread retries with the same (unspent) secret id.
         log.warning("vault_login_at_start_failed", error=type(exc).__name__)
     gateway.start_renewal()
-    _sweeper = RevocationSweeper(gateway, settings)
+    # The first round runs at once: revocations may have waited while no worker ran.
+    _sweeper = Periodic(
+        "revocation-sweep",
+        lambda: sweep_once(gateway, settings),
+        interval_s=settings.revocation_sweep_interval_s,
+        run_first=True,
+    )
     _sweeper.start()
 
 
 def stop_worker() -> None:
     """At worker shutdown: stop the sweep and the renewal thread."""
-    from secrets_broker.deps import get_gateway
-
     if _sweeper is not None:
         _sweeper.stop()
     get_gateway().stop_renewal()

@@ -1,0 +1,1 @@
+"""Vault/OpenBao: its errors, the AppRole session, the gateway and the wrapping-token client."""
