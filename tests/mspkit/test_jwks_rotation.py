@@ -152,35 +152,38 @@ def test_a_stale_set_is_served_while_one_background_fetch_waits_on_a_slow_issuer
     assert server.fetches == 2  # the first fetch and one refresh, not one per verification
 
 
-def test_last_key_set_is_served_while_the_issuer_is_down():
+def _verified_then_issuer_down(clock: Clock) -> tuple[JWTVerifier, Ed25519PrivateKey]:
+    """A verifier that has fetched the key set once, and an issuer that has gone away since."""
     server = _JWKSServer()
-    clock = Clock()
     key = Ed25519PrivateKey.generate()
     server.keys = [_jwk(key, "k1")]
     verifier = _verifier(server.url, clock)
     assert verifier.verify(_token(key, "k1")).sub == "t"
     server.server.shutdown()
     server.server.server_close()
-    clock.now += verifier.jwks.ttl_s + 1
+    return verifier, key
+
+
+def _lapse(verifier: JWTVerifier, clock: Clock, seconds: float) -> None:
+    """Move the clock on; PyJWT's own cache lapses with ours."""
+    clock.now += seconds
     assert verifier.jwks.jwk_set_cache is not None
-    verifier.jwks.jwk_set_cache.lifespan = 0  # PyJWT's own cache lapses with ours
+    verifier.jwks.jwk_set_cache.lifespan = 0
+
+
+def test_last_key_set_is_served_while_the_issuer_is_down():
+    clock = Clock()
+    verifier, key = _verified_then_issuer_down(clock)
+    _lapse(verifier, clock, verifier.jwks.ttl_s + 1)
     assert verifier.verify(_token(key, "k1")).sub == "t"
     _wait_for_refresh(verifier)
     assert verifier.verify(_token(key, "k1")).sub == "t"  # the failed refresh kept the set
 
 
 def test_past_the_grace_period_an_unreachable_issuer_refuses():
-    server = _JWKSServer()
     clock = Clock()
-    key = Ed25519PrivateKey.generate()
-    server.keys = [_jwk(key, "k1")]
-    verifier = _verifier(server.url, clock)
-    assert verifier.verify(_token(key, "k1")).sub == "t"
-    server.server.shutdown()
-    server.server.server_close()
-    clock.now += verifier.jwks.ttl_s + verifier.jwks.grace_s + 1
-    assert verifier.jwks.jwk_set_cache is not None
-    verifier.jwks.jwk_set_cache.lifespan = 0  # PyJWT's own cache lapses with ours
+    verifier, key = _verified_then_issuer_down(clock)
+    _lapse(verifier, clock, verifier.jwks.ttl_s + verifier.jwks.grace_s + 1)
     with pytest.raises(Unauthenticated, match="identity provider unreachable"):
         verifier.verify(_token(key, "k1"))
 
