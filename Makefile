@@ -34,8 +34,10 @@ up: venv
 down: venv
 	$(BIN)/mspctl down
 
+# `mspctl status` as it is (PART STATE PID), then the NAME URL lines `make up` printed.
 status: venv
-	$(BIN)/mspctl status
+	@$(BIN)/mspctl status
+	@$(BIN)/mspctl urls
 
 lint: venv
 	$(BIN)/ruff check .
@@ -46,10 +48,18 @@ lint: venv
 test: venv lint
 	$(BIN)/pytest -m "not slow"
 
+# The auth, tenancy and sign-in tests once more with the dev issuer's Entra-shaped tokens (roles array,
+# pairwise sub, tenant in an extn. claim), read by the services through the MSP_AUTH_* settings alone.
+ENTRA_TESTS := tests/mspkit/test_auth.py tests/security/test_service_token_replay.py \
+	tests/intake/test_bola.py tests/intake/test_approvals.py tests/intake/test_internal.py \
+	tests/secrets_broker/test_credentials.py tests/secrets_broker/test_release.py \
+	tests/vendor_sync/test_api_registry.py tests/vendor_sync/test_api_domains.py
+
 # The browser test drives Debian's chromium (Playwright cannot download browsers here).
 test-slow: venv
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 	$(BIN)/pytest -m slow
+	MSP_DEV_TOKEN_PROFILE=entra $(BIN)/pytest $(ENTRA_TESTS)
 
 bench: venv
 	@shopt -s nullglob; files=(benchmarks/*.py); \

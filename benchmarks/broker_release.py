@@ -203,7 +203,8 @@ class Bench:
     def token(self, role: str, sub: str, client_id: str | None = None) -> dict[str, str]:
         from mspctl.tokens import mint
 
-        return {"Authorization": f"Bearer {mint(self.root, role=role, sub=sub, client_id=client_id)}"}
+        aud = ["intake"] if role == "service" else None  # its one service token is for intake's /internal/tasks
+        return {"Authorization": f"Bearer {mint(self.root, role=role, sub=sub, client_id=client_id, aud=aud)}"}
 
     def setup_tasks(self, count: int) -> tuple[str, str, list[tuple[str, str]]]:
         """A client and a credential in scope of `count` in-progress tasks; (client, credential, [(task, tech)])."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from mspctl.ports import free_port
 
@@ -26,6 +27,9 @@ _state: dict[str, Any] = {}
 def _start_stack() -> None:
     from mspctl.stack import Stack
 
+    # The token profile asked for (`MSP_DEV_TOKEN_PROFILE=entra` runs the suite on Entra-shaped tokens),
+    # kept apart from what the stack then reports, so a test can tell that the stack really honoured it.
+    _state["requested_profile"] = os.environ.get("MSP_DEV_TOKEN_PROFILE") or "dev"
     keep = os.environ.get("MSP_TEST_DEVSTACK_DIR")
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="msp-test-stack-"))
     stack = Stack(root, ports="auto")
@@ -94,8 +98,14 @@ def stack() -> Any:
 
 
 @pytest.fixture(scope="session")
+def token_profile() -> str:
+    """The dev issuer's token profile this run asked for (`dev` or `entra`)."""
+    return str(_state["requested_profile"])
+
+
+@pytest.fixture(scope="session")
 def mint_token(devstack_dir: Path) -> Callable[..., str]:
-    """Factory: a JWT signed by the private stack's dev issuer."""
+    """Factory: a JWT signed by the private stack's dev issuer, in the stack's token profile's shape."""
     from mspctl.tokens import mint
 
     def _mint(role: str, sub: str, client_id: Any = None, aud: list[str] | None = None, ttl: int = 3600) -> str:
@@ -104,14 +114,56 @@ def mint_token(devstack_dir: Path) -> Callable[..., str]:
     return _mint
 
 
+SEED_STAFF = text(
+    "INSERT INTO intake.staff (sub, id, display_name, email, role, active, client_ids, created_at, updated_at)"
+    " VALUES (:sub, :id, :sub, :email, 'technician', true, NULL, now(), now()) ON CONFLICT (sub) DO NOTHING"
+)
+
+
 @pytest.fixture(scope="session")
-def auth(mint_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
-    """Factory: an Authorization header for a role/sub/client."""
+def seed_staff(admin_engine: Any) -> Callable[[str], None]:
+    """Give a technician a staff row (active, every client) unless they already have one, committed."""
+    import uuid
 
-    def _auth(role: str, sub: str = "user", client_id: Any = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(role, sub, client_id)}"}
+    def _seed(sub: str) -> None:
+        with admin_engine.begin() as connection:
+            connection.execute(SEED_STAFF, {"sub": sub, "id": uuid.uuid4(), "email": "staff@msp.example"})
 
-    return _auth
+    return _seed
+
+
+@pytest.fixture(scope="session")
+def auth_for(
+    mint_token: Callable[..., str], seed_staff: Callable[[str], None]
+) -> Callable[[str | None], Callable[..., dict[str, str]]]:
+    """Factory of `auth` factories whose service tokens are, unless told otherwise, for one target service.
+
+    A service token names exactly one `aud` (one token per target): a service's test dir overrides
+    `auth` with `auth_for("<that service>")`, so its call sites need not name the audience. A
+    technician's header comes with a staff row for them (the contract: tests that mint technician
+    tokens seed one first); `staff=False` leaves them without, and a test that wants a technician
+    limited to some clients gives a sub of its own a row through `POST /v1/staff` first.
+    """
+
+    def _for(service_aud: str | None) -> Callable[..., dict[str, str]]:
+        def _auth(
+            role: str, sub: str = "user", client_id: Any = None, *, aud: list[str] | None = None, staff: bool = True
+        ) -> dict[str, str]:
+            if aud is None and role == "service" and service_aud:
+                aud = [service_aud]
+            if role == "technician" and staff:
+                seed_staff(sub)
+            return {"Authorization": f"Bearer {mint_token(role, sub, client_id, aud=aud)}"}
+
+        return _auth
+
+    return _for
+
+
+@pytest.fixture(scope="session")
+def auth(auth_for: Callable[[str | None], Callable[..., dict[str, str]]]) -> Callable[..., dict[str, str]]:
+    """Factory: an Authorization header for a role/sub/client (a service token must name its one `aud`)."""
+    return auth_for(None)
 
 
 @pytest.fixture(scope="session")
@@ -124,11 +176,11 @@ def admin_engine(stack_env: dict[str, str]) -> Iterator[Any]:
     engine.dispose()
 
 
-def serve_in_thread(app: Any, url: str) -> Any:
+def serve_in_thread(app: Any, url: str, *, lifespan: str = "on") -> Any:
     """Run an ASGI app with uvicorn in a daemon thread at `url` (http://127.0.0.1:PORT); wait until up."""
     from mspctl.threaded_server import ThreadedServer
 
-    served = ThreadedServer(app, int(url.rsplit(":", 1)[1])).start()
+    served = ThreadedServer(app, int(url.rsplit(":", 1)[1]), lifespan=lifespan).start()
     _state.setdefault("servers", []).append(served.server)
     return served.server
 
@@ -143,8 +195,8 @@ def intake_live(stack_env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def vendor_sync_live(stack_env: dict[str, str]) -> str:
-    """The real vendor_sync API served over HTTP at MSP_VENDOR_SYNC_URL."""
+def vendor_sync_live(stack_env: dict[str, str], intake_live: str) -> str:
+    """The real vendor_sync API served over HTTP at MSP_VENDOR_SYNC_URL (with the intake it asks about clients)."""
     from vendor_sync.api import app
 
     serve_in_thread(app, stack_env["MSP_VENDOR_SYNC_URL"])
@@ -153,8 +205,12 @@ def vendor_sync_live(stack_env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def secrets_broker_live(stack_env: dict[str, str]) -> str:
-    """The real secrets_broker API served over HTTP at MSP_SECRETS_BROKER_URL."""
+    """The real secrets_broker API served over HTTP at MSP_SECRETS_BROKER_URL (the only server on that port).
+
+    Without its lifespan: in-process tests run no maintenance threads. Tests that reach Vault
+    through it use `broker_live` (tests/secrets_broker/broker_fixtures.py), which logs it in first.
+    """
     from secrets_broker.main import app
 
-    serve_in_thread(app, stack_env["MSP_SECRETS_BROKER_URL"])
+    serve_in_thread(app, stack_env["MSP_SECRETS_BROKER_URL"], lifespan="off")
     return stack_env["MSP_SECRETS_BROKER_URL"]

@@ -1,4 +1,5 @@
-"""OpenBao bootstrap, least-privilege roles, the launcher token and `run-with-secret-id`."""
+"""OpenBao: a real server (raft, static seal), its idempotent bootstrap, least-privilege roles, the
+launcher token and `run-with-secret-id`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from mspctl.bao import API_ROLE, REVOKER_ROLE, mint_wrapped_secret_id
+from mspctl.bao import API_ROLE, LAUNCHER_POLICY, REVOKER_ROLE, ROLE_SETTINGS, bootstrap, mint_wrapped_secret_id
 from mspctl.layout import Layout
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,11 +40,106 @@ def _login(infra, role: str) -> str:
     return resp.json()["auth"]["client_token"]
 
 
-def test_token_files_are_private(infra):
+def test_token_and_key_files_are_private(infra):
     layout = Layout(infra.dir)
-    for path in (layout.root_token, layout.launcher_token):
-        assert path.stat().st_mode & 0o777 == 0o600
-    assert layout.bao_dir.stat().st_mode & 0o777 == 0o700
+    for path in (layout.root_token, layout.launcher_token, layout.bao_seal_key, layout.bao_recovery_key):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    for path in (layout.bao_dir, layout.bao_data):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    assert layout.bao_seal_key.stat().st_size == 32
+
+
+def test_it_is_a_real_server_with_raft_storage_and_the_static_seal(infra):
+    with _bao(infra) as c:
+        seal = c.get("sys/seal-status").json()
+    assert (seal["type"], seal["storage_type"], seal["initialized"], seal["sealed"]) == ("static", "raft", True, False)
+    with _bao(infra, _root(infra)) as c:
+        mounts = c.get("sys/mounts").json()["data"]
+    # Dev mode would have mounted `secret/`; this server holds only what bootstrap made.
+    assert "secret/" not in mounts
+    assert mounts["msp-kv/"]["type"] == "kv" and mounts["msp-kv/"]["options"]["version"] == "2"
+    # The process supervisor watches is `bao server -config=<devstack>/bao.hcl`, nothing else on argv.
+    argv = psutil.Process(infra.stack.pid("openbao")).cmdline()
+    assert argv[1:] == ["server", f"-config={Layout(infra.dir).bao_hcl}"]
+    assert Layout(infra.dir).bao_data.joinpath("vault.db").exists()
+
+
+def _state(infra) -> dict:
+    """What bootstrap manages, as OpenBao reports it (ids and accessors included)."""
+    with _bao(infra, _root(infra)) as c:
+        mounts = c.get("sys/mounts").json()["data"]
+        auths = c.get("sys/auth").json()["data"]
+        policies = {
+            name: c.get(f"sys/policies/acl/{name}").json()["data"]["policy"]
+            for name in (API_ROLE, REVOKER_ROLE, LAUNCHER_POLICY)
+        }
+        roles = {
+            role: (c.get(f"auth/approle/role/{role}").json()["data"], c.get(f"auth/approle/role/{role}/role-id").json())
+            for role in (API_ROLE, REVOKER_ROLE)
+        }
+    return {
+        "mount": (mounts["msp-kv/"]["uuid"], mounts["msp-kv/"]["accessor"]),
+        "approle": auths["approle/"]["accessor"],
+        "policies": policies,
+        "roles": {role: (settings, ids["data"]["role_id"]) for role, (settings, ids) in roles.items()},
+        "launcher": Layout(infra.dir).launcher_token.read_text(),
+    }
+
+
+def test_bootstrap_twice_on_a_live_server_changes_nothing(infra):
+    addr, layout = infra.env["MSP_VAULT_ADDR"], Layout(infra.dir)
+    token = _login(infra, API_ROLE)
+    path = f"msp-kv/data/clients/{uuid.uuid4()}/credentials/{uuid.uuid4()}"
+    with _bao(infra, token) as c:
+        assert c.post(path, json={"data": {"secret": "kept"}}).status_code == 200
+    role_id, wrapped = mint_wrapped_secret_id(infra.dir, API_ROLE)
+    before = _state(infra)
+
+    assert bootstrap(addr, _root(infra), layout) == []
+    assert bootstrap(addr, _root(infra), layout) == []
+
+    assert _state(infra) == before
+    with _bao(infra, token) as c:  # a token issued before still works, and the secret is there
+        assert c.get(path).json()["data"]["data"] == {"secret": "kept"}
+    with _bao(infra, wrapped) as c:  # and so does a secret id minted before
+        secret_id = c.post("sys/wrapping/unwrap").json()["data"]["secret_id"]
+    with _bao(infra) as c:
+        assert c.post("auth/approle/login", json={"role_id": role_id, "secret_id": secret_id}).status_code == 200
+
+
+def test_bootstrap_puts_back_what_drifted_in_place(infra):
+    addr, layout = infra.env["MSP_VAULT_ADDR"], Layout(infra.dir)
+    before = _state(infra)
+    with _bao(infra, _root(infra)) as c:
+        assert c.post(f"auth/approle/role/{REVOKER_ROLE}", json={"secret_id_num_uses": 5}).status_code == 204
+        narrowed = 'path "x" { capabilities = ["read"] }'
+        assert c.put(f"sys/policies/acl/{API_ROLE}", json={"policy": narrowed}).status_code == 204
+
+    assert bootstrap(addr, _root(infra), layout) == [f"policy {API_ROLE}", f"approle {REVOKER_ROLE}"]
+
+    after = _state(infra)
+    assert after == before  # role ids, mount and accessors unchanged: updated in place, not recreated
+    assert after["roles"][REVOKER_ROLE][0]["secret_id_num_uses"] == ROLE_SETTINGS["secret_id_num_uses"]
+
+
+def test_a_launcher_token_close_to_expiry_is_replaced_and_revoked(infra):
+    addr, layout = infra.env["MSP_VAULT_ADDR"], Layout(infra.dir)
+    with _bao(infra, _root(infra)) as c:
+        short = c.post(
+            "auth/token/create-orphan",
+            json={"policies": [LAUNCHER_POLICY], "no_default_policy": True, "ttl": "1h", "renewable": False},
+        ).json()["auth"]["client_token"]
+    layout.launcher_token.write_text(short + "\n")
+
+    assert bootstrap(addr, _root(infra), layout) == ["launcher token"]
+
+    fresh = layout.launcher_token.read_text().strip()
+    assert fresh != short
+    assert layout.launcher_token.stat().st_mode & 0o777 == 0o600
+    with _bao(infra, _root(infra)) as c:
+        assert c.post("auth/token/lookup", json={"token": short}).status_code != 200
+        assert c.post("auth/token/lookup", json={"token": fresh}).json()["data"]["ttl"] > 30 * 24 * 3600
+    assert mint_wrapped_secret_id(infra.dir, API_ROLE)[1]
 
 
 def test_audit_device_is_enabled_and_writes(infra):

@@ -76,6 +76,24 @@ def test_bad_arguments_are_refused(mspctl, infra, args, needle):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("auds", [[], ["intake", "secrets_broker"]], ids=["no-aud", "two-auds"])
+def test_service_token_needs_exactly_one_aud(mspctl, infra, auds):
+    args = [a for aud in auds for a in ("--aud", aud)]
+    result = mspctl(infra.dir, "token", "--role", "service", "--sub", "svc:intake", *args)
+    assert result.returncode != 0
+    assert "--aud" in result.stderr and "role service" in result.stderr
+    assert result.stdout == ""
+    with pytest.raises(ValueError, match="--aud"):
+        mint(infra.dir, role="service", sub="svc:intake", aud=auds or None)
+
+
+def test_service_token_for_one_target(mspctl, infra):
+    result = mspctl(infra.dir, "token", "--role", "service", "--sub", "svc:intake", "--aud", "secrets_broker")
+    assert result.returncode == 0, result.stderr
+    claims = _verify(result.stdout.strip(), infra.env, audience="secrets_broker")
+    assert (claims["sub"], claims["role"], claims["aud"]) == ("svc:intake", "service", ["secrets_broker"])
+
+
 def test_refuses_outside_dev_mode(mspctl, tmp_path: Path):
     layout = Layout(tmp_path)
     ensure_key(layout)
@@ -85,6 +103,25 @@ def test_refuses_outside_dev_mode(mspctl, tmp_path: Path):
     assert "MSP_ENV=dev" in result.stderr
     with pytest.raises(ValueError, match="MSP_ENV=dev"):
         mint(tmp_path, role="admin", sub="a1")
+
+
+def test_the_env_file_carries_the_token_profile_and_its_claim_mapping(mspctl, tmp_path: Path):
+    """`mspctl up` writes the profile and its MSP_AUTH_* settings; `mspctl token` then shapes tokens by it."""
+    from mspctl.envfile import ALL_KEYS, read_env, render, write_env
+    from mspctl.tokens import PROFILE_CLAIM_SETTINGS
+
+    layout = Layout(tmp_path)
+    ensure_key(layout)
+    values = {key: "x" for key in ALL_KEYS} | {"MSP_ENV": "dev", "MSP_DEV_TOKEN_PROFILE": "entra"}
+    write_env(layout.env_file, values | PROFILE_CLAIM_SETTINGS["entra"])
+    assert read_env(layout.env_file) == values | PROFILE_CLAIM_SETTINGS["entra"]  # MSP_AUTH_ROLE_CLAIM="" too
+    with pytest.raises(ValueError, match="MSP_SOMETHING_ELSE"):  # never silently left out of the file
+        render(values | {"MSP_SOMETHING_ELSE": "1"})
+    result = mspctl(tmp_path, "token", "--role", "client_user", "--sub", "u1", "--client-id", CLIENT)
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+    assert "role" not in claims and claims["roles"] == ["client_user"]
+    assert claims["oid"] == "u1" and claims["sub"] != "u1" and claims["extn.msp_client_id"] == CLIENT
 
 
 def test_python_mint_matches_the_cli(infra):

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 broker_app = broker_fixtures.broker_app
 broker = broker_fixtures.broker
+broker_live = broker_fixtures.broker_live
 world = broker_fixtures.world
 engine = broker_fixtures.engine
 gateway = broker_fixtures.gateway

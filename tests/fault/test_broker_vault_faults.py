@@ -1,15 +1,14 @@
 """OpenBao sealed, stalled or stopped during releases: 503 and no secret.
 
-Each test runs its own throwaway `bao server -dev` (never the shared one), bootstrapped the way the
-dev stack does it, and points the broker app's gateway at it. Sealing is undone with the unseal key
-the dev server prints (the stack discards that output; here it is captured).
+Each test runs its own throwaway OpenBao (never the shared one), configured, initialised and
+bootstrapped the way the dev stack does it (raft storage, static seal), and points the broker app's
+gateway at it. An explicit seal is undone with the recovery key that init left in the throwaway's dir;
+a restart needs nothing: the static seal unseals the server by itself.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import secrets
 import select
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from sqlalchemy import text
 # The broker's fixtures (tests/fault has no broker conftest).
 broker_app = broker_fixtures.broker_app
 broker = broker_fixtures.broker
+broker_live = broker_fixtures.broker_live
 world = broker_fixtures.world
 engine = broker_fixtures.engine
 vault_addr = broker_fixtures.vault_addr
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 
 class ThrowawayBao:
-    """A private dev-mode OpenBao with the broker's mount, policies, AppRoles and launcher token."""
+    """A private OpenBao like the stack's, with the broker's mount, policies, AppRoles and launcher token."""
 
     def __init__(self, root: Path) -> None:
         from mspctl import bao
@@ -52,33 +52,40 @@ class ThrowawayBao:
         self.layout = Layout(root)
         root.mkdir(parents=True, exist_ok=True)
         self.layout.bao_dir.mkdir(mode=0o700, exist_ok=True)
-        bao.write_config(self.layout)
         self.port = free_port()
+        bao.write_config(self.layout, self.port, free_port(avoid=[self.port]))
+        bao.ensure_seal_key(self.layout)
         self.addr = f"http://127.0.0.1:{self.port}"
-        self.root_token = secrets.token_hex(16)
         self.log = root / "bao.out"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-        env["BAO_DEV_ROOT_TOKEN_ID"] = self.root_token
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                bao.server_command(self.port, self.layout), stdout=out, stderr=subprocess.STDOUT, env=env
-            )
-        bao.wait_unsealed(self.addr, timeout=30)
+        self.start()
+        bao.initialize(self.addr, self.layout)
+        self.root_token = self.layout.root_token.read_text().strip()
         bao.bootstrap(self.addr, self.root_token, self.layout)
         (root / "env").write_text(f"MSP_VAULT_ADDR={self.addr}\n")
 
-    def unseal_key(self) -> str:
-        match = re.search(r"Unseal Key: (\S+)", self.log.read_text())
-        assert match, "the dev server printed no unseal key"
-        return match.group(1)
+    def start(self) -> None:
+        from mspctl import bao
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(bao.server_command(self.layout), stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 30
+        while not (bao.is_serving(self.addr) or self.proc.poll() is not None):
+            assert time.monotonic() < deadline, "the throwaway OpenBao did not answer"
+            time.sleep(0.1)
 
     def seal(self) -> None:
         r = requests.put(f"{self.addr}/v1/sys/seal", headers={"X-Vault-Token": self.root_token}, timeout=5)
         assert r.status_code == 204, r.text
 
     def unseal(self) -> None:
-        r = requests.put(f"{self.addr}/v1/sys/unseal", json={"key": self.unseal_key()}, timeout=5)
+        key = self.layout.bao_recovery_key.read_text().strip()
+        r = requests.put(f"{self.addr}/v1/sys/unseal", json={"key": key}, timeout=5)
         assert r.json()["sealed"] is False
+        from mspctl import bao
+
+        # Unsealed is not yet serving: the raft node first takes the leadership again.
+        bao.wait_unsealed(self.addr, timeout=30)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -209,24 +216,48 @@ def test_stopped_vault_is_503_and_no_secret(
     )
     assert created.status_code == 503
 
+    # Started again, it unseals itself and still holds the secret; the gateway's token survived too.
+    throwaway.start()
+    from mspctl import bao
+
+    bao.wait_unsealed(throwaway.addr, timeout=30)
+    ok = world.release(sub, task_id, credential_id)
+    assert ok.status_code == 201, ok.text
+    assert unwrap_at_vault(throwaway.addr, ok.json()["wrap_token"]).json()["data"]["data"]["secret"] == secret
+
 
 def test_slow_vault_is_503_and_no_secret(
     world: World, broker_app: Any, engine: Any, throwaway: ThrowawayBao
 ) -> None:
     proxy = StallingProxy(throwaway.port)
     try:
-        _use_vault(broker_app, proxy.addr, throwaway.root)
+        gw = _use_vault(broker_app, proxy.addr, throwaway.root)
         _, credential_id, secret, task_id, sub = _ready(world)
 
+        # Every Vault call from here on: the timeout it was sent with, and how it ended.
+        calls: list[tuple[Any, str]] = []
+        send = gw._session.request
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            try:
+                response = send(*args, **kwargs)
+            except Exception as exc:
+                calls.append((kwargs.get("timeout"), type(exc).__name__))
+                raise
+            calls.append((kwargs.get("timeout"), str(response.status_code)))
+            return response
+
+        gw._session.request = recording  # type: ignore[method-assign]
         proxy.stalled.set()
-        started = time.monotonic()
         r = world.release(sub, task_id, credential_id)
-        elapsed = time.monotonic() - started
 
         assert r.status_code == 503
+        assert r.json()["error"] == "unavailable"
         assert secret not in r.text
         assert _releases(engine, task_id) == 0
-        assert elapsed < 10  # bounded by the 2.5 s timeout, not the 30 s hvac default
+        # The stalled proxy never answered: each call ended on the gateway's own 2.5 s read timeout,
+        # not on hvac's 30 s default nor on no timeout at all.
+        assert calls and set(calls) == {(2.5, "ReadTimeout")}
     finally:
         proxy.close()
 
@@ -249,3 +280,47 @@ def test_anchor_check_and_set_on_a_private_vault(broker_app: Any, throwaway: Thr
         timeout=5,
     )
     assert stale.status_code == 400
+
+
+def test_rotation_against_a_sealed_vault_is_audited_as_failed_and_changes_nothing(
+    world: World, broker_app: Any, engine: Any, throwaway: ThrowawayBao
+) -> None:
+    import json
+    import uuid
+
+    gw = _use_vault(broker_app, throwaway.addr, throwaway.root)
+    client_id, credential_id, secret, task_id, sub = _ready(world)
+    body = {"task_id": str(task_id), "reason": "customer ticket 4711: rotate", "secret": f"new-{uuid.uuid4().hex}"}
+
+    throwaway.seal()
+    r = world.broker.put(f"/v1/credentials/{credential_id}/secret", headers=world.tech(sub), json=body)
+
+    assert (r.status_code, r.json()["error"]) == (503, "unavailable")
+    assert body["secret"] not in r.text
+    with engine.connect() as conn:
+        stages = [
+            json.loads(canonical)["details"]
+            for canonical in conn.execute(
+                text(
+                    "SELECT canonical FROM audit_entries WHERE credential_id = :c AND action = 'credential.rotated' "
+                    "ORDER BY index"
+                ),
+                {"c": credential_id},
+            ).scalars()
+        ]
+        version = conn.execute(
+            text("SELECT vault_version FROM credentials WHERE id = :c"), {"c": credential_id}
+        ).scalar_one()
+    # Audited before Vault was asked; Vault's refusal recorded after it (sealed: it may not say more).
+    assert [(s["stage"], s.get("written")) for s in stages] == [("authorized", None), ("failed", "unknown")]
+    assert version == 1
+
+    throwaway.unseal()
+    from secrets_broker.vault.gateway import credential_path
+
+    stored = unwrap_at_vault(throwaway.addr, gw.wrapped_read(credential_path(client_id, credential_id), ttl_s=30).token)
+    assert stored.json()["data"]["data"]["secret"] == secret
+    assert stored.json()["data"]["metadata"]["version"] == 1
+    # Unsealed, the same rotation goes through (the bootstrap's API policy allows the PATCH).
+    ok = world.broker.put(f"/v1/credentials/{credential_id}/secret", headers=world.tech(sub), json=body)
+    assert ok.status_code == 200, ok.text

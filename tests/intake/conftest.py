@@ -39,8 +39,15 @@ def conn() -> Iterator[Connection]:
         connection.close()
 
 
+@pytest.fixture(scope="session")
+def usual_staff(seed_staff: Callable[[str], None]) -> None:
+    """The suite's usual technicians (tech-1, tech-2) have staff rows, whichever test minted their token first."""
+    for sub in ("tech-1", "tech-2"):
+        seed_staff(sub)
+
+
 @pytest.fixture
-def api(conn: Connection) -> Iterator[TestClient]:
+def api(conn: Connection, usual_staff: None) -> Iterator[TestClient]:
     """The app with every request's session joined to the test's transaction (its commits become savepoints)."""
     from intake.deps import get_session
     from intake.main import app
@@ -58,7 +65,7 @@ def api(conn: Connection) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def live_api() -> Iterator[TestClient]:
+def live_api(usual_staff: None) -> Iterator[TestClient]:
     """The app exactly as deployed: each request commits on its own connection."""
     from intake.main import app
 
@@ -75,6 +82,12 @@ def sql(conn: Connection) -> Callable[..., list[Any]]:
         return list(result.all()) if result.returns_rows else []
 
     return _sql
+
+
+@pytest.fixture(scope="session")
+def auth(auth_for: Callable[[str | None], Callable[..., Headers]]) -> Callable[..., Headers]:
+    """As the root `auth`, with service tokens meant for intake (one token per target service)."""
+    return auth_for("intake")
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +118,27 @@ def broker_h(auth: Callable[..., Headers]) -> Headers:
 def vs_h(auth: Callable[..., Headers]) -> Headers:
     """The vendor_sync service."""
     return auth("service", "svc:vendor_sync")
+
+
+@pytest.fixture
+def scratch_url(admin_engine: Any) -> Iterator[str]:
+    """A fresh, empty database on the test server for a migration test, dropped afterwards."""
+    import uuid
+
+    name = f"mig_{uuid.uuid4().hex[:12]}"
+    with admin_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_engine.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def scratch_alembic(scratch_url: str) -> Any:
+    """intake's alembic config pointed at `scratch_url` (upgrade and downgrade it revision by revision)."""
+    import intake.migrate
+    from mspkit.migrations import alembic_config
+
+    return alembic_config(Path(intake.migrate.__file__).parent / "migrations", scratch_url, "intake")

@@ -124,3 +124,105 @@ def outbox(sql: Callable[..., list[Any]], client_id: Any) -> list[tuple[str, dic
         "SELECT type, envelope FROM intake.outbox WHERE envelope->>'client_id' = :c ORDER BY id", c=str(client_id)
     )
     return [(r[0], r[1]["data"]) for r in rows]
+
+
+def walk(api: TestClient, headers: Headers, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged list, following `next_cursor` to the end (whatever else the database holds)."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": params.get("limit", 200), **({"cursor": cursor} if cursor else {})}
+        response = api.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def client_state(sql: Callable[..., list[Any]], client_id: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row intake holds for one client, to show that a refusal changed nothing."""
+    by_task = "JOIN intake.tasks t ON t.id = x.task_id WHERE t.client_id = :c ORDER BY x.id"
+    queries = {
+        "clients": "SELECT * FROM intake.clients WHERE id = :c",
+        "requests": "SELECT * FROM intake.requests WHERE client_id = :c ORDER BY id",
+        "tasks": "SELECT * FROM intake.tasks WHERE client_id = :c ORDER BY id",
+        "task_notes": f"SELECT x.* FROM intake.task_notes x {by_task}",
+        "task_steps": f"SELECT x.* FROM intake.task_steps x {by_task}",
+        "approvals": "SELECT * FROM intake.approvals WHERE client_id = :c ORDER BY id",
+        "outbox": "SELECT * FROM intake.outbox WHERE envelope->>'client_id' = :c ORDER BY id",
+    }
+    return {table: [tuple(row) for row in sql(query, c=str(client_id))] for table, query in queries.items()}
+
+
+def events(sql: Callable[..., list[Any]], client_id: Any, *types: str) -> list[tuple[str, dict[str, Any]]]:
+    """As `outbox` (only `types`, when given), without a task event's `updated_at` stamp, for exact comparisons."""
+    return [
+        (t, {k: v for k, v in d.items() if k != "updated_at"})
+        for t, d in outbox(sql, client_id)
+        if not types or t in types
+    ]
+
+
+def make_staff(api: TestClient, admin_h: Headers, **overrides: Any) -> dict[str, Any]:
+    """Add a technician (a fresh sub unless given) through POST /v1/staff and return the 201 body."""
+    body = {
+        "sub": f"tech-{uuid.uuid4().hex[:12]}",
+        "display_name": "Terry Tech",
+        "email": "terry@msp.example",
+        "role": "technician",
+        **overrides,
+    }
+    response = api.post("/v1/staff", json=body, headers=admin_h)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def staff_events(sql: Callable[..., list[Any]], sub: str) -> list[dict[str, Any]]:
+    """The envelope of every `staff.changed` outbox row about `sub`, in write order."""
+    rows = sql(
+        "SELECT envelope FROM intake.outbox WHERE type = 'staff.changed' AND envelope->'data'->>'sub' = :s ORDER BY id",
+        s=sub,
+    )
+    return [r[0] for r in rows]
+
+
+def staff_state(sql: Callable[..., list[Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every staff row, PSA member id and `staff.changed` event, to show that a refusal changed nothing."""
+    queries = {
+        "staff": "SELECT * FROM intake.staff ORDER BY sub",
+        "members": "SELECT * FROM intake.staff_psa_members ORDER BY sub, provider",
+        "events": "SELECT * FROM intake.outbox WHERE type = 'staff.changed' ORDER BY id",
+    }
+    return {table: [tuple(row) for row in sql(query)] for table, query in queries.items()}
+
+
+# ---- raw rows, for migration tests that fill a database at an older revision ----
+
+_JSON_COLUMNS = ("_emails", "categories", "_ids", "body")
+
+
+def insert_row(conn: Any, table: str, **values: object) -> None:
+    """INSERT one row into `intake.<table>` with plain SQL (JSON columns cast from their text)."""
+    from sqlalchemy import text
+
+    columns = ", ".join(values)
+    params = ", ".join(f"CAST(:{k} AS jsonb)" if k.endswith(_JSON_COLUMNS) else f":{k}" for k in values)
+    conn.execute(text(f"INSERT INTO intake.{table} ({columns}) VALUES ({params})"), values)
+
+
+def insert_client(conn: Any, client_id: uuid.UUID, at: Any) -> None:
+    """An active client row, as every revision since 0002 holds it."""
+    insert_row(
+        conn,
+        "clients",
+        id=client_id,
+        name="C",
+        primary_domain="c.example",
+        approver_emails="[]",
+        purchase_approval_threshold_cents=0,
+        status="active",
+        created_at=at,
+        updated_at=at,
+    )

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from intake_factories import assign, create_request, get_task, isp_body, make_client, outbox, purchase_body
+from intake_factories import (
+    assign,
+    client_state,
+    create_request,
+    events,
+    get_task,
+    isp_body,
+    make_client,
+    purchase_body,
+)
 
 
 @pytest.fixture
@@ -14,7 +23,7 @@ def ready_task(api, admin_h, auth):
 
 
 def _assigned_events(sql, client_id):
-    return [d for t, d in outbox(sql, client_id) if t == "task.assigned"]
+    return [d for _, d in events(sql, client_id, "task.assigned")]
 
 
 def test_technician_takes_an_unassigned_ready_task(api, admin_h, tech_h, ready_task, sql):
@@ -43,25 +52,36 @@ def test_taking_it_again_is_a_no_op(api, tech_h, ready_task, sql):
 
 
 def test_technician_cannot_assign_someone_else(api, tech_h, ready_task, sql):
+    before = client_state(sql, ready_task["client_id"])
     response = assign(api, tech_h, ready_task["id"], "tech-2")
     assert response.status_code == 403
+    assert response.json() == {"error": "forbidden", "detail": "a technician may only take a task for themselves"}
+    assert client_state(sql, ready_task["client_id"]) == before
     assert _assigned_events(sql, ready_task["client_id"]) == []
 
 
 def test_technician_cannot_take_an_assigned_task(api, tech_h, tech2_h, ready_task, sql):
     assert assign(api, tech_h, ready_task["id"], "tech-1").status_code == 200
+    before = client_state(sql, ready_task["client_id"])
     response = assign(api, tech2_h, ready_task["id"], "tech-2")
     assert response.status_code == 403
-    assert response.json()["detail"] == "reassigning is admin-only"
+    assert response.json() == {"error": "forbidden", "detail": "reassigning is admin-only"}
+    assert client_state(sql, ready_task["client_id"]) == before
     assert len(_assigned_events(sql, ready_task["client_id"])) == 1
 
 
-def test_technician_cannot_take_a_task_that_is_not_ready(api, admin_h, auth, tech_h):
+def test_technician_cannot_take_a_task_that_is_not_ready(api, admin_h, auth, tech_h, sql):
     client = make_client(api, admin_h)
     created = create_request(api, auth("client_user", "u", client["id"]), isp_body())  # awaiting_approval
+    before = client_state(sql, client["id"])
     response = assign(api, tech_h, created["task_ids"][0], "tech-1")
     assert response.status_code == 409
-    assert response.json()["current_status"] == "awaiting_approval"
+    assert response.json() == {
+        "error": "conflict",
+        "detail": "only a ready task can be taken",
+        "current_status": "awaiting_approval",
+    }
+    assert client_state(sql, client["id"]) == before
 
 
 def test_admin_reassigns_and_the_event_names_both(api, admin_h, tech_h, ready_task, sql):
@@ -89,20 +109,73 @@ def test_admin_assigns_a_task_in_any_open_status(api, admin_h, auth):
     assert response.json()["status"] == "awaiting_approval"
 
 
-def test_a_closed_task_cannot_be_assigned(api, admin_h, ready_task):
+def test_a_closed_task_cannot_be_assigned(api, admin_h, ready_task, sql):
     assert (
         api.post(f"/v1/tasks/{ready_task['id']}/transition", json={"to": "cancelled"}, headers=admin_h).status_code
         == 200
     )
+    before = client_state(sql, ready_task["client_id"])
     response = assign(api, admin_h, ready_task["id"], "tech-1")
     assert response.status_code == 409
-    assert response.json()["current_status"] == "cancelled"
+    assert response.json() == {
+        "error": "conflict",
+        "detail": "a closed task cannot be assigned",
+        "current_status": "cancelled",
+    }
+    assert client_state(sql, ready_task["client_id"]) == before
 
 
 @pytest.mark.parametrize("role", ["client_user", "client_admin"])
-def test_client_roles_cannot_assign(api, auth, ready_task, role):
+def test_client_roles_cannot_assign(api, auth, ready_task, role, sql):
+    before = client_state(sql, ready_task["client_id"])
     response = assign(api, auth(role, "tech-1", ready_task["client_id"]), ready_task["id"], "tech-1")
     assert response.status_code == 403
+    assert response.json() == {"error": "forbidden", "detail": "role not allowed"}
+    assert client_state(sql, ready_task["client_id"]) == before
+
+
+# An assignee is checked for the shape of a person's `sub` (at most 255 visible ASCII characters, as
+# OpenID Connect allows) and is never a service's subject, before the staff directory is consulted.
+SHAPE = "assignee: must be a person's subject: visible ASCII, no spaces or control characters"
+BAD_ASSIGNEES = [
+    ("", "assignee: String should have at least 1 character"),
+    ("x" * 256, "assignee: String should have at most 255 characters"),
+    ("tech 1", SHAPE),
+    ("tech-1\t", SHAPE),
+    ("tech-1\n", SHAPE),
+    ("tech\x01one", SHAPE),
+    ("tech\x7fone", SHAPE),
+    ("tech\x00one", SHAPE),
+    ("t\u00e9ch", SHAPE),
+    ("tech\u200bone", SHAPE),
+    ("svc:vendor_sync", "assignee: a service subject cannot be assigned"),
+    ("svc:intake", "assignee: a service subject cannot be assigned"),
+]
+
+
+@pytest.mark.parametrize(("assignee", "detail"), BAD_ASSIGNEES, ids=[repr(a)[:24] for a, _ in BAD_ASSIGNEES])
+def test_an_assignee_that_is_not_a_persons_subject_is_422(api, admin_h, ready_task, sql, assignee, detail):
+    before = client_state(sql, ready_task["client_id"])
+    response = assign(api, admin_h, ready_task["id"], assignee)
+    assert response.status_code == 422
+    body = response.json()
+    assert (body["error"], body["field"], body["detail"]) == ("validation_error", "assignee", detail)
+    assert client_state(sql, ready_task["client_id"]) == before
+    assert get_task(api, admin_h, ready_task["id"])["assignee"] is None
+
+
+@pytest.mark.parametrize("assignee", ["tech-1", "auth0|5f7c8ec7c33c6c004bbafe82", "a" * 255, "User.Name@example.com"])
+def test_any_persons_subject_can_be_assigned(api, admin_h, ready_task, seed_staff, assignee):
+    seed_staff(assignee)  # the shape is the schema's rule; being an active staff member is the directory's
+    response = assign(api, admin_h, ready_task["id"], assignee)
+    assert response.status_code == 200, response.text
+    assert response.json()["assignee"] == assignee
+
+
+def test_the_schema_states_the_assignee_rules(api):
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["TaskAssign"]["properties"]["assignee"]
+    assert (schema["minLength"], schema["maxLength"], schema["pattern"]) == (1, 255, "^[!-~]+$")
+    assert schema["not"] == {"pattern": "^svc:"}
 
 
 def test_reassignment_while_in_progress_moves_the_live_authorization(api, admin_h, tech_h, broker_h, ready_task):

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
-from intake_factories import assign, create_request, get_task, isp_body, make_client, move, outbox, purchase_body
+from intake_factories import (
+    assign,
+    create_request,
+    get_task,
+    isp_body,
+    make_client,
+    move,
+    outbox,
+    purchase_body,
+    walk,
+)
 
 APPROVAL_BODY = {
     "recipient": {"name": "R", "contact_email": "r@r.example", "party_category": "provider_for_client"},
@@ -22,17 +33,31 @@ ROUTES = [
     ("POST", "/v1/tasks/{task}/assign", {"assignee": "mallory"}),
     ("POST", "/v1/tasks/{task}/transition", {"to": "cancelled"}),
     ("POST", "/v1/tasks/{task}/approvals", APPROVAL_BODY),
+    ("POST", "/v1/tasks/{task}/notes", {"body": "a note"}),
+    ("POST", "/v1/tasks/{task}/scope", {"add": {"credential_categories": ["isp"]}}),
+    ("POST", "/v1/tasks/{task}/steps/{step}", {"status": "succeeded"}),
     ("GET", "/v1/approvals/{approval}", None),
     ("POST", "/v1/approvals/{approval}/decision", {"decision": "approved"}),
     ("POST", "/v1/approvals/{approval}/decision", {"decision": "rejected"}),
     ("GET", "/internal/tasks/{task}/authorization", None),
     ("GET", "/internal/requests/{request}", None),
-    ("POST", "/internal/tasks/{task}/steps", {"name": "x", "status": "succeeded"}),
+    ("GET", "/internal/clients/{client}", None),
+    (
+        "POST",
+        "/internal/tasks/{task}/steps",
+        {"name": "x", "status": "succeeded", "human": False, "idempotency_key": "k"},
+    ),
     ("POST", "/internal/tasks", {"client_id": "{client}", "type": "drift_review", "title": "x"}),
 ]
+HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
+# A list filtered by B's client id is the 404 of a missing client (the contract); one filtered by B's
+# task must come back empty whatever else the database holds; an unfiltered one is walked to its last
+# page, so B's rows cannot hide beyond the first.
+MISSING_CLIENT = {"error": "not_found", "detail": "client not found"}
 LISTS = [
     ("/v1/tasks", {"client_id": "{client}"}),
     ("/v1/requests", {"client_id": "{client}"}),
+    ("/v1/approvals", {"client_id": "{client}"}),
     ("/v1/approvals", {"task_id": "{task}"}),
     ("/v1/tasks", {}),
     ("/v1/requests", {}),
@@ -42,8 +67,8 @@ LISTS = [
 
 
 @pytest.fixture
-def world(api, admin_h, auth, tech_h):
-    """Client B with a request, a task in progress and a pending approval; client A with its users."""
+def world(api, admin_h, auth, tech_h, vs_h):
+    """Client B with a request, a task in progress, a pending approval and a pending human step; client A's users."""
     a = make_client(api, admin_h, name="A")
     b = make_client(api, admin_h, name="B")
     b_user = auth("client_user", "bob", b["id"])
@@ -51,11 +76,23 @@ def world(api, admin_h, auth, tech_h):
     task_id = request["task_ids"][0]
     approval_id = get_task(api, admin_h, task_id)["approvals"][0]["id"]
     other = create_request(api, b_user, purchase_body())["task_ids"][0]
+    step = api.post(
+        f"/internal/tasks/{task_id}/steps",
+        json={"name": "Order the line", "status": "pending", "human": True, "idempotency_key": "order"},
+        headers=vs_h,
+    )
+    assert step.status_code == 201, step.text
     assert assign(api, tech_h, other, "tech-1").status_code == 200
     assert move(api, tech_h, other, "in_progress").status_code == 200
     return {
         "a": a,
-        "b_ids": {"client": b["id"], "request": request["id"], "task": task_id, "approval": approval_id},
+        "b_ids": {
+            "client": b["id"],
+            "request": request["id"],
+            "task": task_id,
+            "approval": approval_id,
+            "step": step.json()["id"],
+        },
         "b_admin": auth("client_admin", "bea", b["id"]),
     }
 
@@ -95,14 +132,20 @@ def test_bola_matrix(api, auth, world, sql, role):
         assert (foreign.status_code, strip) == (missing.status_code, strip_missing), (method, template)
         assert foreign.status_code in (403, 404), (method, template, foreign.status_code)
     for path, params in LISTS:
-        foreign = api.get(path, params={k: _fill(v, b_ids) for k, v in params.items()}, headers=a_headers)
-        missing = api.get(path, params={k: _fill(v, random_ids) for k, v in params.items()}, headers=a_headers)
-        assert foreign.status_code == 200
-        leaked = [v for v in b_ids.values() if v.encode() in foreign.content]
-        if leaked:
-            successes.append(("GET", path))
         if params:
+            foreign = api.get(path, params={k: _fill(v, b_ids) for k, v in params.items()}, headers=a_headers)
+            missing = api.get(path, params={k: _fill(v, random_ids) for k, v in params.items()}, headers=a_headers)
+            if "client_id" in params:
+                assert (foreign.status_code, foreign.json()) == (404, MISSING_CLIENT), (path, params)
+            else:
+                assert foreign.status_code == 200, (path, params, foreign.text)
+                assert foreign.json() == {"items": [], "next_cursor": None}, (path, params)
             assert foreign.content == missing.content
+            content = foreign.content
+        else:
+            content = json.dumps(walk(api, a_headers, path)).encode()
+        if [v for v in b_ids.values() if v.encode() in content]:
+            successes.append(("GET", path))
     assert successes == []
     assert outbox(sql, b_ids["client"]) == before
 
@@ -119,6 +162,47 @@ def test_the_matrix_is_meaningful_for_bs_own_admin(api, world):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("role", ["client_user", "client_admin"])
+def test_a_client_role_walks_only_its_own_tasks(api, admin_h, auth, role):
+    """GET /v1/tasks, every page: client A's people see A's tasks, all of them, and never B's."""
+    a = make_client(api, admin_h, name="A")
+    b = make_client(api, admin_h, name="B")
+    a_tasks = {
+        create_request(api, auth("client_user", "ann", a["id"]), purchase_body())["task_ids"][0] for _ in range(3)
+    }
+    b_tasks = {
+        create_request(api, auth("client_user", "bob", b["id"]), purchase_body())["task_ids"][0] for _ in range(3)
+    }
+    headers = auth(role, "ann", a["id"])
+    seen = walk(api, headers, "/v1/tasks", limit=2)  # several pages: the tenant filter holds on each
+    assert {t["id"] for t in seen} == a_tasks
+    assert {t["client_id"] for t in seen} == {a["id"]}
+    assert all("internal_notes" not in t for t in seen)
+    for status in ("ready", "awaiting_approval"):
+        assert {t["id"] for t in walk(api, headers, "/v1/tasks", status=status)} <= a_tasks
+    assert api.get("/v1/tasks", params={"client_id": b["id"]}, headers=headers).status_code == 404
+    assert not b_tasks & {t["id"] for t in walk(api, headers, "/v1/tasks", client_id=a["id"])}
+
+
+@pytest.mark.parametrize("staff", ["admin", "technician"])
+def test_staff_walk_every_clients_tasks(api, admin_h, auth, staff):
+    """Technicians and admins see every client's tasks (with internal notes), and filter by client."""
+    a = make_client(api, admin_h, name="A")
+    b = make_client(api, admin_h, name="B")
+    a_tasks = {
+        create_request(api, auth("client_user", "ann", a["id"]), purchase_body())["task_ids"][0] for _ in range(2)
+    }
+    b_tasks = {
+        create_request(api, auth("client_user", "bob", b["id"]), purchase_body())["task_ids"][0] for _ in range(2)
+    }
+    headers = auth(staff, f"{staff}-9")
+    seen = {t["id"]: t for t in walk(api, headers, "/v1/tasks")}
+    assert a_tasks | b_tasks <= seen.keys()
+    assert all("internal_notes" in seen[t] for t in a_tasks | b_tasks)
+    assert {t["id"] for t in walk(api, headers, "/v1/tasks", client_id=b["id"], limit=1)} == b_tasks
+    assert {t["id"] for t in walk(api, headers, "/v1/tasks", client_id=a["id"], limit=1)} == a_tasks
+
+
 def test_every_route_is_in_the_matrix():
     from intake.main import app
 
@@ -128,7 +212,8 @@ def test_every_route_is_in_the_matrix():
             t.replace("{client}", "{client_id}")
             .replace("{request}", "{request_id}")
             .replace("{task}", "{task_id}")
-            .replace("{approval}", "{approval_id}"),
+            .replace("{approval}", "{approval_id}")
+            .replace("{step}", "{step_id}"),
         )
         for m, t, _ in ROUTES
     }
@@ -139,11 +224,15 @@ def test_every_route_is_in_the_matrix():
         ("GET", "/internal/tasks"),
         ("POST", "/v1/webhooks/psa/{provider}"),
     }  # tested elsewhere: no foreign id in the path
-    routes = {
-        (m, r.path)
-        for r in app.routes
-        if getattr(r, "include_in_schema", False)
-        for m in r.methods
-        if r.path not in ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect")
+    # The staff directory belongs to no client: admin-only and service-only (test_staff.py).
+    covered |= {
+        ("GET", "/v1/staff"),
+        ("POST", "/v1/staff"),
+        ("GET", "/v1/staff/{sub}"),
+        ("PATCH", "/v1/staff/{sub}"),
+        ("GET", "/internal/staff/{sub}"),
     }
+    # The published schema lists every route (app.routes nests included routers, whose entries have no path).
+    routes = {(m.upper(), path) for path, item in app.openapi()["paths"].items() for m in item if m in HTTP_METHODS}
+    assert ("GET", "/v1/tasks/{task_id}") in routes  # the listing is not empty
     assert routes - covered == set()

@@ -11,7 +11,11 @@ BROKER_ROUTES = [("GET", "/internal/tasks/{task}/authorization", None), ("GET", 
 VENDOR_SYNC_ROUTES = [
     ("GET", "/internal/requests/{request}", None),
     ("POST", "/internal/tasks", {"client_id": "{client}", "type": "drift_review", "title": "Drift"}),
-    ("POST", "/internal/tasks/{task}/steps", {"name": "dns", "status": "succeeded"}),
+    (
+        "POST",
+        "/internal/tasks/{task}/steps",
+        {"name": "dns", "status": "succeeded", "human": False, "idempotency_key": "dns-1"},
+    ),
 ]
 
 
@@ -174,7 +178,7 @@ def test_steps_are_appended_and_visible_to_the_client(api, auth, vs_h, world):
     for name, status in (("create mx records", "succeeded"), ("verify", "failed")):
         response = api.post(
             f"/internal/tasks/{world['task']}/steps",
-            json={"name": name, "status": status, "detail": f"{name} detail"},
+            json={"name": name, "status": status, "human": False, "detail": f"{name} detail", "idempotency_key": name},
             headers=vs_h,
         )
         assert response.status_code == 201
@@ -187,5 +191,39 @@ def test_steps_are_appended_and_visible_to_the_client(api, auth, vs_h, world):
 
 
 def test_step_on_a_missing_task_is_404(api, vs_h):
-    response = api.post(f"/internal/tasks/{uuid.uuid4()}/steps", json={"name": "x", "status": "failed"}, headers=vs_h)
+    body = {"name": "x", "status": "failed", "human": False, "idempotency_key": "x"}
+    response = api.post(f"/internal/tasks/{uuid.uuid4()}/steps", json=body, headers=vs_h)
     assert response.status_code == 404
+
+
+def test_client_status_is_read_by_the_broker_and_vendor_sync(api, admin_h, broker_h, vs_h, world):
+    for headers in (broker_h, vs_h):
+        response = api.get(f"/internal/clients/{world['client']}", headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"id": world["client"], "status": "active"}
+    assert api.patch(f"/v1/clients/{world['client']}", json={"status": "closed"}, headers=admin_h).status_code == 200
+    # Read live: the next answer already says closed.
+    assert api.get(f"/internal/clients/{world['client']}", headers=broker_h).json()["status"] == "closed"
+
+
+def test_client_status_of_an_unknown_client_is_404(api, vs_h):
+    response = api.get(f"/internal/clients/{uuid.uuid4()}", headers=vs_h)
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("role", "sub"),
+    [
+        ("service", "svc:intake"),
+        ("service", "svc:unknown"),
+        ("admin", "admin-1"),
+        ("technician", "tech-1"),
+        ("client_admin", "c"),
+    ],
+)
+def test_client_status_refuses_other_callers(api, auth, world, role, sub):
+    headers = auth(role, sub, world["client"] if role == "client_admin" else None)
+    response = api.get(f"/internal/clients/{world['client']}", headers=headers)
+    assert (response.status_code, response.json()["error"]) == (403, "forbidden")
+    assert "status" not in response.json()

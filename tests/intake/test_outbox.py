@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,9 @@ def test_envelope_shape(api, admin_h, auth, sql):
         for r in sql("SELECT type, envelope FROM intake.outbox WHERE envelope->>'client_id' = :c", c=client["id"])
     ]
     assert event_type == "task.created"
-    assert set(envelope) == {"event_id", "type", "occurred_at", "client_id", "aggregate_id", "data"}
+    # The contract's six keys, and the kit's one addition: the id of the HTTP request that caused it.
+    assert set(envelope) == {"event_id", "type", "occurred_at", "client_id", "aggregate_id", "data", "http_request_id"}
+    assert envelope["http_request_id"]  # this request sent none, so intake made one
     assert envelope["aggregate_id"] == created["task_ids"][0]
     uuid.UUID(envelope["event_id"])
     assert envelope["occurred_at"].endswith("Z")
@@ -30,10 +33,13 @@ def test_every_event_type_is_routed():
 
     assert set(ROUTES) == {
         "client.status_changed",
+        "staff.changed",
         "task.created",
         "task.assigned",
         "task.status_changed",
+        "task.scope_changed",
         "approval.decided",
+        "provisioning.step_reported",
     }
 
 
@@ -106,4 +112,9 @@ def test_committed_changes_carry_their_events(live_api, admin_h, auth, tech_h, a
         "task.status_changed",
         "client.status_changed",
     ]
-    assert rows[3][1] == {"task_id": task_id, "from": "in_progress", "to": "cancelled", "assignee": "tech-1"}
+    cancelled = dict(rows[3][1])
+    # The task's own `updated_at` after the change travels with the event (the broker compares views by it).
+    changed_at = datetime.fromisoformat(cancelled.pop("updated_at"))
+    assert cancelled == {"task_id": task_id, "from": "in_progress", "to": "cancelled", "assignee": "tech-1"}
+    task = live_api.get(f"/v1/tasks/{task_id}", headers=admin_h).json()
+    assert changed_at == datetime.fromisoformat(task["updated_at"].replace("Z", "+00:00"))

@@ -5,7 +5,18 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from intake_factories import assign, create_request, get_task, make_client, move, outbox, purchase_body, system_task
+from intake_factories import (
+    assign,
+    client_state,
+    create_request,
+    events,
+    get_task,
+    isp_body,
+    make_client,
+    move,
+    purchase_body,
+    system_task,
+)
 
 STATUSES = ["new", "awaiting_approval", "ready", "in_progress", "on_hold", "done", "rejected", "cancelled"]
 WORK = {
@@ -32,6 +43,12 @@ def _expected(pair: tuple[str, str], actor: str) -> int:
     if pair in REOPEN:
         return 200 if actor == "admin" else 403
     return 409  # no edge, or an edge only an approval decision takes
+
+
+def _allowed(current: str, actor: str) -> list[str]:
+    """What an invalid_transition offers this actor: its own edges from here (never an approval's)."""
+    mine = WORK | (REOPEN if actor == "admin" else set())
+    return [to for to in STATUSES if (current, to) in mine]
 
 
 def test_the_table_in_the_code_is_the_contracts():
@@ -67,60 +84,79 @@ def task_in(api, admin_h, auth, sql):
 def test_transition_matrix(api, admin_h, tech_h, task_in, sql, current, target, actor):
     task = task_in(current)
     before = get_task(api, admin_h, task["id"])
+    state = client_state(sql, task["client_id"])
     headers = admin_h if actor == "admin" else tech_h
     response = move(api, headers, task["id"], target)
     expected = _expected((current, target), actor)
     assert response.status_code == expected, response.text
-    events = [(t, d) for t, d in outbox(sql, task["client_id"]) if t == "task.status_changed"]
+    changes = events(sql, task["client_id"], "task.status_changed")
     after = get_task(api, admin_h, task["id"])
     if expected == 200:
         assert response.json()["status"] == target
         assert after["status"] == target
         assert after["updated_at"] > before["updated_at"]
-        assert events == [
+        assert changes == [
             ("task.status_changed", {"task_id": task["id"], "from": current, "to": target, "assignee": "tech-1"})
         ]
     else:
         body = response.json()
         if expected == 409:
-            assert body["error"] == "invalid_transition"
-            assert body["current_status"] == current
+            assert body == {
+                "error": "invalid_transition",
+                "detail": f"cannot move a task from {current} to {target}",
+                "current_status": current,
+                "allowed": _allowed(current, actor),
+            }
         else:
-            assert body["error"] == "forbidden"
-        assert after["status"] == current
-        assert after["updated_at"] == before["updated_at"]
-        assert events == []
+            assert body == {"error": "forbidden", "detail": "reopening a closed task is admin-only"}
+        # Nothing changed: no row (task, request, note, approval) and no outbox event.
+        assert client_state(sql, task["client_id"]) == state
+        assert after == before
+        assert changes == []
 
 
 @pytest.mark.parametrize("current", STATUSES)
-def test_non_assignee_gets_403_before_the_table(api, tech2_h, task_in, current):
+def test_non_assignee_gets_403_before_the_table(api, tech2_h, task_in, current, sql):
     task = task_in(current)
+    state = client_state(sql, task["client_id"])
     for to in STATUSES:  # valid and invalid edges alike: 403, never 409
         response = move(api, tech2_h, task["id"], to)
         assert response.status_code == 403, (to, response.text)
-        assert response.json()["error"] == "forbidden"
+        assert response.json() == {"error": "forbidden", "detail": "only the assignee or an admin may move this task"}
+    assert client_state(sql, task["client_id"]) == state
 
 
 @pytest.mark.parametrize("role", ["client_user", "client_admin"])
-def test_client_roles_cannot_transition(api, auth, task_in, role):
+def test_client_roles_cannot_transition(api, auth, task_in, role, sql):
     task = task_in("ready")
+    state = client_state(sql, task["client_id"])
     response = move(api, auth(role, "tech-1", task["client_id"]), task["id"], "in_progress")
     assert response.status_code == 403
+    assert response.json() == {"error": "forbidden", "detail": "role not allowed"}
+    assert client_state(sql, task["client_id"]) == state
 
 
-def test_unknown_target_status_is_422(api, tech_h, task_in):
+def test_unknown_target_status_is_422(api, tech_h, task_in, sql):
     task = task_in("ready")
+    state = client_state(sql, task["client_id"])
     response = move(api, tech_h, task["id"], "finished")
     assert response.status_code == 422
-    assert response.json()["field"] == "to"
+    assert (response.json()["error"], response.json()["field"]) == ("validation_error", "to")
+    assert client_state(sql, task["client_id"]) == state
 
 
 def test_starting_an_unassigned_task_is_refused(api, admin_h, task_in, sql):
     task = task_in("ready")
     sql("UPDATE intake.tasks SET assignee = NULL WHERE id = :i", i=task["id"])
-    response = move(api, admin_h, task["id"], "in_progress")
+    state = client_state(sql, task["client_id"])
+    response = move(api, admin_h, task["id"], "in_progress", note="Starting now")
     assert response.status_code == 409
-    assert response.json()["current_status"] == "ready"
+    assert response.json() == {
+        "error": "conflict",
+        "detail": "assign the task before starting it",
+        "current_status": "ready",
+    }
+    assert client_state(sql, task["client_id"]) == state
 
 
 def test_a_note_becomes_an_internal_note_hidden_from_the_client(api, admin_h, auth, tech_h, task_in):
@@ -152,14 +188,42 @@ def test_request_status_follows_its_task(api, admin_h, auth, tech_h, task_in):
     assert status() == "cancelled"
 
 
-def test_reopen_for_an_inactive_client_is_refused(api, admin_h, task_in):
+def test_reopen_for_an_inactive_client_is_refused(api, admin_h, task_in, sql):
     task = task_in("ready")
     assert (
         api.patch(f"/v1/clients/{task['client_id']}", json={"status": "inactive"}, headers=admin_h).status_code == 200
     )
     assert get_task(api, admin_h, task["id"])["status"] == "cancelled"
-    response = move(api, admin_h, task["id"], "ready")
+    state = client_state(sql, task["client_id"])
+    response = move(api, admin_h, task["id"], "ready", note="Reopening")
     assert response.status_code == 409
+    assert response.json() == {
+        "error": "conflict",
+        "detail": "the client is not active",
+        "field": "client_id",
+        "current_status": "cancelled",
+    }
+    assert client_state(sql, task["client_id"]) == state
+
+
+def test_neither_the_assignee_nor_an_admin_can_answer_for_the_client(api, admin_h, auth, tech_h, sql):
+    """A waiting task leaves `awaiting_approval` by its approval alone: the people working it get a 409."""
+    client = make_client(api, admin_h)
+    task_id = create_request(api, auth("client_user", "u", client["id"]), isp_body())["task_ids"][0]
+    assert assign(api, admin_h, task_id, "tech-1").status_code == 200
+    state = client_state(sql, client["id"])
+    for headers in (tech_h, admin_h):
+        for to in ("ready", "rejected"):
+            response = move(api, headers, task_id, to)
+            assert response.status_code == 409
+            assert response.json() == {
+                "error": "invalid_transition",
+                "detail": f"cannot move a task from awaiting_approval to {to}",
+                "current_status": "awaiting_approval",
+                "allowed": ["cancelled"],  # the approval's own edges are not offered to the people working it
+            }
+    assert client_state(sql, client["id"]) == state
+    assert [a["status"] for a in get_task(api, admin_h, task_id)["approvals"]] == ["pending"]
 
 
 def test_system_task_walks_from_new(api, admin_h, tech_h, vs_h):

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from mspctl.layout import Layout
-from mspctl.tokens import load_key, public_jwk, sign
+from mspctl.tokens import PROFILE_CLAIM_SETTINGS, load_key, public_jwk, shape, sign
 from mspkit.app import create_app
-from mspkit.auth import CurrentUser, Principal, require_roles, require_service
+from mspkit.auth import SHARED_SERVICE_TOKEN, CurrentUser, Principal, require_roles, require_service
 from mspkit.settings import KitSettings
 
 
@@ -57,6 +58,12 @@ def layout(devstack_dir: Path) -> Layout:
     return Layout(devstack_dir)
 
 
+@pytest.fixture(scope="module")
+def issue(layout: Layout, token_profile: str) -> Callable[[dict[str, Any]], str]:
+    """Sign dev-shaped claims as the run's token profile writes them (the app maps them back by settings)."""
+    return lambda claims: sign(layout, shape(claims, token_profile))
+
+
 def _claims(stack_env: dict[str, str], **over: Any) -> dict[str, Any]:
     now = int(time.time())
     claims = {
@@ -76,8 +83,8 @@ def _get(client: TestClient, token: str, path: str = "/whoami") -> Any:
     return client.get(path, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_valid_token_from_the_dev_issuer_is_accepted(client, layout, stack_env):
-    response = _get(client, sign(layout, _claims(stack_env)))
+def test_valid_token_from_the_dev_issuer_is_accepted(client, issue, stack_env):
+    response = _get(client, issue(_claims(stack_env)))
     assert response.status_code == 200
     assert response.json() == {"sub": "tech-1", "role": "technician", "client_id": None}
 
@@ -91,7 +98,9 @@ def test_missing_token_is_401(client):
 def test_alg_none_is_refused(client, stack_env):
     header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     payload = _b64(json.dumps(_claims(stack_env, role="admin")).encode())
-    assert _get(client, f"{header}.{payload}.").status_code == 401
+    response = _get(client, f"{header}.{payload}.")
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthenticated", "detail": "token algorithm not accepted"}
 
 
 def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
@@ -104,7 +113,9 @@ def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": jwk["kid"]}).encode())
         payload = _b64(json.dumps(_claims(stack_env, role="admin")).encode())
         sig = _b64(hmac.new(key_bytes, f"{header}.{payload}".encode(), hashlib.sha256).digest())
-        assert _get(client, f"{header}.{payload}.{sig}").status_code == 401
+        response = _get(client, f"{header}.{payload}.{sig}")
+        assert response.status_code == 401
+        assert response.json() == {"error": "unauthenticated", "detail": "token algorithm not accepted"}
 
 
 @pytest.mark.parametrize(
@@ -115,34 +126,50 @@ def test_hs256_signed_with_the_public_key_is_refused(client, layout, stack_env):
         ({"aud": ["secrets_broker"]}, "token is not meant for this service"),
         ({"iss": "http://evil.example/"}, "token comes from another issuer"),
         ({"role": "superuser"}, "token has no valid role"),
-        ({"role": "client_user", "msp_client_id": "not-a-uuid"}, "client token without a valid msp_client_id"),
-        ({"role": "client_user", "client_id": str(uuid.uuid4())}, "client token without a valid msp_client_id"),
+        ({"role": "client_user", "msp_client_id": "not-a-uuid"}, "client token without a valid {tenant}"),
+        ({"role": "client_user", "client_id": str(uuid.uuid4())}, "client token without a valid {tenant}"),
         ({"exp": None}, "token lacks a required claim"),
         ({"sub": None}, "token has no valid subject"),
         ({"role": None, "roles": ["technician", "admin"]}, "token grants more than one role"),
+        ({"role": "service", "sub": "svc:secrets_broker", "aud": ["intake", "vendor_sync"]}, SHARED_SERVICE_TOKEN),
     ],
     ids=[
         "expired", "nbf-future", "wrong-aud", "wrong-iss", "bad-role", "bad-tenant",
-        "rfc9068-client_id-is-not-the-tenant", "no-exp", "no-sub", "two-roles",
+        "rfc9068-client_id-is-not-the-tenant", "no-exp", "no-sub", "two-roles", "service-token-for-two-services",
     ],
 )
-def test_bad_claims_are_refused_with_the_reason(client, layout, stack_env, override, reason):
+def test_bad_claims_are_refused_with_the_reason(client, issue, stack_env, token_profile, override, reason):
     now = int(time.time())  # times are taken when the test runs, not when pytest collects it
     override = {k: (v(now) if callable(v) else v) for k, v in override.items()}
-    response = _get(client, sign(layout, _claims(stack_env, **override)))
+    response = _get(client, issue(_claims(stack_env, **override)))
     assert response.status_code == 401
-    assert response.json() == {"error": "unauthenticated", "detail": reason}
+    tenant = PROFILE_CLAIM_SETTINGS[token_profile].get("MSP_AUTH_TENANT_CLAIM", "msp_client_id")
+    assert response.json() == {"error": "unauthenticated", "detail": reason.format(tenant=tenant)}
 
 
-def test_a_roles_array_with_one_known_role_is_mapped(client, layout, stack_env):
+def test_a_roles_array_with_one_known_role_is_mapped(client, issue, stack_env):
     claims = _claims(stack_env, role=None, roles=["Directory.Reader", "technician"])
-    response = _get(client, sign(layout, claims))
+    response = _get(client, issue(claims))
     assert response.status_code == 200
     assert response.json()["role"] == "technician"
 
 
-def test_clock_skew_within_30s_is_tolerated(client, layout, stack_env):
-    token = sign(layout, _claims(stack_env, exp=int(time.time()) - 10))
+def test_a_person_token_may_name_several_services_a_service_token_only_one(client, issue, stack_env):
+    everywhere = ["intake", "secrets_broker", "vendor_sync"]
+    response = _get(client, issue(_claims(stack_env, aud=everywhere)))
+    assert response.status_code == 200
+    assert response.json()["role"] == "technician"
+    broker = _claims(stack_env, role="service", sub="svc:secrets_broker", aud=everywhere)
+    response = _get(client, issue(broker), "/internal/thing")
+    assert response.json() == {"error": "unauthenticated", "detail": SHARED_SERVICE_TOKEN}
+    # The same service token naming only this service passes; a lone string `aud` is one audience too.
+    for aud in (["intake"], "intake"):
+        response = _get(client, issue({**broker, "aud": aud}), "/internal/thing")
+        assert response.json() == {"sub": "svc:secrets_broker"}
+
+
+def test_clock_skew_within_30s_is_tolerated(client, issue, stack_env):
+    token = issue(_claims(stack_env, exp=int(time.time()) - 10))
     assert _get(client, token).status_code == 200
 
 
@@ -150,33 +177,37 @@ def test_token_signed_by_another_key_is_refused(client, layout, stack_env):
     other = Ed25519PrivateKey.generate()
     kid = public_jwk(load_key(layout))["kid"]  # even claiming the real key's kid
     token = jwt.encode(_claims(stack_env, role="admin"), other, algorithm="EdDSA", headers={"kid": kid})
-    assert _get(client, token).status_code == 401
+    response = _get(client, token)
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthenticated", "detail": "token signature does not verify"}
 
 
-def test_tampered_payload_is_refused(client, layout, stack_env):
-    header, _, sig = sign(layout, _claims(stack_env)).split(".")
+def test_tampered_payload_is_refused(client, issue, stack_env):
+    header, _, sig = issue(_claims(stack_env)).split(".")
     forged = _b64(json.dumps(_claims(stack_env, role="admin")).encode())
-    assert _get(client, f"{header}.{forged}.{sig}").status_code == 401
-    assert _get(client, f"{header}.{forged}.{sig}", "/admin-only").status_code == 401
+    refused = {"error": "unauthenticated", "detail": "token signature does not verify"}
+    for path in ("/whoami", "/admin-only"):
+        response = _get(client, f"{header}.{forged}.{sig}", path)
+        assert (response.status_code, response.json()) == (401, refused)
 
 
-def test_role_dependency_gives_403(client, layout, stack_env):
-    assert _get(client, sign(layout, _claims(stack_env)), "/admin-only").status_code == 403
-    assert _get(client, sign(layout, _claims(stack_env, role="admin")), "/admin-only").status_code == 200
+def test_role_dependency_gives_403(client, issue, stack_env):
+    assert _get(client, issue(_claims(stack_env)), "/admin-only").status_code == 403
+    assert _get(client, issue(_claims(stack_env, role="admin")), "/admin-only").status_code == 200
 
 
-def test_service_not_on_the_allowlist_gets_403(client, layout, stack_env):
-    vendor_sync = sign(layout, _claims(stack_env, role="service", sub="svc:vendor_sync"))
-    broker = sign(layout, _claims(stack_env, role="service", sub="svc:secrets_broker"))
-    admin = sign(layout, _claims(stack_env, role="admin", sub="svc:secrets_broker"))
+def test_service_not_on_the_allowlist_gets_403(client, issue, stack_env):
+    vendor_sync = issue(_claims(stack_env, role="service", sub="svc:vendor_sync"))
+    broker = issue(_claims(stack_env, role="service", sub="svc:secrets_broker"))
+    admin = issue(_claims(stack_env, role="admin", sub="svc:secrets_broker"))
     assert _get(client, vendor_sync, "/internal/thing").status_code == 403
     assert _get(client, admin, "/internal/thing").status_code == 403  # the role matters, not only the sub
     assert _get(client, broker, "/internal/thing").json() == {"sub": "svc:secrets_broker"}
 
 
-def test_client_role_carries_its_client_id(client, layout, stack_env):
+def test_client_role_carries_its_client_id(client, issue, stack_env):
     cid = uuid.uuid4()
-    token = sign(layout, _claims(stack_env, role="client_user", msp_client_id=str(cid)))
+    token = issue(_claims(stack_env, role="client_user", msp_client_id=str(cid)))
     assert _get(client, token).json()["client_id"] == str(cid)
 
 
@@ -195,7 +226,12 @@ def test_service_token_from_client_credentials_grant(stack_env):
     assert source.token("secrets_broker") == token  # cached until near expiry
 
     def verifier(audience: str) -> JWTVerifier:
-        return JWTVerifier(issuer=stack_env["MSP_JWT_ISSUER"], jwks_url=stack_env["MSP_JWKS_URL"], audience=audience)
+        return JWTVerifier(
+            issuer=stack_env["MSP_JWT_ISSUER"],
+            jwks_url=stack_env["MSP_JWKS_URL"],
+            audience=audience,
+            claim_map=_Settings().claim_map,  # the issuer emits the run's token profile
+        )
 
     principal = verifier("secrets_broker").verify(token)
     assert (principal.sub, principal.role) == ("svc:intake", "service")
@@ -209,8 +245,6 @@ def test_service_token_from_client_credentials_grant(stack_env):
 
 def test_an_entra_shaped_token_is_mapped_by_settings_alone(layout, stack_env, monkeypatch):
     """oid → sub, roles[] → role, extn.msp_client_id → tenant; the pairwise sub is ignored."""
-    from mspctl.tokens import PROFILE_CLAIM_SETTINGS, shape
-
     for name, value in PROFILE_CLAIM_SETTINGS["entra"].items():
         monkeypatch.setenv(name, value)
     settings = _Settings()
@@ -230,3 +264,21 @@ def test_an_entra_shaped_token_is_mapped_by_settings_alone(layout, stack_env, mo
     dev_shaped = _claims(stack_env, role="admin")
     response = _get(verifier_client, sign(layout, dev_shaped))
     assert response.json() == {"error": "unauthenticated", "detail": "token has no valid role"}
+
+
+def test_the_suite_runs_in_the_token_profile_it_asked_for(mint_token, stack_env, token_profile):
+    """`MSP_DEV_TOKEN_PROFILE=entra` really gives Entra-shaped tokens and the services the matching mapping."""
+    cid = str(uuid.uuid4())
+    claims = jwt.decode(mint_token("client_admin", "person-1", cid), options={"verify_signature": False})
+    assert stack_env["MSP_DEV_TOKEN_PROFILE"] == token_profile
+    if token_profile == "entra":
+        assert "role" not in claims and claims["roles"] == ["client_admin"]
+        assert claims["oid"] == "person-1" and claims["sub"] != "person-1"  # pairwise sub
+        assert claims["extn.msp_client_id"] == cid and "msp_client_id" not in claims
+    else:
+        assert (claims["sub"], claims["role"], claims["msp_client_id"]) == ("person-1", "client_admin", cid)
+    mapping = _Settings().claim_map
+    expected = PROFILE_CLAIM_SETTINGS[token_profile]
+    assert mapping.subject == expected.get("MSP_AUTH_SUBJECT_CLAIM", "sub")
+    assert mapping.role == expected.get("MSP_AUTH_ROLE_CLAIM", "role")
+    assert mapping.tenant == expected.get("MSP_AUTH_TENANT_CLAIM", "msp_client_id")

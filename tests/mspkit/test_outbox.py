@@ -14,6 +14,7 @@ import redis
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from mspkit import requestid
 from mspkit.outbox import write_event
 
 HERE = Path(__file__).parent
@@ -129,3 +130,38 @@ def test_redis_flush_after_publish_republishes(stack_env, worker):
     finally:
         _stop(late_worker)
     assert _count(kt.DELIVERIES, event_id) == 1
+
+
+def _seen_request_ids(key: str) -> list[str | None]:
+    with kt.engine().connect() as conn:
+        query = select(kt.SEEN_REQUEST_IDS.c.request_id).where(kt.SEEN_REQUEST_IDS.c.key == key)
+        return list(conn.execute(query).scalars())
+
+
+def _job(key: str) -> None:
+    kt.app.send_task("kit_test.note_request_id", args=[key], queue="kit_test", retry=False)
+
+
+def test_a_job_published_while_a_request_is_handled_runs_under_its_id(worker):
+    rid, during, after = "job-" + uuid.uuid4().hex, str(uuid.uuid4()), str(uuid.uuid4())
+    binding = requestid.enter(rid)  # what AccessLogMiddleware does for a request
+    try:
+        _job(during)
+    finally:
+        binding.leave()
+    _job(after)  # published outside any request, run next by the same (solo) worker thread
+    assert _wait_for(lambda: _seen_request_ids(during) and _seen_request_ids(after))
+    assert _seen_request_ids(during) == [rid]
+    assert _seen_request_ids(after) == [None]  # the previous job's id was unbound when it ended
+
+
+def test_an_event_written_while_a_request_is_handled_is_consumed_under_its_id(worker):
+    rid = "event-" + uuid.uuid4().hex
+    binding = requestid.enter(rid)
+    try:
+        event_id = _emit()
+    finally:
+        binding.leave()
+    _drain(kt.make_relay())  # the relay publishes outside any request: the envelope carries the id
+    assert _wait_for(lambda: _seen_request_ids(event_id))
+    assert _seen_request_ids(event_id) == [rid]

@@ -9,6 +9,7 @@ Each test makes its own client (fresh UUIDs), so tests never see each other's da
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,23 @@ def broker_app(devstack_dir: Path) -> Any:
     return app
 
 
+@pytest.fixture(scope="session")
+def broker_live(broker_app: Any, secrets_broker_live: str) -> str:
+    """The broker app, logged in to OpenBao, served over HTTP at MSP_SECRETS_BROKER_URL (for intake's calls to it)."""
+    return secrets_broker_live
+
+
 @pytest.fixture
 def broker(broker_app: Any, intake_live: str) -> Iterator[Any]:
-    """A TestClient on the broker (no lifespan: no background threads); overrides reset after."""
+    """A TestClient on the broker (no lifespan: no background threads); overrides reset after.
+
+    Each test calls from its own address: the reveal rate limit counts per address in the shared
+    Redis, so one test's reveals (or the fuzzer's) never spend another test's allowance.
+    """
     from fastapi.testclient import TestClient
 
-    with_client = TestClient(broker_app, raise_server_exceptions=False)
+    address = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+    with_client = TestClient(broker_app, raise_server_exceptions=False, client=(address, 50000))
     yield with_client
     broker_app.dependency_overrides.clear()
 
@@ -69,8 +81,21 @@ def engine() -> Any:
 
 
 @pytest.fixture
-def world(broker: Any, intake_live: str, auth: Callable[..., dict[str, str]], devstack_dir: Path) -> Iterator[World]:
-    """Helpers bound to this test's broker client and the live intake."""
-    w = World(broker, intake_live, auth, devstack_dir)
+def world(
+    broker: Any,
+    broker_live: str,
+    intake_live: str,
+    vendor_sync_live: str,
+    auth: Callable[..., dict[str, str]],
+    devstack_dir: Path,
+) -> Iterator[World]:
+    """Helpers bound to this test's broker client, the live intake and the live vendor_sync registry.
+
+    The broker is served over HTTP as well: intake checks the credentials an admin adds to a task's
+    scope there.
+    """
+    w = World(broker, intake_live, auth, devstack_dir, vendor_sync_url=vendor_sync_live)
     yield w
     w.intake.close()
+    if w.registry is not None:
+        w.registry.close()

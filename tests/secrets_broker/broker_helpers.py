@@ -16,6 +16,7 @@ import requests
 API_ROLE = "msp-broker-api"
 STRONG_REASON = "customer ticket 4711: reset the portal login"
 
+
 def audit_rows(engine: Any, **where: Any) -> list[Any]:
     """Audit entries matching `column=value` filters, in chain order."""
     from sqlalchemy import text
@@ -24,8 +25,10 @@ def audit_rows(engine: Any, **where: Any) -> list[Any]:
     with engine.connect() as conn:
         return list(
             conn.execute(
-                text(f"SELECT index, action, actor, rule, release_id, canonical FROM audit_entries WHERE {clause} "
-                     "ORDER BY index"),
+                text(
+                    f"SELECT index, action, actor, rule, release_id, canonical FROM audit_entries WHERE {clause} "
+                    "ORDER BY index"
+                ),
                 where,
             )
         )
@@ -67,13 +70,24 @@ def lookup_at_vault(vault_addr: str, token: str) -> requests.Response:
 class World:
     """Plain helpers over the real intake (HTTP) and the in-process broker."""
 
-    def __init__(self, broker: Any, intake_url: str, auth: Callable[..., dict[str, str]], devstack_dir: Path):
+    def __init__(
+        self,
+        broker: Any,
+        intake_url: str,
+        auth: Callable[..., dict[str, str]],
+        devstack_dir: Path,
+        vendor_sync_url: str | None = None,
+    ):
         self.broker = broker
         self.intake = httpx.Client(base_url=intake_url, timeout=10)
+        # The live vendor_sync registry, where vendor accounts (which credentials name) are made.
+        self.registry = httpx.Client(base_url=vendor_sync_url, timeout=10) if vendor_sync_url else None
         self.auth = auth
         self.devstack_dir = devstack_dir
         self.admin = auth("admin", "admin-1")
-        self.vendor_sync = auth("service", "svc:vendor_sync")
+        # One service token per target: vendor_sync calling the broker, and calling intake.
+        self.vendor_sync = auth("service", "svc:vendor_sync", aud=["secrets_broker"])
+        self.vendor_sync_at_intake = auth("service", "svc:vendor_sync", aud=["intake"])
 
     # ---- intake ----
 
@@ -93,6 +107,30 @@ class World:
         assert r.status_code == 201, r.text
         return uuid.UUID(r.json()["id"])
 
+    def new_vendor(self, *, kind: str = "registrar", name: str | None = None, adapter: str | None = None) -> uuid.UUID:
+        """A fresh vendor at the live vendor_sync (names are unique there: a random one unless given)."""
+        assert self.registry is not None, "this World has no vendor_sync"
+        body: dict[str, Any] = {"name": name or f"Vendor {uuid.uuid4().hex[:12]}", "kind": kind}
+        if adapter is not None:
+            body["adapter"] = adapter
+        vendor = self.registry.post("/v1/vendors", headers=self.admin, json=body)
+        assert vendor.status_code == 201, vendor.text
+        return uuid.UUID(vendor.json()["id"])
+
+    def new_vendor_account(
+        self, client_id: uuid.UUID, *, kind: str = "registrar", vendor_id: uuid.UUID | None = None, **vendor: Any
+    ) -> uuid.UUID:
+        """The client's account at a vendor (a fresh one of `kind` unless given), at the live vendor_sync."""
+        assert self.registry is not None, "this World has no vendor_sync"
+        vendor_id = vendor_id or self.new_vendor(kind=kind, **vendor)
+        account = self.registry.post(
+            f"/v1/clients/{client_id}/vendor-accounts",
+            headers=self.admin,
+            json={"vendor_id": str(vendor_id), "account_number": f"ACC-{uuid.uuid4().hex[:8]}"},
+        )
+        assert account.status_code == 201, account.text
+        return uuid.UUID(account.json()["id"])
+
     def tech(self, sub: str) -> dict[str, str]:
         """A technician's headers."""
         return self.auth("technician", sub)
@@ -107,21 +145,25 @@ class World:
         categories: list[str] | tuple[str, ...] = (),
         in_progress: bool = True,
     ) -> uuid.UUID:
-        """A system task with this scope, made ready, assigned and (by default) started."""
+        """A system task with this scope, made ready, assigned and (by default) started.
+
+        A system task names no credentials: an admin adds them to its scope (checked at the broker).
+        """
         r = self.intake.post(
             "/internal/tasks",
-            headers=self.vendor_sync,
+            headers=self.vendor_sync_at_intake,
             json={
                 "client_id": str(client_id),
                 "type": "provisioning",
                 "title": "Provision the account",
-                "credential_ids": [str(c) for c in credential_ids],
                 "vendor_account_ids": [str(v) for v in vendor_account_ids],
                 "credential_categories": list(categories),
             },
         )
         assert r.status_code == 201, r.text
         task_id = uuid.UUID(r.json()["id"])
+        if credential_ids:
+            self.change_scope(task_id, add={"credential_ids": [str(c) for c in credential_ids]})
         self.transition(task_id, "ready", self.admin)
         if assignee is not None:
             self.assign(task_id, assignee)
@@ -129,8 +171,19 @@ class World:
                 self.transition(task_id, "in_progress", self.tech(assignee))
         return task_id
 
+    def scope_call(self, task_id: uuid.UUID, headers: dict[str, str] | None = None, **change: Any) -> Any:
+        """POST /v1/tasks/{id}/scope (as admin unless told otherwise) with `add=` / `remove=` parts."""
+        return self.intake.post(f"/v1/tasks/{task_id}/scope", headers=headers or self.admin, json=change)
+
+    def change_scope(self, task_id: uuid.UUID, **change: Any) -> dict[str, Any]:
+        """Change a task's scope as admin; the task after it."""
+        r = self.scope_call(task_id, **change)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
     def assign(self, task_id: uuid.UUID, assignee: str) -> None:
-        """Assign (or reassign) as admin."""
+        """Assign (or reassign) as admin; the technician gets the staff row intake requires of an assignee."""
+        self.tech(assignee)  # the `auth` factory seeds a technician's staff row (every client) unless one exists
         r = self.intake.post(f"/v1/tasks/{task_id}/assign", headers=self.admin, json={"assignee": assignee})
         assert r.status_code == 200, r.text
 
@@ -234,14 +287,14 @@ class World:
         """POST /v1/unwrap as technician `sub`."""
         return self.broker.post("/v1/unwrap", headers=self.tech(sub), json={"wrap_token": token})
 
-    def reveal(self, token: str) -> Any:
-        """POST /v1/reveal with no bearer token, as a third party's browser would."""
-        return self.broker.post("/v1/reveal", json={"wrap_token": token})
+    def reveal(self, code: str) -> Any:
+        """POST /v1/reveal with a mailed reveal code and no bearer token, as a third party's browser would."""
+        return self.broker.post("/v1/reveal", json={"code": code})
 
     def third_party_token(self, *, secret: str | None = None) -> tuple[uuid.UUID, uuid.UUID, str, uuid.UUID, str, str]:
-        """A third-party release with an approved approval; returns (client, credential, secret, task, sub, token).
+        """A third-party release with an approved approval; returns (client, credential, secret, task, sub, code).
 
-        The token is the one mailed to the recipient (read from the mail sink's link).
+        The code is the reveal code mailed to the recipient (read from the mail sink's link).
         """
         client_id, credential_id, secret, task_id, sub = self.ready(
             credential_kw={"secret": secret} if secret else None
@@ -256,7 +309,7 @@ class World:
         return client_id, credential_id, secret, task_id, sub, self.mailed_token(contact)
 
     def mailed_token(self, address: str) -> str:
-        """The token in the one reveal link mailed to `address` (the URL fragment)."""
+        """The reveal code in the one link mailed to `address` (the URL fragment)."""
         mails = self.mails_to(address)
         assert len(mails) == 1
         links = re.findall(r"https?://\S+/reveal#(\S+)", mails[0].get_content())
@@ -273,5 +326,3 @@ class World:
             if address in str(msg.get("To", "")):
                 out.append(msg)  # type: ignore[arg-type]
         return out
-
-

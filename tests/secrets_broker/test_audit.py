@@ -83,8 +83,11 @@ def test_listing_filters_and_tenancy(world: World) -> None:
     assert set(items[0]) >= {"index", "action", "actor", "task_id", "credential_id", "rule", "created_at"}
 
     boss = world.auth("client_admin", "boss", client_id)
-    forced = world.broker.get("/v1/audit", params={"client_id": str(other_client)}, headers=boss).json()["items"]
-    assert {i["client_id"] for i in forced} == {str(client_id)}
+    own = world.broker.get("/v1/audit", headers=boss).json()["items"]
+    assert {i["client_id"] for i in own} == {str(client_id)}
+    # Naming another client is the 404 of a missing client (the contract), not a silently narrowed list.
+    foreign = world.broker.get("/v1/audit", params={"client_id": str(other_client)}, headers=boss)
+    assert (foreign.status_code, foreign.json()) == (404, {"error": "not_found", "detail": "client not found"})
     assert world.broker.get("/v1/audit", headers=world.tech("tech-1")).status_code == 403
     bad = world.broker.get("/v1/audit", params={"cursor": "bm9wZQ=="}, headers=world.admin)
     assert (bad.status_code, bad.json()["field"]) == (422, "cursor")

@@ -103,6 +103,7 @@ def test_times_are_utc_z() -> None:
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tcmd", "'\tcmd"),
         ("\rcmd", "'\rcmd"),
+        ("\0cmd", "'\0cmd"),
         ("Acme = ISP", "Acme = ISP"),
         ("O'Brien, Legal", "O'Brien, Legal"),
         ("", ""),
@@ -113,6 +114,27 @@ def test_formula_cells_are_escaped(value: str, cell: str) -> None:
     rows = parse(to_csv([make_row(recipient_name=value, recipient_contact_email=value, legal_reference=value)]))
     for column in ("recipient_name", "recipient_contact_email", "legal_reference"):
         assert rows[1][LEDGER_CSV_COLUMNS.index(column)] == cell
+
+
+# OWASP's CSV-injection list (= + - @, tab, carriage return) and ASVS 1.2.10's NUL.
+TRIGGERS = ["=", "+", "-", "@", "\t", "\r", "\0"]
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS, ids=["equals", "plus", "minus", "at", "tab", "cr", "nul"])
+@pytest.mark.parametrize("column", LEDGER_CSV_COLUMNS)
+def test_every_column_escapes_every_trigger(column: str, trigger: str) -> None:
+    value = f'{trigger}HYPERLINK("http://evil")'
+    row = make_row(**{column: [value, "zz"] if column == "information_categories" else value})
+    expected = "'" + value + (";zz" if column == "information_categories" else "")
+
+    exported = parse(to_csv([row]))[1]
+
+    cells = dict(zip(LEDGER_CSV_COLUMNS, exported, strict=True))
+    assert cells[column] == expected
+    # No other cell changed, and none starts with a trigger.
+    untouched = dict(zip(LEDGER_CSV_COLUMNS, parse(to_csv([make_row()]))[1], strict=True))
+    assert {k: v for k, v in cells.items() if k != column} == {k: v for k, v in untouched.items() if k != column}
+    assert not any(cell.startswith(tuple(TRIGGERS)) for cell in exported)
 
 
 def test_escaping_applies_to_every_column() -> None:

@@ -148,7 +148,7 @@ def test_task_not_in_progress_out_of_scope_and_reason_rules(world: World) -> Non
 
 def test_vendor_account_and_category_together_put_a_credential_in_scope(world: World) -> None:
     client_id = world.new_client()
-    account = uuid.uuid4()
+    account = world.new_vendor_account(client_id)
     credential_id, _ = world.new_credential(client_id, category="registrar", vendor_account_id=account)
     sub = f"tech-{uuid.uuid4().hex[:8]}"
     wrong_category = world.new_task(client_id, assignee=sub, vendor_account_ids=[account], categories=["isp"])

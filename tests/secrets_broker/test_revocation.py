@@ -1,8 +1,8 @@
 """Revocation that follows intake, in-process: intake's real events fed to the worker's consumers.
 
 The envelopes are the ones intake wrote to its own outbox (read as the superuser), handed to the same
-functions the Celery tasks run, with a gateway logged in as `msp-broker-revoker`. The Celery worker
-process itself is exercised end to end in tests/e2e.
+functions the Celery tasks run, with a gateway logged in as `msp-broker-revoker`. A real worker
+process on the queue is exercised in test_revocation_worker.py (fast) and tests/e2e (slow).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ def revoker(devstack_dir: Path, vault_addr: str) -> Iterator[Any]:
     """A gateway logged in as the revoker role, as the worker is."""
     from secrets_broker.vault.gateway import VaultGateway
 
-    gateway = VaultGateway(addr=vault_addr, role="msp-broker-revoker", source=MintingSource(devstack_dir,
-                                                                                          "msp-broker-revoker"))
+    gateway = VaultGateway(
+        addr=vault_addr, role="msp-broker-revoker", source=MintingSource(devstack_dir, "msp-broker-revoker")
+    )
     gateway.login()
     yield gateway
 
@@ -93,10 +95,12 @@ def test_leaving_in_progress_revokes_the_tasks_tokens(
     assert sorted(a.release_id for a in revoked) == sorted(r for _, r in tokens)
     assert {json.loads(a.canonical)["details"]["event_id"] for a in revoked} == {envelope["event_id"]}
     with engine.connect() as conn:
-        tomb = conn.execute(text("SELECT reason, effective_at, assignee FROM tombstones WHERE task_id = :t"),
-                            {"t": task_id}).one()
+        tomb = conn.execute(
+            text("SELECT reason, effective_at, assignee FROM tombstones WHERE task_id = :t"), {"t": task_id}
+        ).one()
     assert tomb.reason == "task_left_in_progress" and tomb.assignee is None
-    assert tomb.effective_at.isoformat().replace("+00:00", "Z")[:23] == envelope["occurred_at"][:23]
+    # In effect from the task's own `updated_at` after the change, as the event carries it.
+    assert tomb.effective_at == datetime.fromisoformat(envelope["data"]["updated_at"])
 
     # Redelivered: the inbox absorbs it; nothing is audited twice.
     assert consume(engine, revoker, envelope, on_task_status_changed) is False
@@ -126,6 +130,82 @@ def test_a_task_back_in_progress_releases_again_and_keeps_its_new_tokens(
     assert release_row(engine, new_id).status == "issued"
     assert world.unwrap(sub, new_token).json()["secret"] == secret
     assert lookup_at_vault(vault_addr, old_token).status_code == 400
+
+
+def test_intakes_task_events_carry_the_tasks_updated_at(world: World, admin_engine: Any) -> None:
+    from secrets_broker.intake_client import get_intake
+
+    _, _, _, task_id, sub = world.ready()
+    started = intake_event(admin_engine, "task.status_changed", task_id)
+    assert datetime.fromisoformat(started["data"]["updated_at"]) == get_intake().authorization(task_id).updated_at
+
+    world.assign(task_id, f"tech-{uuid.uuid4().hex[:8]}")
+    assigned = intake_event(admin_engine, "task.assigned", task_id)
+    assert datetime.fromisoformat(assigned["data"]["updated_at"]) == get_intake().authorization(task_id).updated_at
+    assert assigned["data"]["previous_assignee"] == sub
+
+
+def _skewed(envelope: dict[str, Any], by: timedelta) -> dict[str, Any]:
+    """The envelope as intake would have written it with its clock off by `by` at the event's write."""
+    at = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00")) + by
+    return {**envelope, "occurred_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+
+
+def test_a_tombstone_follows_the_tasks_updated_at_whatever_the_events_clock_says(
+    world: World, engine: Any, admin_engine: Any, revoker: Any, vault_addr: str
+) -> None:
+    from secrets_broker.revocation.consumers import on_task_status_changed
+
+    _, credential_id, secret, task_id, sub = world.ready()
+    old_token, old_id = _release(world, sub, task_id, credential_id)
+    world.transition(task_id, "on_hold", world.tech(sub))
+    on_hold = intake_event(admin_engine, "task.status_changed", task_id)
+    world.transition(task_id, "in_progress", world.tech(sub))
+    new_token, new_id = _release(world, sub, task_id, credential_id)
+
+    # Written by a clock an hour behind: by `occurred_at` the change would predate the old
+    # release's view, and by an hour ahead it would postdate the new one's. Neither counts.
+    behind = {**_skewed(on_hold, timedelta(hours=-1)), "event_id": str(uuid.uuid4())}
+    consume(engine, revoker, behind, on_task_status_changed)
+    ahead = {**_skewed(on_hold, timedelta(hours=1)), "event_id": str(uuid.uuid4())}
+    consume(engine, revoker, ahead, on_task_status_changed)
+
+    assert (release_row(engine, old_id).status, release_row(engine, old_id).closed_reason) == (
+        "revoked",
+        "task_left_in_progress",
+    )
+    assert lookup_at_vault(vault_addr, old_token).status_code == 400
+    assert release_row(engine, new_id).status == "issued"
+    assert world.unwrap(sub, new_token).json()["secret"] == secret
+    with engine.connect() as conn:
+        effective = (
+            conn.execute(text("SELECT DISTINCT effective_at FROM tombstones WHERE task_id = :t"), {"t": task_id})
+            .scalars()
+            .all()
+        )
+    assert effective == [datetime.fromisoformat(on_hold["data"]["updated_at"])]
+
+
+def test_an_event_without_the_tasks_updated_at_falls_back_to_occurred_at(
+    world: World, engine: Any, admin_engine: Any, revoker: Any
+) -> None:
+    from secrets_broker.revocation.consumers import on_task_status_changed
+
+    _, credential_id, _, task_id, sub = world.ready()
+    _, release_id = _release(world, sub, task_id, credential_id)
+    world.transition(task_id, "done", world.tech(sub))
+    envelope = intake_event(admin_engine, "task.status_changed", task_id)
+    # As intake wrote it before the event carried the task's `updated_at` (still in flight).
+    old = {**envelope, "data": {k: v for k, v in envelope["data"].items() if k != "updated_at"}}
+
+    consume(engine, revoker, old, on_task_status_changed)
+
+    assert release_row(engine, release_id).status == "revoked"
+    with engine.connect() as conn:
+        effective = conn.execute(
+            text("SELECT effective_at FROM tombstones WHERE task_id = :t"), {"t": task_id}
+        ).scalar_one()
+    assert effective == datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
 
 
 def test_a_tombstone_refuses_a_stale_view_of_the_task(
@@ -170,7 +250,8 @@ def test_reassignment_revokes_only_the_previous_assignees_tokens(
     consume(engine, revoker, envelope, on_task_assigned)
 
     assert (release_row(engine, old_id).status, release_row(engine, old_id).closed_reason) == (
-        "revoked", "task_reassigned"
+        "revoked",
+        "task_reassigned",
     )
     assert lookup_at_vault(vault_addr, old_token).status_code == 400
     assert release_row(engine, new_id).status == "issued"
@@ -203,7 +284,7 @@ def test_a_closed_client_loses_every_token_and_service_release(
     from secrets_broker.revocation.consumers import on_client_status_changed
 
     client_id = world.new_client()
-    account = uuid.uuid4()
+    account = world.new_vendor_account(client_id)
     api_key, _ = world.new_credential(client_id, kind="api_key", vendor_account_id=account)
     tokens = []
     for _ in range(2):
@@ -220,7 +301,8 @@ def test_a_closed_client_loses_every_token_and_service_release(
     for token, release_id in tokens:
         assert lookup_at_vault(vault_addr, token).status_code == 400
         assert (release_row(engine, release_id).status, release_row(engine, release_id).closed_reason) == (
-            "revoked", "client_left_active"
+            "revoked",
+            "client_left_active",
         )
     service = world.broker.post(
         "/internal/service-releases",
@@ -258,8 +340,12 @@ def test_sweep_revokes_what_the_api_queued_and_retries_after_a_vault_failure(
             session, accessor=wrap.accessor, release_id=None, client_id=client_id, reason="task_changed"
         ).id
 
-    dead = VaultGateway(addr="http://127.0.0.1:1", role="msp-broker-revoker",
-                        source=MintingSource(devstack_dir, "msp-broker-revoker"), timeout_s=0.5)
+    dead = VaultGateway(
+        addr="http://127.0.0.1:1",
+        role="msp-broker-revoker",
+        source=MintingSource(devstack_dir, "msp-broker-revoker"),
+        timeout_s=0.5,
+    )
     sweep(engine, gateway=dead, backoff_max_s=5)
     with engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM pending_revocations WHERE id = :i"), {"i": pending_id}).one()
@@ -293,9 +379,14 @@ def test_the_api_role_cannot_revoke(world: World, gateway: Any) -> None:
 def test_celery_task_dead_letters_a_malformed_event(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from secrets_broker import jobs
 
-    envelope = {"event_id": str(uuid.uuid4()), "type": "task.status_changed", "occurred_at": "yesterday",
-                "client_id": None, "aggregate_id": None, "data": {"task_id": str(uuid.uuid4()),
-                                                                   "from": "in_progress", "to": "done"}}
+    envelope = {
+        "event_id": str(uuid.uuid4()),
+        "type": "task.status_changed",
+        "occurred_at": "yesterday",
+        "client_id": None,
+        "aggregate_id": None,
+        "data": {"task_id": str(uuid.uuid4()), "from": "in_progress", "to": "done"},
+    }
     result = jobs.task_status_changed.apply(args=[envelope])
 
     assert result.result is False
@@ -304,10 +395,12 @@ def test_celery_task_dead_letters_a_malformed_event(engine: Any, monkeypatch: py
             text("SELECT task_name, error FROM dead_letters WHERE args->0->>'event_id' = :e"),
             {"e": envelope["event_id"]},
         ).all()
-        inbox = conn.execute(text("SELECT count(*) FROM inbox WHERE event_id = :e"),
-                             {"e": envelope["event_id"]}).scalar()
-    assert [(r.task_name, r.error) for r in letters] == [("secrets_broker.events.task_status_changed",
-                                                          "MalformedEvent")]
+        inbox = conn.execute(
+            text("SELECT count(*) FROM inbox WHERE event_id = :e"), {"e": envelope["event_id"]}
+        ).scalar()
+    assert [(r.task_name, r.error) for r in letters] == [
+        ("secrets_broker.events.task_status_changed", "MalformedEvent")
+    ]
     assert inbox == 0  # the transaction rolled back with the failed handler
 
 

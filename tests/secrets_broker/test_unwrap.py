@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from broker_helpers import World, audit_rows, lookup_at_vault, release_row, unwrap_at_vault
@@ -176,14 +178,15 @@ def test_malformed_token_is_422_naming_the_field(world: World) -> None:
     assert extra.status_code == 422
 
 
-def test_a_third_partys_token_cannot_be_unwrapped_by_the_technician(world: World, vault_addr: str) -> None:
-    _, _, secret, _, sub, token = world.third_party_token()
+def test_a_third_partys_code_cannot_be_unwrapped_by_the_technician(world: World) -> None:
+    _, _, secret, _, sub, code = world.third_party_token()
 
-    r = world.unwrap(sub, token)
+    r = world.unwrap(sub, code)
 
     assert (r.status_code, r.json()["error"]) == (403, "forbidden")
     assert secret not in r.text
-    assert lookup_at_vault(vault_addr, token).status_code == 200
+    # Not consumed: the recipient's reveal still works.
+    assert world.reveal(code).json()["secret"] == secret
 
 
 def test_intake_unreachable_at_unwrap_is_503_and_keeps_the_token(
@@ -205,3 +208,85 @@ def test_intake_unreachable_at_unwrap_is_503_and_keeps_the_token(
     assert secret not in r.text
     assert lookup_at_vault(vault_addr, token).status_code == 200
     assert release_row(engine, release_id).status == "issued"
+
+
+@contextmanager
+def _audit_insert_revoked(admin_engine: Any) -> Iterator[None]:
+    """REVOKE INSERT on the audit table from the broker's own role, then GRANT it back."""
+    with admin_engine.begin() as conn:
+        conn.execute(text("REVOKE INSERT ON secrets_broker.audit_entries FROM secrets_broker"))
+    try:
+        yield
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text("GRANT INSERT ON secrets_broker.audit_entries TO secrets_broker"))
+
+
+def test_an_unwrap_that_cannot_be_recorded_closes_the_release_and_raises_no_false_alarm(
+    world: World, engine: Any, admin_engine: Any, vault_addr: str
+) -> None:
+    _, _, secret, task_id, sub, token, release_id = _released(world)
+
+    with _audit_insert_revoked(admin_engine):
+        failed = world.unwrap(sub, token)
+
+    assert (failed.status_code, failed.json()["error"]) == (503, "unavailable")
+    assert secret not in failed.text
+    assert lookup_at_vault(vault_addr, token).status_code == 400  # Vault consumed it
+    # Recorded durably although the audit refused: the token is spent, the release closed.
+    row = release_row(engine, release_id)
+    assert (row.status, row.closed_reason) == ("revoked", "unwrap_not_recorded")
+
+    retry = world.unwrap(sub, token)
+
+    assert (retry.status_code, retry.json()["error"]) == (410, "wrap_token_invalid")
+    assert secret not in retry.text
+    entries = audit_rows(engine, task_id=task_id)
+    assert [a.action for a in entries] == ["release.granted", "unwrap.refused"]
+    assert json.loads(entries[-1].canonical)["details"]["reason"] == "revoked"
+    with engine.connect() as conn:
+        alarms = conn.execute(
+            text("SELECT count(*) FROM outbox WHERE type = 'release.denied' AND envelope->>'aggregate_id' = :r"),
+            {"r": str(release_id)},
+        ).scalar_one()
+    assert alarms == 0
+    assert release_row(engine, release_id).closed_reason == "unwrap_not_recorded"
+
+
+class _SpendingWraps:
+    """The real wrapping client; its unwrap spends the token at Vault but the answer holds no secret."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def lookup(self, token: str) -> Any:
+        return self._real.lookup(token)
+
+    def unwrap(self, token: str) -> dict[str, Any] | None:
+        if self._real.unwrap(token) is None:
+            return None
+        return {"data": {"data": {}}}
+
+
+def test_a_malformed_unwrap_that_cannot_be_recorded_is_closed_too(
+    world: World, engine: Any, broker_app: Any, admin_engine: Any, vault_addr: str
+) -> None:
+    from secrets_broker.deps import wraps_dep
+    from secrets_broker.vault.wrapping import get_wraps
+
+    _, _, _, task_id, sub, token, release_id = _released(world)
+    broker_app.dependency_overrides[wraps_dep] = lambda: _SpendingWraps(get_wraps())
+
+    with _audit_insert_revoked(admin_engine):
+        failed = world.unwrap(sub, token)
+    assert (failed.status_code, failed.json()["error"]) == (503, "unavailable")
+    assert lookup_at_vault(vault_addr, token).status_code == 400
+    assert (release_row(engine, release_id).status, release_row(engine, release_id).closed_reason) == (
+        "revoked",
+        "unwrap_not_recorded",
+    )
+
+    # Audit back: the retry is refused plainly, never reported as an interception.
+    retry = world.unwrap(sub, token)
+    assert (retry.status_code, retry.json()["error"]) == (410, "wrap_token_invalid")
+    assert [a.action for a in audit_rows(engine, task_id=task_id)] == ["release.granted", "unwrap.refused"]

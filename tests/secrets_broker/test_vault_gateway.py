@@ -264,3 +264,36 @@ def test_concurrent_callers_of_a_revoked_token_log_in_again_once(vault_addr: str
     assert source.taken == 2
     assert len(outcomes) == 8
     gw.read_anchors()
+
+
+def test_patch_merges_one_field_without_reading_and_never_creates(
+    gateway: Any, vault_addr: str, devstack_dir: Path
+) -> None:
+    import uuid
+
+    from vault_audit import VaultOp, vault_ops
+
+    from secrets_broker.vault.errors import VaultNotFound
+    from secrets_broker.vault.gateway import credential_path, data_path
+
+    path = credential_path(uuid.uuid4(), uuid.uuid4())
+    assert gateway.create_secret(path, {"secret": "first", "notes": "door code 1234"}) == 1
+
+    assert gateway.patch_secret(path, {"secret": "second"}) == 2
+
+    wrap = gateway.wrapped_read(path, ttl_s=30)
+    assert unwrap_at_vault(vault_addr, wrap.token).json()["data"]["data"] == {
+        "secret": "second",
+        "notes": "door code 1234",
+    }
+    # One PATCH on the path: no plaintext read before it (as hvac's `kv.v2.patch` would do), no rewrite.
+    assert vault_ops(devstack_dir, data_path(path)) == [
+        VaultOp(operation="create", wrapped=False),
+        VaultOp(operation="patch", wrapped=False),
+        VaultOp(operation="read", wrapped=True),
+    ]
+
+    missing = credential_path(uuid.uuid4(), uuid.uuid4())
+    with pytest.raises(VaultNotFound):
+        gateway.patch_secret(missing, {"secret": "x"})
+    assert not gateway.exists(missing)

@@ -27,6 +27,7 @@ from mspkit.leakcheck import find_leaks
 
 broker_app = broker_fixtures.broker_app
 broker = broker_fixtures.broker
+broker_live = broker_fixtures.broker_live
 world = broker_fixtures.world
 engine = broker_fixtures.engine
 vault_addr = broker_fixtures.vault_addr
@@ -136,7 +137,8 @@ def test_no_secret_or_token_in_any_sink(
     assert opened.status_code == 200 and opened.json()["secret"] == canary
     assert opened.headers["cache-control"] == "no-store"
     revealed = world.reveal(tokens[1])
-    assert revealed.status_code == 200 and revealed.json()["secret"] == canary
+    # A reveal reads the credential when the code is used (nothing is wrapped at release): the rotated one.
+    assert revealed.status_code == 200 and revealed.json()["secret"] == rotated
     for refused in (world.unwrap(sub, tokens[0]), world.reveal(tokens[1]), world.unwrap("tech-other", tokens[0])):
         assert refused.status_code in (403, 410)
         responses.append(refused.text)

@@ -5,7 +5,12 @@ Load with `pytest_plugins = ["fixtures_registry"]` in a test module (tests/vendo
 Public fixtures:
 - `vs_api`: a TestClient on `vendor_sync.api:app` (in-process, real PostgreSQL).
 - `vs_engine`: an engine on the vendor_sync role's database URL (for direct reads and setup).
-- `hdr`: `hdr(role, client_id=None, sub=...) -> headers`, a bearer token for vendor_sync.
+- `hdr`: `hdr(role, client_id=None, sub=..., staff=True) -> headers`, a bearer token for vendor_sync
+  (a technician's sub gets an active staff row for every client at intake unless `staff=False`).
+- `new_client`: `new_client() -> uuid`, a client created (and committed) at the live intake, which
+  vendor_sync asks whether a client in a path exists.
+- `intake_down`: calling it points the API's intake readers (clients, staff views) at a closed port
+  (with empty in-process caches) until the test ends.
 - `vault_listener`: a TCP listener standing in for Vault; `.port`, `.url`, `.connections`.
 - `vs_worker`: factory starting a real `celery -A vendor_sync.celery_app worker` subprocess
   against the stack and a simulator; returns a `Worker` (log text, child PIDs, stop()).
@@ -45,8 +50,8 @@ Headers = Callable[..., dict[str, str]]
 
 
 @pytest.fixture(scope="session")
-def vs_app(stack_env: dict[str, str]) -> Any:
-    """The vendor_sync FastAPI app (imported after the stack's env is set)."""
+def vs_app(stack_env: dict[str, str], intake_live: str) -> Any:
+    """The vendor_sync FastAPI app (imported after the stack's env is set), with the live intake it asks."""
     from vendor_sync.api import app
 
     return app
@@ -68,14 +73,60 @@ def vs_engine(stack_env: dict[str, str]) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def hdr(mint_token: Callable[..., str]) -> Headers:
-    """Factory: headers with a vendor_sync token for a role (client roles need client_id)."""
+def hdr(mint_token: Callable[..., str], seed_staff: Callable[[str], None]) -> Headers:
+    """Factory: headers with a vendor_sync token for a role (client roles need client_id).
 
-    def _hdr(role: str, client_id: Any = None, sub: str | None = None) -> dict[str, str]:
+    A technician comes with a staff row for every client (`staff=False`: none), as the contract asks.
+    """
+
+    def _hdr(role: str, client_id: Any = None, sub: str | None = None, *, staff: bool = True) -> dict[str, str]:
         subject = sub or ("svc:intake" if role == "service" else f"{role}-{uuid.uuid4().hex[:6]}")
+        if role == "technician" and staff:
+            seed_staff(subject)
         return {"Authorization": f"Bearer {mint_token(role, subject, client_id, aud=['vendor_sync'])}"}
 
     return _hdr
+
+
+@pytest.fixture(scope="session")
+def new_client(intake_live: str, mint_token: Callable[..., str]) -> Callable[[], uuid.UUID]:
+    """Factory: a fresh active client at the live intake; returns its id."""
+    headers = {"Authorization": f"Bearer {mint_token('admin', 'vs-test-admin', None, aud=['intake'])}"}
+
+    def _new_client() -> uuid.UUID:
+        suffix = uuid.uuid4().hex[:10]
+        body = {
+            "name": f"VS client {suffix}",
+            "primary_domain": f"c{suffix}.example.com",
+            "approver_emails": [f"boss@c{suffix}.example.com"],
+            "purchase_approval_threshold_cents": 100000,
+        }
+        response = httpx.post(f"{intake_live}/v1/clients", json=body, headers=headers, timeout=10)
+        assert response.status_code == 201, response.text
+        return uuid.UUID(response.json()["id"])
+
+    return _new_client
+
+
+@pytest.fixture
+def intake_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Factory: from the call on, vendor_sync's API finds intake unreachable (a closed port).
+
+    Both intake readers move: client existence and staff views (views already cached in Redis stay
+    served until they expire, as in production).
+    """
+    from vendor_sync import intake_client
+    from vendor_sync.settings import get_settings
+
+    def _down() -> None:
+        monkeypatch.setenv("VENDOR_SYNC_INTAKE_URL", f"http://127.0.0.1:{free_port()}")
+        get_settings.cache_clear()
+        intake_client.reset_intake_readers()
+
+    yield _down
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    intake_client.reset_intake_readers()
 
 
 def unique(prefix: str = "t") -> str:

@@ -20,8 +20,20 @@ from fixtures_registry import insert_domain, make_domain, unique  # noqa: E402
 pytest_plugins = ["fixtures_registry"]
 
 DOMAIN_KEYS = {
-    "id", "client_id", "name", "unicode_name", "registrar", "registrar_iana_id", "created_at", "expires_at",
-    "last_changed_at", "statuses", "nameservers", "dnssec", "abuse_contact", "last_checked_at",
+    "id",
+    "client_id",
+    "name",
+    "unicode_name",
+    "registrar",
+    "registrar_iana_id",
+    "created_at",
+    "expires_at",
+    "last_changed_at",
+    "statuses",
+    "nameservers",
+    "dnssec",
+    "abuse_contact",
+    "last_checked_at",
 }
 
 
@@ -35,23 +47,24 @@ DOMAIN_KEYS = {
         ("MÜNCHEN.de", "xn--mnchen-3ya.de", "münchen.de"),
     ],
 )
-def test_domains_are_stored_as_lower_case_a_labels(vs_api, hdr, given, a_label, unicode_name):
-    client_id = uuid.uuid4()
+def test_domains_are_stored_as_lower_case_a_labels(vs_api, hdr, given, a_label, unicode_name, new_client):
+    client_id = new_client()
     domain = make_domain(vs_api, hdr("technician"), client_id, given)
     assert set(domain) == DOMAIN_KEYS
     assert (domain["name"], domain["unicode_name"], domain["client_id"]) == (a_label, unicode_name, str(client_id))
     assert domain["statuses"] == [] and domain["nameservers"] == [] and domain["last_checked_at"] is None
 
 
-def test_the_same_domain_in_another_spelling_is_409(vs_api, hdr):
-    client_id = uuid.uuid4()
+def test_the_same_domain_in_another_spelling_is_409(vs_api, hdr, new_client):
+    client_id = new_client()
     make_domain(vs_api, hdr("admin"), client_id, "bücher.example")
-    again = vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": "XN--BCHER-KVA.example"},
-                        headers=hdr("admin"))
+    again = vs_api.post(
+        f"/v1/clients/{client_id}/domains", json={"name": "XN--BCHER-KVA.example"}, headers=hdr("admin")
+    )
     assert again.status_code == 409
     assert again.json()["field"] == "name"
     # Another client may watch the same domain.
-    make_domain(vs_api, hdr("admin"), uuid.uuid4(), "bücher.example")
+    make_domain(vs_api, hdr("admin"), new_client(), "bücher.example")
 
 
 @pytest.mark.parametrize(
@@ -75,8 +88,8 @@ def test_the_same_domain_in_another_spelling_is_409(vs_api, hdr):
         "🙂.example",
     ],
 )
-def test_junk_domain_names_are_422_naming_name(vs_api, hdr, name):
-    client_id = uuid.uuid4()
+def test_junk_domain_names_are_422_naming_name(vs_api, hdr, name, new_client):
+    client_id = new_client()
     response = vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": name}, headers=hdr("admin"))
     assert response.status_code == 422, response.text
     assert response.json() == {**response.json(), "error": "validation_error", "field": "name"}
@@ -95,16 +108,17 @@ def test_unknown_fields_on_a_domain_are_refused(vs_api, hdr):
 
 
 @pytest.mark.parametrize("role", ["client_user", "client_admin"])
-def test_client_roles_neither_add_nor_list_domains(vs_api, hdr, role):
-    client_id = uuid.uuid4()
+def test_client_roles_neither_add_nor_list_domains(vs_api, hdr, role, new_client):
+    client_id = new_client()
     headers = hdr(role, client_id=client_id)
-    assert vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": "a.example"}, headers=headers).status_code \
-        == 403
+    assert (
+        vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": "a.example"}, headers=headers).status_code == 403
+    )
     assert vs_api.get(f"/v1/clients/{client_id}/domains", headers=headers).status_code == 403
 
 
-def test_own_client_reads_a_domain_and_another_client_gets_the_missing_answer(vs_api, hdr):
-    owner = uuid.uuid4()
+def test_own_client_reads_a_domain_and_another_client_gets_the_missing_answer(vs_api, hdr, new_client):
+    owner = new_client()
     domain = make_domain(vs_api, hdr("technician"), owner, f"{unique()}.example")
     for role in ("client_user", "client_admin"):
         got = vs_api.get(f"/v1/domains/{domain['id']}", headers=hdr(role, client_id=owner))
@@ -117,11 +131,11 @@ def test_own_client_reads_a_domain_and_another_client_gets_the_missing_answer(vs
     assert other.json() == missing.json()
 
 
-def test_domain_list_is_per_client_and_pages(vs_api, hdr):
-    client_id = uuid.uuid4()
+def test_domain_list_is_per_client_and_pages(vs_api, hdr, new_client):
+    client_id = new_client()
     names = [f"{unique()}.example" for _ in range(5)]
     ids = [make_domain(vs_api, hdr("admin"), client_id, n)["id"] for n in names]
-    make_domain(vs_api, hdr("admin"), uuid.uuid4(), names[0])  # another client's
+    make_domain(vs_api, hdr("admin"), new_client(), names[0])  # another client's
     seen: list[str] = []
     cursor = None
     while True:
@@ -147,8 +161,8 @@ def _queued_run_ids(redis_url: str) -> list[str]:
     return ids
 
 
-def test_refresh_queues_one_run_and_publishes_its_job(vs_api, hdr, stack_env):
-    domain = make_domain(vs_api, hdr("admin"), uuid.uuid4(), f"{unique()}.example")
+def test_refresh_queues_one_run_and_publishes_its_job(vs_api, hdr, stack_env, new_client):
+    domain = make_domain(vs_api, hdr("admin"), new_client(), f"{unique()}.example")
     first = vs_api.post(f"/v1/domains/{domain['id']}/refresh", headers=hdr("technician"))
     assert first.status_code == 202
     run_id = first.json()["sync_run_id"]
@@ -162,13 +176,19 @@ def test_refresh_queues_one_run_and_publishes_its_job(vs_api, hdr, stack_env):
     assert run.status_code == 200
     body = run.json()
     assert {k: body[k] for k in ("id", "status", "created", "updated", "deleted", "failed", "error")} == {
-        "id": run_id, "status": "queued", "created": 0, "updated": 0, "deleted": 0, "failed": 0, "error": None,
+        "id": run_id,
+        "status": "queued",
+        "created": 0,
+        "updated": 0,
+        "deleted": 0,
+        "failed": 0,
+        "error": None,
     }
     assert body["domain_id"] == domain["id"]
 
 
-def test_refresh_and_runs_are_staff_only(vs_api, hdr, vs_engine):
-    owner = uuid.uuid4()
+def test_refresh_and_runs_are_staff_only(vs_api, hdr, vs_engine, new_client):
+    owner = new_client()
     domain = make_domain(vs_api, hdr("admin"), owner, f"{unique()}.example")
     client_headers = hdr("client_admin", client_id=owner)
     assert vs_api.post(f"/v1/domains/{domain['id']}/refresh", headers=client_headers).status_code == 403
@@ -183,7 +203,9 @@ def test_refresh_and_runs_are_staff_only(vs_api, hdr, vs_engine):
     assert count == 1
 
 
-def test_refresh_survives_a_dead_broker_and_leaves_the_run_for_the_tick(vs_api, hdr, vs_engine, monkeypatch):
+def test_refresh_survives_a_dead_broker_and_leaves_the_run_for_the_tick(
+    vs_api, hdr, vs_engine, monkeypatch, new_client
+):
     import socket
 
     from mspkit.queue import make_celery
@@ -196,7 +218,7 @@ def test_refresh_survives_a_dead_broker_and_leaves_the_run_for_the_tick(vs_api, 
     dead = make_celery("vendor_sync", f"redis://127.0.0.1:{dead_port}/0")
     dead.conf.broker_transport_options = app.conf.broker_transport_options
     monkeypatch.setattr(publish, "celery_app", dead)
-    domain = make_domain(vs_api, hdr("admin"), uuid.uuid4(), f"{unique()}.example")
+    domain = make_domain(vs_api, hdr("admin"), new_client(), f"{unique()}.example")
     response = vs_api.post(f"/v1/domains/{domain['id']}/refresh", headers=hdr("admin"))
     assert response.status_code == 202
     with vs_engine.connect() as conn:
@@ -250,3 +272,84 @@ def test_drift_events_list_newest_first_with_filters_and_pages(vs_api, hdr, vs_e
     assert vs_api.get("/v1/drift-events", headers=hdr("client_admin", client_id=client_id)).status_code == 403
     bad = vs_api.get("/v1/drift-events", params={"kind": "weird"}, headers=hdr("admin"))
     assert bad.status_code == 422 and bad.json()["field"] == "kind"
+
+
+# ---- the client must exist in intake -----------------------------------------------------------------
+
+
+def _domain_rows(engine, client_id) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM vendor_sync.domains WHERE client_id = :c"), {"c": client_id}
+            ).scalar_one()
+        )
+
+
+def _add_intake_client(admin_engine, client_id) -> None:
+    """Create the client straight in intake's table, with an id chosen beforehand."""
+    now = datetime.now(UTC)
+    with admin_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO intake.clients (id, name, primary_domain, approver_emails,"
+                " purchase_approval_threshold_cents, status, created_at, updated_at)"
+                " VALUES (:id, :name, :domain, CAST(:emails AS jsonb), 0, 'active', :now, :now)"
+            ),
+            {
+                "id": client_id,
+                "name": f"Late {unique()}",
+                "domain": f"{unique()}.example",
+                "emails": json.dumps(["boss@late.example"]),
+                "now": now,
+            },
+        )
+
+
+def test_a_domain_for_a_client_intake_does_not_know_is_404_until_intake_knows_it(vs_api, hdr, vs_engine, admin_engine):
+    client_id = uuid.uuid4()
+    response = vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": "ghost.example"}, headers=hdr("admin"))
+    assert response.status_code == 404, response.text
+    assert response.json() == {"error": "not_found", "detail": "client not found"}
+    assert _domain_rows(vs_engine, client_id) == 0
+    listed = vs_api.get(f"/v1/clients/{client_id}/domains", headers=hdr("technician"))
+    assert (listed.status_code, listed.json()["error"]) == (404, "not_found")
+    # An unknown client is not remembered: once intake has it, the same call succeeds.
+    _add_intake_client(admin_engine, client_id)
+    created = vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": "ghost.example"}, headers=hdr("admin"))
+    assert created.status_code == 201, created.text
+    assert _domain_rows(vs_engine, client_id) == 1
+
+
+def test_domains_fail_closed_when_intake_does_not_answer(vs_api, hdr, vs_engine, new_client, intake_down):
+    client_id = new_client()
+    intake_down()
+    response = vs_api.post(f"/v1/clients/{client_id}/domains", json={"name": "down.example"}, headers=hdr("admin"))
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
+    assert _domain_rows(vs_engine, client_id) == 0
+    listed = vs_api.get(f"/v1/clients/{client_id}/domains", headers=hdr("admin"))
+    assert (listed.status_code, listed.json()["error"]) == (503, "unavailable")
+
+
+def test_found_clients_are_cached_and_unknown_ones_are_not(intake_live, admin_engine, new_client):
+    from mspkit.auth import Principal
+    from mspkit.errors import NotFound
+    from mspkit.service_tokens import token_source
+    from vendor_sync.intake_client import IntakeClients
+    from vendor_sync.settings import get_settings
+
+    # A long TTL so the test does not depend on how fast it runs.
+    clients = IntakeClients(base_url=intake_live, tokens=token_source(get_settings()), ttl_s=3600)
+    admin = Principal(sub="admin-1", role="admin")
+    found = new_client()
+    clients.ensure_exists(found, viewer=admin)
+    with admin_engine.begin() as conn:  # intake forgets it: only the cache can still answer
+        conn.execute(text("DELETE FROM intake.clients WHERE id = :c"), {"c": found})
+    clients.ensure_exists(found, viewer=admin)
+
+    unknown = uuid.uuid4()
+    with pytest.raises(NotFound):
+        clients.ensure_exists(unknown, viewer=admin)
+    _add_intake_client(admin_engine, unknown)
+    clients.ensure_exists(unknown, viewer=admin)

@@ -7,12 +7,25 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.register_assert_rewrite("fixtures_registry")
 from fixtures_registry import make_account, make_vendor, unique  # noqa: E402
 
 pytest_plugins = ["fixtures_registry"]
+
+
+def _count(engine, table: str, **where) -> int:
+    """Rows of a vendor_sync table matching `column=value` filters (what a refusal must not have written)."""
+    clause = " AND ".join(f"{k} = :{k}" for k in where) or "true"
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM vendor_sync.{table} WHERE {clause}"), where).scalar_one())
+
+
+def _forbidden(response) -> None:
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "forbidden"
 
 
 # ---- vendors -------------------------------------------------------------------------------------
@@ -46,11 +59,13 @@ def test_admin_creates_a_vendor_and_staff_and_intake_read_it(vs_api, hdr):
         ("service", "svc:intake", False),
     ],
 )
-def test_only_admin_creates_vendors(vs_api, hdr, role, sub, client):
+def test_only_admin_creates_vendors(vs_api, hdr, vs_engine, role, sub, client):
     headers = hdr(role, client_id=uuid.uuid4() if client else None, sub=sub)
-    response = vs_api.post("/v1/vendors", json={"name": unique(), "kind": "isp"}, headers=headers)
-    assert response.status_code == 403
-    assert response.json()["error"] == "forbidden"
+    name = unique()
+    response = vs_api.post("/v1/vendors", json={"name": name, "kind": "isp"}, headers=headers)
+    _forbidden(response)
+    assert "id" not in response.json()
+    assert _count(vs_engine, "vendors", name=name) == 0
 
 
 @pytest.mark.parametrize(
@@ -60,8 +75,10 @@ def test_vendor_reads_are_refused_to_clients_and_other_services(vs_api, hdr, rol
     vendor = make_vendor(vs_api, hdr("admin"))
     client_id = uuid.uuid4() if role.startswith("client") else None
     headers = hdr(role, client_id=client_id, sub=sub)
-    assert vs_api.get(f"/v1/vendors/{vendor['id']}", headers=headers).status_code == 403
-    assert vs_api.get("/v1/vendors", headers=headers).status_code == 403
+    one, listed = vs_api.get(f"/v1/vendors/{vendor['id']}", headers=headers), vs_api.get("/v1/vendors", headers=headers)
+    for response in (one, listed):
+        _forbidden(response)
+        assert vendor["name"] not in response.text and "items" not in response.json()
 
 
 def test_no_token_is_401(vs_api):
@@ -91,11 +108,13 @@ def test_vendor_names_are_unique_whatever_their_case(vs_api, hdr):
         ({"name": "x", "kind": "isp", "id": str(uuid.uuid4())}, "id"),
     ],
 )
-def test_bad_vendor_input_is_422_naming_the_field(vs_api, hdr, body, field):
+def test_bad_vendor_input_is_422_naming_the_field(vs_api, hdr, vs_engine, body, field):
+    before = _count(vs_engine, "vendors")
     response = vs_api.post("/v1/vendors", json=body, headers=hdr("admin"))
     assert response.status_code == 422
     assert response.json()["error"] == "validation_error"
     assert response.json()["field"] == field
+    assert _count(vs_engine, "vendors") == before
 
 
 def test_unknown_vendor_is_404_and_a_malformed_id_is_422(vs_api, hdr):
@@ -127,9 +146,16 @@ def test_vendor_list_pages_with_cursor_and_kind_filter(vs_api, hdr):
     assert positions == sorted(positions), "pages are not in creation order"
 
 
-@pytest.mark.parametrize(("params", "field"), [({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
-                                               ({"cursor": "!!"}, "cursor"), ({"cursor": "bm90LWpzb24="}, "cursor"),
-                                               ({"cursor": "12-" + "0" * 31}, "cursor")])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"cursor": "!!"}, "cursor"),
+        ({"cursor": "bm90LWpzb24="}, "cursor"),
+        ({"cursor": "12-" + "0" * 31}, "cursor"),
+    ],
+)
 def test_bad_paging_parameters_are_422(vs_api, hdr, params, field):
     response = vs_api.get("/v1/vendors", params=params, headers=hdr("admin"))
     assert response.status_code == 422
@@ -139,9 +165,9 @@ def test_bad_paging_parameters_are_422(vs_api, hdr, params, field):
 # ---- vendor accounts -------------------------------------------------------------------------------
 
 
-def test_technician_creates_an_account_with_contacts_and_reads_it_back(vs_api, hdr):
+def test_technician_creates_an_account_with_contacts_and_reads_it_back(vs_api, hdr, new_client):
     vendor = make_vendor(vs_api, hdr("admin"), kind="isp")
-    client_id = uuid.uuid4()
+    client_id = new_client()
     credential_id = str(uuid.uuid4())
     body = {
         "vendor_id": vendor["id"],
@@ -170,9 +196,9 @@ def test_technician_creates_an_account_with_contacts_and_reads_it_back(vs_api, h
     assert listed == {"items": [account], "next_cursor": None}
 
 
-def test_own_client_roles_and_named_services_read_accounts(vs_api, hdr):
+def test_own_client_roles_and_named_services_read_accounts(vs_api, hdr, new_client):
     vendor = make_vendor(vs_api, hdr("admin"))
-    client_id = uuid.uuid4()
+    client_id = new_client()
     account = make_account(vs_api, hdr("admin"), client_id, vendor["id"])
     readers = [
         hdr("client_user", client_id=client_id),
@@ -185,12 +211,13 @@ def test_own_client_roles_and_named_services_read_accounts(vs_api, hdr):
     listed = vs_api.get(f"/v1/clients/{client_id}/vendor-accounts", headers=hdr("client_user", client_id=client_id))
     assert [a["id"] for a in listed.json()["items"]] == [account["id"]]
     denied = vs_api.get(f"/v1/vendor-accounts/{account['id']}", headers=hdr("service", sub="svc:vendor_sync"))
-    assert denied.status_code == 403
+    _forbidden(denied)
+    assert account["account_number"] not in denied.text
 
 
-def test_another_clients_account_looks_exactly_like_a_missing_one(vs_api, hdr):
+def test_another_clients_account_looks_exactly_like_a_missing_one(vs_api, hdr, new_client):
     vendor = make_vendor(vs_api, hdr("admin"))
-    owner = uuid.uuid4()
+    owner = new_client()
     account = make_account(vs_api, hdr("admin"), owner, vendor["id"])
     stranger = hdr("client_admin", client_id=uuid.uuid4())
     other = vs_api.get(f"/v1/vendor-accounts/{account['id']}", headers=stranger)
@@ -200,17 +227,20 @@ def test_another_clients_account_looks_exactly_like_a_missing_one(vs_api, hdr):
     # Their list is refused the same way, not answered with an empty page.
     listed = vs_api.get(f"/v1/clients/{owner}/vendor-accounts", headers=stranger)
     assert listed.status_code == 404
+    assert listed.json() == {"error": "not_found", "detail": "client not found"}
 
 
 @pytest.mark.parametrize("role", ["client_user", "client_admin"])
-def test_client_roles_cannot_create_accounts(vs_api, hdr, role):
+def test_client_roles_cannot_create_accounts(vs_api, hdr, vs_engine, role, new_client):
     vendor = make_vendor(vs_api, hdr("admin"))
-    client_id = uuid.uuid4()
-    body = {"vendor_id": vendor["id"], "account_number": "X-1"}
+    client_id = new_client()
+    body = {"vendor_id": vendor["id"], "account_number": "X-1", "contacts": [{"name": "A", "role": "r"}]}
     response = vs_api.post(
         f"/v1/clients/{client_id}/vendor-accounts", json=body, headers=hdr(role, client_id=client_id)
     )
-    assert response.status_code == 403
+    _forbidden(response)
+    assert _count(vs_engine, "vendor_accounts", client_id=client_id) == 0
+    assert _count(vs_engine, "vendor_accounts", vendor_id=vendor["id"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -227,44 +257,49 @@ def test_client_roles_cannot_create_accounts(vs_api, hdr, role):
         ({"contacts": [{"name": "A", "role": "x"}] * 51}, "contacts"),
     ],
 )
-def test_bad_account_input_is_422_naming_the_field_and_writes_nothing(vs_api, hdr, patch, field):
+def test_bad_account_input_is_422_naming_the_field_and_writes_nothing(vs_api, hdr, vs_engine, patch, field, new_client):
     vendor = make_vendor(vs_api, hdr("admin"))
-    client_id = uuid.uuid4()
+    client_id = new_client()
     body = {"vendor_id": vendor["id"], "account_number": "A-1", **patch}
     response = vs_api.post(f"/v1/clients/{client_id}/vendor-accounts", json=body, headers=hdr("admin"))
     assert response.status_code == 422, response.text
-    assert response.json()["field"] == field
+    assert (response.json()["error"], response.json()["field"]) == ("validation_error", field)
     listed = vs_api.get(f"/v1/clients/{client_id}/vendor-accounts", headers=hdr("admin")).json()
     assert listed["items"] == []
+    assert _count(vs_engine, "vendor_accounts", vendor_id=vendor["id"]) == 0
 
 
-def test_an_unknown_vendor_is_404_naming_vendor_id_and_writes_nothing(vs_api, hdr):
-    client_id = uuid.uuid4()
+def test_an_unknown_vendor_is_404_naming_vendor_id_and_writes_nothing(vs_api, hdr, vs_engine, new_client):
+    client_id = new_client()
     body = {"vendor_id": str(uuid.uuid4()), "account_number": "A-1", "contacts": [{"name": "A", "role": "r"}]}
     response = vs_api.post(f"/v1/clients/{client_id}/vendor-accounts", json=body, headers=hdr("admin"))
     assert response.status_code == 404
     assert (response.json()["error"], response.json()["field"]) == ("not_found", "vendor_id")
     assert vs_api.get(f"/v1/clients/{client_id}/vendor-accounts", headers=hdr("admin")).json()["items"] == []
+    assert _count(vs_engine, "vendor_accounts", client_id=client_id) == 0
 
 
-def test_the_same_account_number_twice_at_one_vendor_is_409(vs_api, hdr):
+def test_the_same_account_number_twice_at_one_vendor_is_409(vs_api, hdr, vs_engine, new_client):
     vendor = make_vendor(vs_api, hdr("admin"))
-    client_id = uuid.uuid4()
-    make_account(vs_api, hdr("admin"), client_id, vendor["id"], account_number="DUP-1")
+    client_id = new_client()
+    first = make_account(vs_api, hdr("admin"), client_id, vendor["id"], account_number="DUP-1")
     again = vs_api.post(
         f"/v1/clients/{client_id}/vendor-accounts",
         json={"vendor_id": vendor["id"], "account_number": "DUP-1", "contacts": [{"name": "A", "role": "r"}]},
         headers=hdr("admin"),
     )
     assert again.status_code == 409
-    assert again.json()["field"] == "account_number"
+    assert (again.json()["error"], again.json()["field"]) == ("conflict", "account_number")
+    # Nothing of the refused one was written: the first account alone, and its contacts alone (none).
+    assert _count(vs_engine, "vendor_accounts", client_id=client_id) == 1
+    assert _count(vs_engine, "contacts", vendor_account_id=first["id"]) == 0
     # Another client may hold the same number at the same vendor.
-    make_account(vs_api, hdr("admin"), uuid.uuid4(), vendor["id"], account_number="DUP-1")
+    make_account(vs_api, hdr("admin"), new_client(), vendor["id"], account_number="DUP-1")
 
 
-def test_account_list_pages_in_creation_order(vs_api, hdr):
+def test_account_list_pages_in_creation_order(vs_api, hdr, new_client):
     vendor = make_vendor(vs_api, hdr("admin"))
-    client_id = uuid.uuid4()
+    client_id = new_client()
     ids = [make_account(vs_api, hdr("admin"), client_id, vendor["id"])["id"] for _ in range(5)]
     seen: list[str] = []
     cursor = None
@@ -276,3 +311,32 @@ def test_account_list_pages_in_creation_order(vs_api, hdr):
         if cursor is None:
             break
     assert seen == ids
+
+
+# ---- the client must exist in intake -----------------------------------------------------------------
+
+
+def test_an_account_for_a_client_intake_does_not_know_is_404_and_writes_nothing(vs_api, hdr, vs_engine):
+    vendor = make_vendor(vs_api, hdr("admin"))
+    unknown = uuid.uuid4()
+    body = {"vendor_id": vendor["id"], "account_number": "GHOST-1", "contacts": [{"name": "A", "role": "r"}]}
+    response = vs_api.post(f"/v1/clients/{unknown}/vendor-accounts", json=body, headers=hdr("admin"))
+    assert response.status_code == 404, response.text
+    assert response.json() == {"error": "not_found", "detail": "client not found"}
+    assert _count(vs_engine, "vendor_accounts", client_id=unknown) == 0
+    assert _count(vs_engine, "vendor_accounts", vendor_id=vendor["id"]) == 0
+    listed = vs_api.get(f"/v1/clients/{unknown}/vendor-accounts", headers=hdr("technician"))
+    assert (listed.status_code, listed.json()["error"]) == (404, "not_found")
+
+
+def test_accounts_fail_closed_when_intake_does_not_answer(vs_api, hdr, vs_engine, new_client, intake_down):
+    vendor = make_vendor(vs_api, hdr("admin"))
+    client_id = new_client()
+    intake_down()
+    body = {"vendor_id": vendor["id"], "account_number": "DOWN-1"}
+    response = vs_api.post(f"/v1/clients/{client_id}/vendor-accounts", json=body, headers=hdr("admin"))
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
+    assert _count(vs_engine, "vendor_accounts", client_id=client_id) == 0
+    listed = vs_api.get(f"/v1/clients/{client_id}/vendor-accounts", headers=hdr("admin"))
+    assert (listed.status_code, listed.json()["error"]) == (503, "unavailable")

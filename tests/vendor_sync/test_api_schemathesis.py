@@ -28,12 +28,30 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 
 
 @pytest.fixture(scope="module")
-def seeded(mint_token) -> dict[str, Any]:
-    """A vendor, an account with a contact, a domain and its refresh run, all for one client."""
+def seeded(mint_token, intake_live, seed_staff) -> dict[str, Any]:
+    """A vendor, an account with a contact, a domain and its refresh run, all for one client (known to intake).
+
+    The technician has a staff row for every client, so need-to-know lets them reach the deep paths too.
+    """
+    import httpx
     from fastapi.testclient import TestClient
 
     admin = {"Authorization": f"Bearer {mint_token('admin', 'st-admin', aud=['vendor_sync'])}"}
-    client_id = str(uuid.uuid4())
+    intake_admin = {"Authorization": f"Bearer {mint_token('admin', 'st-admin', aud=['intake'])}"}
+    suffix = uuid.uuid4().hex[:10]
+    created = httpx.post(
+        f"{intake_live}/v1/clients",
+        json={
+            "name": f"ST {suffix}",
+            "primary_domain": f"st{suffix}.example.com",
+            "approver_emails": [f"boss@st{suffix}.example.com"],
+            "purchase_approval_threshold_cents": 0,
+        },
+        headers=intake_admin,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    client_id = created.json()["id"]
     with TestClient(app) as api:
         vendor = api.post("/v1/vendors", json={"name": f"ST {uuid.uuid4().hex}", "kind": "dns_host"}, headers=admin)
         account = api.post(
@@ -41,9 +59,11 @@ def seeded(mint_token) -> dict[str, Any]:
             json={"vendor_id": vendor.json()["id"], "account_number": "ST-1", "contacts": [{"name": "C", "role": "r"}]},
             headers=admin,
         )
-        domain = api.post(f"/v1/clients/{client_id}/domains", json={"name": f"st-{uuid.uuid4().hex[:8]}.example"},
-                          headers=admin)
+        domain = api.post(
+            f"/v1/clients/{client_id}/domains", json={"name": f"st-{uuid.uuid4().hex[:8]}.example"}, headers=admin
+        )
         run = api.post(f"/v1/domains/{domain.json()['id']}/refresh", headers=admin)
+    seed_staff("st-technician")
     tokens = {role: mint_token(role, f"st-{role}", aud=["vendor_sync"]) for role in ("admin", "technician")}
     return {
         "tokens": tokens,

@@ -28,18 +28,43 @@ from mspkit.http import (
 
 API = "https://api.vendor.example"
 
+# Each process asks for 15 slots of a 10-per-hour limit, blocking up to 1 s for each. Its clock is a
+# counter its own sleep advances, so a refused slot costs no real time; the window itself is Redis's.
 _WORKER = """
-import json, sys, time
+import json, sys
 import redis
-from mspkit.http import RedisRateLimiter
+from mspkit.http import RateLimited, RedisRateLimiter
 url, vendor, rate, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-limiter = RedisRateLimiter(redis.Redis.from_url(url), rate)
-stamps = []
+now = [0.0]
+def sleep(seconds):
+    now[0] += seconds
+limiter = RedisRateLimiter(redis.Redis.from_url(url), rate, sleep=sleep, clock=lambda: now[0])
+taken = refused = 0
 for _ in range(n):
-    limiter.acquire(vendor, timeout_s=30)
-    stamps.append(time.time())
-print(json.dumps(stamps))
+    try:
+        limiter.acquire(vendor, timeout_s=1)
+        taken += 1
+    except RateLimited as exc:
+        assert exc.local
+        refused += 1
+print(json.dumps({"taken": taken, "refused": refused, "waited": now[0]}))
 """
+
+
+class FakeTime:
+    """A clock that only the limiter's own sleep moves (no real waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        assert self.now < 60, "the limiter kept waiting long past its timeout"
 
 
 @pytest.fixture
@@ -49,48 +74,57 @@ def rds(kit_redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def _max_in_window(stamps: list[float], window: float) -> int:
-    stamps = sorted(stamps)
-    best, start = 0, 0
-    for end, t in enumerate(stamps):
-        while t - stamps[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def test_rate_limit_is_shared_across_processes(kit_redis_url: str) -> None:
     vendor = f"rl-{uuid.uuid4().hex}"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, kit_redis_url, vendor, "10/second", "15"],
+            [sys.executable, "-c", _WORKER, kit_redis_url, vendor, "10/hour", "15"],
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)
     ]
-    stamps: list[float] = []
+    results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0
-        stamps.extend(json.loads(out))
-    assert len(stamps) == 30
-    # Stamps are taken just after each acquire, so allow a few ms of slack on the 1 s window.
-    assert _max_in_window(stamps, 0.95) <= 10
-    # The limiter waits for room instead of failing: 30 calls at 10/s need at least ~2 s.
-    assert max(stamps) - min(stamps) >= 1.9
+        results.append(json.loads(out))
+    # One window for both: 10 slots in all, not 10 each; every other call waited its 1 s, then gave up.
+    assert sum(r["taken"] for r in results) == 10
+    assert sum(r["refused"] for r in results) == 20
+    assert all(r["waited"] == pytest.approx(r["refused"] * 1.0, abs=0.01 * r["refused"] + 1e-9) for r in results)
+
+
+def test_acquire_waits_for_room_instead_of_failing(rds: redis.Redis) -> None:
+    vendor = f"rl-{uuid.uuid4().hex}"
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        time.sleep(seconds)  # the window is Redis's real one: room comes back only in real time
+
+    limiter = RedisRateLimiter(rds, "2/second", sleep=sleep)
+    limiter.acquire(vendor, timeout_s=5)
+    limiter.acquire(vendor, timeout_s=5)
+    assert pauses == []
+    limiter.acquire(vendor, timeout_s=5)  # no RateLimited: it waited for the oldest call to leave
+    assert pauses, "the third call found room without waiting: the window is not being applied"
+    assert all(p <= 0.25 + 0.01 for p in pauses)  # it polls in short steps, not one long sleep
 
 
 def test_acquire_times_out_with_a_local_rate_limited(rds: redis.Redis) -> None:
     vendor = f"rl-{uuid.uuid4().hex}"
-    limiter = RedisRateLimiter(rds, "2/minute")
+    fake = FakeTime()
+    limiter = RedisRateLimiter(rds, "2/minute", sleep=fake.sleep, clock=fake.clock)
     limiter.acquire(vendor, timeout_s=1)
     limiter.acquire(vendor, timeout_s=1)
-    started = time.monotonic()
+    assert fake.sleeps == []
     with pytest.raises(RateLimited) as info:
         limiter.acquire(vendor, timeout_s=0.3)
     assert info.value.local and info.value.retry_after is not None and info.value.retry_after > 50
-    assert time.monotonic() - started < 5
+    # It waited exactly its 0.3 s timeout on its clock, in short polls, and then gave up.
+    assert sum(fake.sleeps) == pytest.approx(0.3, abs=0.002)
+    assert len(fake.sleeps) >= 2 and all(s <= 0.25 + 0.01 for s in fake.sleeps)
 
 
 def _http(rds: redis.Redis, vendor: str, **kwargs: object) -> VendorHTTP:

@@ -1,4 +1,8 @@
-"""vendor_sim: served RDAP data, bootstrap, fault modes, latency and the request log."""
+"""vendor_sim: served RDAP data, bootstrap, fault modes, latency and the request log.
+
+The simulator's waits (delay, drip pauses, added latency) go through the `sleep` it is built with;
+these tests pass one that records each wait instead of measuring how long a request took.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from mspctl.ports import free_port
+from mspctl.threaded_server import ThreadedServer
 from mspkit.http import FetchLimits, RetryPolicy, VendorHTTP, VendorNotFound
 from vendor_sim.app import create_app
 from vendor_sim.rdap import DOMAINS
@@ -19,10 +25,33 @@ from vendor_sync.adapters.rdap import RdapClient
 RDAP = "application/rdap+json"
 
 
+class Waits:
+    """The simulator's `sleep`: records how long it was asked to wait, and returns at once."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
 @pytest.fixture
-def sim() -> Iterator[TestClient]:
-    with TestClient(create_app(latency_ms=0)) as client:
+def waits() -> Waits:
+    return Waits()
+
+
+@pytest.fixture
+def sim(waits: Waits) -> Iterator[TestClient]:
+    with TestClient(create_app(latency_ms=0, sleep=waits)) as client:
         yield client
+
+
+@pytest.fixture
+def recorded_sim_url(waits: Waits) -> Iterator[str]:
+    """A simulator on a real socket (uvicorn in a thread) whose waits are recorded."""
+    served = ThreadedServer(create_app(latency_ms=0, sleep=waits), free_port(), lifespan="auto").start()
+    yield served.url
+    served.stop()
 
 
 @pytest.mark.parametrize("name", sorted(DOMAINS))
@@ -105,15 +134,17 @@ def test_malformed_html_redirect_and_error_modes(sim: TestClient) -> None:
     assert sim.get("/rdap/domain/norway.no").status_code == 500
 
 
-def test_delay_mode_and_latency(sim: TestClient) -> None:
-    _fault(sim, mode="delay", count=1, seconds=0.3)
-    started = time.monotonic()
+def test_delay_mode_and_latency(sim: TestClient, waits: Waits) -> None:
     assert sim.get("/rdap/domain/norway.no").status_code == 200
-    assert time.monotonic() - started >= 0.3
+    assert waits.seconds == []  # no fault, no latency: no wait
+    _fault(sim, mode="delay", count=1, seconds=0.3)
+    assert sim.get("/rdap/domain/norway.no").status_code == 200
+    assert waits.seconds == [0.3]
     assert sim.post("/_sim/latency", json={"ms": 200}).json() == {"ms": 200.0}
-    started = time.monotonic()
     sim.get("/rdap/domain/norway.no")
-    assert time.monotonic() - started >= 0.2
+    assert waits.seconds == [0.3, 0.2]  # the fault was used up; the latency applies to every request
+    sim.get("/_sim/faults")
+    assert waits.seconds == [0.3, 0.2]  # the admin API is never slowed
     assert sim.post("/_sim/latency", json={"ms": -1}).status_code == 422
 
 
@@ -154,11 +185,12 @@ def test_request_log(sim: TestClient) -> None:
     assert sim.get("/_sim/requests").json()["items"] == []
 
 
-def test_drip_and_huge_over_a_real_socket(sim_url: str) -> None:
+def test_drip_and_huge_over_a_real_socket(recorded_sim_url: str, waits: Waits) -> None:
+    sim_url = recorded_sim_url
     httpx.post(f"{sim_url}/_sim/faults", json={"mode": "drip", "seconds": 1, "chunks": 5, "count": 1})
-    started = time.monotonic()
     body = httpx.get(f"{sim_url}/rdap/domain/norway.no", timeout=10).content
-    assert time.monotonic() - started >= 0.9
+    # Five pieces, each after a 0.2 s pause: the body took its whole second to arrive, and is intact.
+    assert waits.seconds == [0.2] * 5
     assert json.loads(body)["ldhName"] == "norway.no"
     httpx.post(f"{sim_url}/_sim/faults", json={"mode": "huge", "size_mb": 6, "count": 1})
     with httpx.stream("GET", f"{sim_url}/rdap/domain/norway.no", timeout=30) as response:

@@ -1,4 +1,4 @@
-"""App factory: error envelope, 1 MiB body cap, metrics, health and readiness."""
+"""App factory: error envelope, 1 MiB body cap, request ids and access log, metrics, health and readiness."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mspkit import gctune
+from mspkit.accesslog import AccessLogMiddleware
+from mspkit.apidocs import install_api_docs
 from mspkit.auth import JWTVerifier, VerifiedTokens
 from mspkit.errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from mspkit.logging import configure_logging, get_logger
@@ -73,6 +75,15 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+class _KitApp(FastAPI):
+    """FastAPI with the access log as its outermost layer, outside even the 500 handler."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # User middleware sits inside Starlette's ServerErrorMiddleware, whose 500 would then miss
+        # the request id header and the access line; this wraps the whole stack instead.
+        return AccessLogMiddleware(super().build_middleware_stack())
+
+
 def _run_checks(checks: Mapping[str, Check]) -> tuple[bool, dict[str, str]]:
     results: dict[str, str] = {}
     ok = True
@@ -117,7 +128,16 @@ def create_app(
 ) -> FastAPI:
     """Build a FastAPI app with the kit's rules wired in."""
     configure_logging(service, settings.log_level, secrets=settings.secret_values())
-    app = FastAPI(title=service, version=version, responses=COMMON_ERROR_RESPONSES, lifespan=_with_gc_tuning(lifespan))
+    # docs_url/redoc_url off: FastAPI's pages load their assets from a CDN; apidocs serves its own.
+    app = _KitApp(
+        title=service,
+        version=version,
+        responses=COMMON_ERROR_RESPONSES,
+        lifespan=_with_gc_tuning(lifespan),
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_api_docs(app)
     app.state.settings = settings
     app.state.verifier = JWTVerifier(
         issuer=settings.jwt_issuer,

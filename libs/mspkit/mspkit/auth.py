@@ -6,7 +6,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 import jwt
@@ -17,6 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mspkit.errors import Forbidden, Unauthenticated
 from mspkit.jwks import JWKSClient
+from mspkit.requestid import note_sub
+from mspkit.staff import StaffView
 
 ROLES = frozenset({"client_user", "client_admin", "technician", "admin", "service"})
 CLIENT_ROLES = frozenset({"client_user", "client_admin"})
@@ -31,6 +33,8 @@ class Principal:
     role: str
     client_id: uuid.UUID | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # A technician's staff view, resolved per request after the role check (never cached with the token).
+    staff: StaffView | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_client(self) -> bool:
@@ -62,6 +66,11 @@ _REFUSALS: dict[type[jwt.PyJWTError], str] = {
     jwt.InvalidSignatureError: "token signature does not verify",
     jwt.DecodeError: "token is malformed",
 }
+
+
+# A service token is minted for one target (`aud=[that service]`): one naming several could be replayed
+# at each of them, so every verifier refuses it even when its own name is among them.
+SHARED_SERVICE_TOKEN = "service token names more than one audience (one token per target service)"
 
 
 def refusal_of(exc: jwt.PyJWTError) -> str:
@@ -138,8 +147,13 @@ def principal_from_claims(claims: dict[str, Any], claim_map: ClaimMap | None = N
             client_id = uuid.UUID(str(claims.get(claim_map.tenant)))
         except ValueError as exc:
             raise Unauthenticated(f"client token without a valid {claim_map.tenant}") from exc
-    if role == "service" and not sub.startswith("svc:"):
-        raise Unauthenticated("service token without a svc: subject")
+    if role == "service":
+        if not sub.startswith("svc:"):
+            raise Unauthenticated("service token without a svc: subject")
+        # PyJWT has already checked that `aud` names this service; a list naming others too is refused.
+        aud = claims.get("aud")
+        if isinstance(aud, list) and len(aud) != 1:
+            raise Unauthenticated(SHARED_SERVICE_TOKEN)
     return Principal(sub=sub, role=role, client_id=client_id, claims=claims)
 
 
@@ -210,12 +224,30 @@ async def _verified(request: Request, credentials: HTTPAuthorizationCredentials 
         verifier: JWTVerifier = request.app.state.verifier
         principal = await run_in_threadpool(verifier.verify, token)
         cache.put(token, principal)
+    # The access-log line names the caller; every check below passes through here.
+    note_sub(principal.sub)
     return principal
+
+
+# How a technician's staff view is found: `lookup(sub)`, None for no staff row (and so: reads nothing).
+StaffViews = Callable[[str], Awaitable[StaffView | None]]
+
+
+async def with_staff(user: Principal, lookup: StaffViews | None) -> Principal:
+    """`user` with their staff view attached if a technician (no `lookup`: no view, so they see nothing)."""
+    if user.role != "technician":
+        return user
+    return replace(user, staff=await lookup(user.sub) if lookup is not None else None)
+
+
+async def _with_staff(request: Request, user: Principal) -> Principal:
+    # vendor_sync and the broker install `app.state.staff_views` (intake attaches its own, see intake.deps).
+    return await with_staff(user, getattr(request.app.state, "staff_views", None))
 
 
 async def current_user(request: Request, credentials: Bearer) -> Principal:
     """FastAPI dependency: the verified caller, or 401 (async: a cached token costs no threadpool hand-off)."""
-    return await _verified(request, credentials)
+    return await _with_staff(request, await _verified(request, credentials))
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
@@ -232,7 +264,7 @@ def require_roles(*roles: str) -> Callable[[Request, HTTPAuthorizationCredential
         user = await _verified(request, credentials)
         if user.role not in allowed:
             raise Forbidden("role not allowed")
-        return user
+        return await _with_staff(request, user)
 
     return _check
 

@@ -9,13 +9,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mspkit.ids import new_id
+from mspkit.requestid import ENVELOPE_KEY, current_request_id
 from mspkit.tables import KitTables
 
 
 def make_envelope(
     *, type: str, client_id: uuid.UUID | None, aggregate_id: uuid.UUID | None, data: dict[str, Any]
 ) -> dict[str, Any]:
-    """The contract's envelope: ids and statuses only, never secrets or personal data."""
+    """The contract's envelope: ids and statuses only, never secrets or personal data.
+
+    One key beyond the contract's six: the id of the HTTP request that caused the event (None
+    outside one), so the consumer's log lines carry it (`mspkit.requestid`).
+    """
     return {
         "event_id": str(new_id()),
         "type": type,
@@ -23,6 +28,7 @@ def make_envelope(
         "client_id": str(client_id) if client_id else None,
         "aggregate_id": str(aggregate_id) if aggregate_id else None,
         "data": data,
+        ENVELOPE_KEY: current_request_id(),
     }
 
 

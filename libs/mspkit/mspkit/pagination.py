@@ -17,11 +17,12 @@ from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 
 from mspkit.errors import ValidationFailed
+from mspkit.patterns import described
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
+CURSOR_PATTERN = described(r"^[0-9]{1,16}-[0-9a-f]{32}$", "must be the next_cursor of a previous page, unchanged")
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1..200")]
 Cursor = Annotated[

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, StringConstraints
 
+from mspkit.patterns import described
+
 
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -22,11 +24,17 @@ Email = Annotated[
     StringConstraints(
         min_length=3,
         max_length=254,
-        pattern=r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
+        pattern=described(
+            r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)+$",
+            "must be an e-mail address such as name@example.com",
+        ),
     ),
 ]
-Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9][0-9 ()./\-]{1,38}$")]
+PHONE = described(
+    r"^\+?[0-9][0-9 ()./\-]{1,38}$", "must be a phone number: digits, an optional leading '+', spaces and ( ) . / -"
+)
+Phone = Annotated[str, StringConstraints(min_length=3, max_length=40, pattern=PHONE)]
 
 
 class Input(BaseModel):

@@ -14,10 +14,16 @@ from typing import Any
 
 import httpx
 
-from mspkit.errors import Unauthenticated
+from mspkit.errors import AppError, Unauthenticated, Unavailable
+from mspkit.logging import get_logger
+from mspkit.requestid import current_request_id
 from mspkit.settings import KitSettings
 
+log = get_logger("mspkit.service_tokens")
+
 TARGET_PARAMS = ("audience", "resource", "scope")
+# A peer's answer larger than this is not an answer we asked for.
+MAX_PEER_BODY_BYTES = 1024 * 1024
 
 
 class ServiceTokenSource:
@@ -84,17 +90,32 @@ def token_source(settings: KitSettings, *, timeout_s: float = 3.0) -> ServiceTok
     )
 
 
+def service_client(settings: KitSettings, *, base_url: str, audience: str, timeout_s: float) -> ServiceClient:
+    """A client for calls to `audience` at `base_url`, with this service's token for it and one deadline for both."""
+    return ServiceClient(
+        base_url=base_url.rstrip("/"),
+        audience=audience,
+        tokens=token_source(settings, timeout_s=timeout_s),
+        timeout_s=timeout_s,
+    )
+
+
 class ServiceClient:
     """httpx client for calls to one other service, authenticated with a token for that service alone."""
 
     def __init__(self, *, base_url: str, audience: str, tokens: ServiceTokenSource, timeout_s: float = 2.0) -> None:
         self.audience = audience
         self.tokens = tokens
+        self.timeout_s = timeout_s
         self.http = httpx.Client(base_url=base_url, timeout=timeout_s, follow_redirects=False)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request; on 401 fetch a fresh token once and retry."""
         headers = {"Authorization": f"Bearer {self.tokens.token(self.audience)}", **kwargs.pop("headers", {})}
+        rid = current_request_id()
+        if rid is not None:
+            # The called service logs its access line under the same id (mspkit.requestid).
+            headers.setdefault("X-Request-ID", rid)
         response = self.http.request(method, path, headers=headers, **kwargs)
         if response.status_code == 401:
             headers["Authorization"] = f"Bearer {self.tokens.token(self.audience, force=True)}"
@@ -108,3 +129,34 @@ class ServiceClient:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         """POST with the service token."""
         return self.request("POST", path, **kwargs)
+
+    def read_json(
+        self, path: str, *, params: dict[str, str] | None = None, unavailable: type[Unavailable] = Unavailable
+    ) -> Any | None:
+        """The peer's JSON answer at `path`, None on 404; any doubt raises `unavailable` (503), never a guess.
+
+        Doubt: unreachable, a refused or failing token endpoint, slower than the deadline in total,
+        another status than 200 or 404, larger than `MAX_PEER_BODY_BYTES`, or not JSON.
+        """
+        started = time.monotonic()
+        try:
+            response = self.get(path, params=params)
+        except httpx.HTTPError as exc:
+            # Words, not the exception's class: the detail reaches the caller.
+            why = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+            raise unavailable(f"{self.audience} unreachable ({why})") from None
+        except AppError as exc:
+            # The token endpoint refused or failed: that is our outage, not the caller's 401.
+            raise unavailable(f"service token for {self.audience} unavailable ({exc.code})") from None
+        # httpx's timeout is per phase; a slow trickle can exceed it in total, which is still "slow".
+        if time.monotonic() - started > self.timeout_s:
+            raise unavailable(f"{self.audience} answered too slowly")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200 or len(response.content) > MAX_PEER_BODY_BYTES:
+            log.warning("peer_read_failed", peer=self.audience, status=response.status_code)
+            raise unavailable(f"{self.audience} answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise unavailable(f"{self.audience}'s answer is not JSON") from None

@@ -60,3 +60,10 @@ VENDOR_KINDS: Final[tuple[str, ...]] = get_args(VendorKind)
 KIND_TO_CATEGORY: Final[dict[str, str]] = {
     kind: ("software_license" if kind == "software" else kind) for kind in VENDOR_KINDS
 }
+
+# DESIGN.md § PSA (`INTAKE_PSA_PROVIDER` without `none`): the keys of `psa_member_ids` and `psa_company_ids`.
+PsaProvider = Literal["connectwise", "autotask", "halo"]
+PSA_PROVIDERS: Final[tuple[str, ...]] = get_args(PsaProvider)
+# DESIGN.md § Contract: staff directory.
+StaffRole = Literal["technician", "admin"]
+STAFF_ROLES: Final[tuple[str, ...]] = get_args(StaffRole)

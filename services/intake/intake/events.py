@@ -12,15 +12,27 @@ from mspkit.outbox import write_event
 
 ROUTES: dict[str, list[tuple[str, str]]] = {
     "client.status_changed": [("secrets_broker.events.client_status_changed", "secrets_broker")],
+    "staff.changed": [
+        ("secrets_broker.events.staff_changed", "secrets_broker"),
+        ("vendor_sync.events.staff_changed", "vendor_sync"),
+    ],
     "task.created": [],
     "task.assigned": [("secrets_broker.events.task_assigned", "secrets_broker")],
     "task.status_changed": [("secrets_broker.events.task_status_changed", "secrets_broker")],
+    "task.scope_changed": [("secrets_broker.events.task_scope_changed", "secrets_broker")],
     "approval.decided": [("vendor_sync.events.approval_decided", "vendor_sync")],
+    # Notifications and the PSA note will consume it; until they exist the relay marks it sent, unpublished.
+    "provisioning.step_reported": [],
 }
 
 
 def emit(
-    session: Session, type: str, *, client_id: uuid.UUID, aggregate_id: uuid.UUID, data: dict[str, Any]
+    session: Session,
+    type: str,
+    *,
+    client_id: uuid.UUID | None,
+    aggregate_id: uuid.UUID | None,
+    data: dict[str, Any],
 ) -> dict[str, Any]:
     """Write an event to intake's outbox in the caller's transaction (data: ids and statuses only)."""
     if type not in ROUTES:

@@ -9,6 +9,7 @@ from intake.internal.routes import router as internal_router
 from intake.requests.routes import router as requests_router
 from intake.requests.schemas import BODY_TYPES
 from intake.settings import get_settings
+from intake.staff.routes import router as staff_router
 from intake.tasks.routes import router as tasks_router
 from intake.webhooks.routes import router as webhooks_router
 from mspkit.app import create_app
@@ -26,5 +27,14 @@ app = create_app(
     union_tags=_TAGS,
     header_names=_HEADERS,
 )
-for router in (clients_router, requests_router, tasks_router, approvals_router, internal_router, webhooks_router):
+routers = (
+    clients_router,
+    requests_router,
+    tasks_router,
+    approvals_router,
+    staff_router,
+    internal_router,
+    webhooks_router,
+)
+for router in routers:
     app.include_router(router)

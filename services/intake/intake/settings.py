@@ -21,6 +21,8 @@ class Settings(KitSettings):
     # Per-provider HMAC-SHA256 secrets of the PSA webhooks, e.g. {"connectwise": "..."} (JSON in the env).
     psa_webhook_secrets: dict[str, SecretStr] = {}
     vendor_sync_timeout_s: float = 3.0
+    # Reads of credential metadata at the broker (a task's scope is checked there).
+    secrets_broker_timeout_s: float = Field(3.0, gt=0)
     # intake-beat runs the purge of expired Idempotency-Keys this often; each run deletes batches of
     # this size, each in its own short transaction, up to the cap (the next run takes the rest).
     idempotency_purge_interval_s: float = Field(600.0, gt=0)

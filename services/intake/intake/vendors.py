@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
+import time
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-import httpx
+from typing import Any, Final
 
 from intake.settings import Settings, get_settings
-from mspkit.errors import NotFound, Unauthenticated, Unavailable
-from mspkit.service_tokens import ServiceClient, token_source
+from mspkit.errors import NotFound, Unavailable
+from mspkit.service_tokens import ServiceClient, service_client
 from mspkit.vocabulary import KIND_TO_CATEGORY
 
 
@@ -34,6 +32,29 @@ class VendorAccountInfo:
         return KIND_TO_CATEGORY.get(self.vendor_kind, "other")
 
 
+# DESIGN.md § Contract: intake: request expansion waits this long for the registry, then scopes the
+# task by its categories alone.
+SCOPE_DEADLINE_S: Final = 2.0
+# A client with more accounts than this many full pages is not one a request is scoped from.
+MAX_ACCOUNT_PAGES: Final = 25
+PAGE_SIZE: Final = 200
+
+
+@dataclass(frozen=True)
+class ClientAccount:
+    """One of a client's vendor accounts as request expansion sees it (vendor name and adapter when read)."""
+
+    id: uuid.UUID
+    vendor_id: uuid.UUID
+    vendor_kind: str
+    vendor_name: str | None = None
+    vendor_adapter: str | None = None
+
+
+def _unreadable() -> Unavailable:
+    return Unavailable("vendor registry gave an unreadable answer")
+
+
 def _account_not_found() -> NotFound:
     # The same answer for a missing account and another client's: nothing tells them apart.
     return NotFound("vendor account not found", field="vendor_account_id")
@@ -43,39 +64,72 @@ class VendorRegistry:
     """Reads vendor_sync's registry API; unreachable or garbled answers become 503."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._client: ServiceClient | None = None
-        self._lock = threading.Lock()
+        url, timeout_s = settings.vendor_sync_url, settings.vendor_sync_timeout_s
+        self._http = service_client(settings, base_url=url, audience="vendor_sync", timeout_s=timeout_s)
+        # Its own client: expansion's deadline is the contract's 2 s, not the registry's usual timeout.
+        self._scoping_http = service_client(settings, base_url=url, audience="vendor_sync", timeout_s=SCOPE_DEADLINE_S)
 
-    def _http(self) -> ServiceClient:
-        with self._lock:
-            if self._client is None:
-                s = self._settings
-                self._client = ServiceClient(
-                    base_url=s.vendor_sync_url,
-                    audience="vendor_sync",
-                    tokens=token_source(s, timeout_s=s.vendor_sync_timeout_s),
-                    timeout_s=s.vendor_sync_timeout_s,
-                )
-            return self._client
-
-    def _get(self, path: str) -> dict[str, Any] | None:
+    def _get(
+        self, path: str, *, http: ServiceClient | None = None, params: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
         """The JSON object at `path`, None on 404; anything else unexpected is 503."""
-        try:
-            response = self._http().get(path)
-        except (httpx.HTTPError, Unauthenticated) as exc:
-            raise Unavailable("vendor registry unavailable") from exc
-        if response.status_code == 404:
+        data = (http or self._http).read_json(path, params=params)
+        if data is None:
             return None
-        if response.status_code != 200:
-            raise Unavailable("vendor registry unavailable")
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise Unavailable("vendor registry gave an unreadable answer") from exc
         if not isinstance(data, dict):
-            raise Unavailable("vendor registry gave an unreadable answer")
+            raise _unreadable()
         return data
+
+    def client_accounts(
+        self, client_id: uuid.UUID, *, vendor_kinds: frozenset[str], deadline_s: float = SCOPE_DEADLINE_S
+    ) -> tuple[ClientAccount, ...]:
+        """The client's live vendor accounts, with vendor name and adapter for those of `vendor_kinds`.
+
+        Raises Unavailable (503) when vendor_sync does not answer in full within `deadline_s`; a client
+        vendor_sync does not know has no accounts.
+        """
+        http = self._scoping_http
+        started = time.monotonic()
+
+        def read(path: str, params: dict[str, str] | None = None) -> dict[str, Any] | None:
+            data = self._get(path, http=http, params=params)
+            if time.monotonic() - started > deadline_s:
+                raise Unavailable(f"vendor registry did not answer within {deadline_s:g} s")
+            return data
+
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_ACCOUNT_PAGES):
+            params = {"limit": str(PAGE_SIZE), **({"cursor": cursor} if cursor else {})}
+            page = read(f"/v1/clients/{client_id}/vendor-accounts", params)
+            if page is None:
+                return ()
+            items, cursor = page.get("items"), page.get("next_cursor")
+            if not isinstance(items, list) or not (cursor is None or isinstance(cursor, str)):
+                raise _unreadable()
+            rows.extend(items)
+            if cursor is None:
+                break
+        else:
+            raise Unavailable("vendor registry listed more accounts than a request is scoped from")
+        try:
+            accounts = [
+                ClientAccount(
+                    id=uuid.UUID(str(row["id"])),
+                    vendor_id=uuid.UUID(str(row["vendor_id"])),
+                    vendor_kind=str(row["vendor_kind"]),
+                )
+                for row in rows
+                # Archived accounts are kept for the record only; no new work is scoped to them.
+                if not (row.get("archived_at") or row.get("status") == "archived")
+                and uuid.UUID(str(row["client_id"])) == client_id
+            ]
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise _unreadable() from exc
+        vendors: dict[uuid.UUID, dict[str, Any]] = {}
+        for vendor_id in dict.fromkeys(a.vendor_id for a in accounts if a.vendor_kind in vendor_kinds):
+            vendors[vendor_id] = read(f"/v1/vendors/{vendor_id}") or {}
+        return tuple(_with_vendor(a, vendors.get(a.vendor_id)) for a in accounts)
 
     def account_for_client(
         self, account_id: uuid.UUID, client_id: uuid.UUID, *, with_vendor: bool
@@ -91,7 +145,7 @@ class VendorRegistry:
             contacts = data.get("contacts") or []
             ids = [str(c["id"]) for c in contacts if isinstance(c, dict) and c.get("id")]
         except (KeyError, ValueError, TypeError) as exc:
-            raise Unavailable("vendor registry gave an unreadable answer") from exc
+            raise _unreadable() from exc
         if owner != client_id:
             raise _account_not_found()
         # Contact ids are checked only when the registry shows them for every contact.
@@ -115,6 +169,20 @@ class VendorRegistry:
             vendor_name=str(name) if name else None,
             support_email=str(email) if email else None,
         )
+
+
+def _with_vendor(account: ClientAccount, vendor: dict[str, Any] | None) -> ClientAccount:
+    """The account with its vendor's name and adapter, when its vendor was read."""
+    if not vendor:
+        return account
+    name, adapter = vendor.get("name"), vendor.get("adapter")
+    return ClientAccount(
+        id=account.id,
+        vendor_id=account.vendor_id,
+        vendor_kind=account.vendor_kind,
+        vendor_name=str(name) if name else None,
+        vendor_adapter=str(adapter) if adapter else None,
+    )
 
 
 @lru_cache

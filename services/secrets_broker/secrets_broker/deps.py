@@ -21,12 +21,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from mspkit.auth import Principal, require_roles, require_service
+from mspkit.errors import Forbidden
+from mspkit.tenancy import visible
 from secrets_broker.db import get_engine
 from secrets_broker.intake_client import IntakeClient, get_intake
 from secrets_broker.mail import Mailer, get_mailer
 from secrets_broker.settings import Settings, get_settings
 from secrets_broker.vault.gateway import VaultGateway, get_gateway
 from secrets_broker.vault.wrapping import WrapClient, get_wraps
+from secrets_broker.vendor_sync_client import VendorRegistry, get_vendor_registry
 
 
 async def get_session() -> AsyncIterator[Session]:
@@ -59,6 +62,11 @@ async def intake_dep() -> IntakeClient:
     return get_intake()
 
 
+async def vendor_registry_dep() -> VendorRegistry:
+    """The process's vendor_sync registry client."""
+    return get_vendor_registry()
+
+
 async def wraps_dep() -> WrapClient:
     """The process's wrapping-token client."""
     return get_wraps()
@@ -73,6 +81,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 Gateway = Annotated[VaultGateway, Depends(gateway_dep)]
 Intake = Annotated[IntakeClient, Depends(intake_dep)]
+Registry = Annotated[VendorRegistry, Depends(vendor_registry_dep)]
 Wraps = Annotated[WrapClient, Depends(wraps_dep)]
 MailerDep = Annotated[Mailer, Depends(mailer_dep)]
 
@@ -82,11 +91,19 @@ StaffOrClientAdmin = Annotated[Principal, Depends(require_roles("admin", "techni
 CredentialWriter = Annotated[Principal, Depends(require_roles("admin", "technician", "client_admin", "service"))]
 AuditReader = Annotated[Principal, Depends(require_roles("admin", "client_admin"))]
 VendorSyncService = Annotated[Principal, Depends(require_service("svc:vendor_sync"))]
+IntakeService = Annotated[Principal, Depends(require_service("svc:intake"))]
 
 
 def audit_client(user: AuditReader, client_id: uuid.UUID | None = None) -> uuid.UUID | None:
-    """The client an audit or ledger read is limited to: a client_admin's own, whatever they asked for."""
-    return user.client_id if user.role == "client_admin" else client_id
+    """The client an audit or ledger read is limited to: a client_admin's own (another's id: 404)."""
+    clients = visible(user, client_id).client_ids
+    if clients is None:
+        return None
+    # Audit readers see every client (admins) or one (the one asked for, a client_admin's own).
+    if len(clients) != 1:
+        raise Forbidden("role not allowed")
+    (only,) = clients
+    return only
 
 
 # The `client_id` query filter of the audit and the ledger, for their readers only.

@@ -1,23 +1,20 @@
-"""Live reads of intake's authorization view (never cached): any doubt becomes 503, never an allow."""
+"""Live reads of intake's authorization view and client status (never cached): any doubt becomes 503, never an allow."""
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-import httpx
-
-from mspkit.errors import AppError, NotFound
+from mspkit.errors import NotFound
 from mspkit.logging import get_logger
 from mspkit.service_tokens import ServiceClient, ServiceTokenSource, token_source
+from mspkit.vocabulary import CLIENT_STATUSES, ClientStatus
 from secrets_broker.errors import IntakeUnavailable
 from secrets_broker.settings import get_settings
 from secrets_broker.task_auth import MalformedAuthorization, TaskAuth, parse_task_auth
 
 log = get_logger("secrets_broker.intake")
-MAX_BODY_BYTES = 1024 * 1024
 MAX_PAGES = 50
 
 
@@ -28,32 +25,16 @@ class IntakeClient:
         self.timeout_s = timeout_s
         self._http = ServiceClient(base_url=base_url.rstrip("/"), audience="intake", tokens=tokens, timeout_s=timeout_s)
 
-    def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
-        started = time.monotonic()
-        try:
-            response = self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise IntakeUnavailable(f"intake unreachable ({type(exc).__name__})") from None
-        except AppError as exc:
-            # The token endpoint refused or failed: that is our outage, not the caller's 401.
-            raise IntakeUnavailable(f"service token unavailable ({exc.code})") from None
-        # httpx's timeout is per phase; a slow trickle can exceed it in total, which is still "slow".
-        if time.monotonic() - started > self.timeout_s:
-            raise IntakeUnavailable("intake answered too slowly")
-        if len(response.content) > MAX_BODY_BYTES:
-            raise IntakeUnavailable("intake answer too large")
-        return response
+    def _read(self, path: str, params: dict[str, str] | None = None) -> Any | None:
+        return self._http.read_json(path, params=params, unavailable=IntakeUnavailable)
 
     def authorization(self, task_id: UUID) -> TaskAuth:
         """The task's live authorization view; 404 when intake does not know the task."""
-        response = self._get(f"/internal/tasks/{UUID(str(task_id))}/authorization")
-        if response.status_code == 404:
+        body = self._read(f"/internal/tasks/{UUID(str(task_id))}/authorization")
+        if body is None:
             raise NotFound("task not found")
-        if response.status_code != 200:
-            log.warning("intake_authorization_failed", status=response.status_code)
-            raise IntakeUnavailable(f"intake answered {response.status_code}")
         try:
-            view = parse_task_auth(response.content)
+            view = parse_task_auth(body)
         except MalformedAuthorization as exc:
             log.warning("intake_authorization_malformed", detail=str(exc))
             raise IntakeUnavailable("intake's authorization view is malformed") from None
@@ -61,19 +42,27 @@ class IntakeClient:
             raise IntakeUnavailable("intake answered for another task")
         return view
 
+    def client_status(self, client_id: UUID) -> ClientStatus | None:
+        """The client's live status (`active`, `inactive`, `closed`); None when intake does not know it."""
+        body = self._read(f"/internal/clients/{UUID(str(client_id))}")
+        if body is None:
+            return None
+        try:
+            answered_for, status = UUID(str(body["id"])), body["status"]
+        except (ValueError, KeyError, TypeError):
+            raise IntakeUnavailable("intake's client view is malformed") from None
+        if answered_for != client_id:
+            raise IntakeUnavailable("intake answered for another client")
+        if status not in CLIENT_STATUSES:
+            raise IntakeUnavailable("intake's client status is unknown")
+        return cast(ClientStatus, status)
+
     def tasks_in_progress(self, assignee: str) -> list[TaskAuth]:
         """The authorization views of every in-progress task assigned to `assignee`."""
         out: list[TaskAuth] = []
         params = {"assignee": assignee, "status": "in_progress"}
         for _ in range(MAX_PAGES):
-            response = self._get("/internal/tasks", params=params)
-            if response.status_code != 200:
-                log.warning("intake_task_list_failed", status=response.status_code)
-                raise IntakeUnavailable(f"intake answered {response.status_code}")
-            try:
-                body: Any = response.json()
-            except ValueError:
-                raise IntakeUnavailable("intake's task list is not JSON") from None
+            body = self._read("/internal/tasks", params=params)
             # The contract says "the same shape, as a list": accept a bare list or a page.
             items = body if isinstance(body, list) else body.get("items") if isinstance(body, dict) else None
             if not isinstance(items, list):

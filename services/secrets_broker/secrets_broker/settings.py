@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mspkit.settings import KitSettings
@@ -38,7 +39,6 @@ class Settings(KitSettings):
 
     intake_timeout_s: float = 2.0
     release_wrap_ttl_s: int = 120
-    third_party_wrap_ttl_s: int = 24 * 3600
     service_wrap_ttl_s: int = 120
     release_quota_per_hour: int = 10
 
@@ -53,9 +53,18 @@ class Settings(KitSettings):
     pending_credential_grace_s: float = 120.0
     sweep_interval_s: float = 60.0
 
-    # POST /v1/reveal takes no bearer token: blunt token guessing per client IP (shared in Redis).
+    # --- third-party reveal (POST /v1/reveal, the mailed link) ---
+    # How long a mailed reveal code works (once). Only its HMAC is stored (`fingerprint_key`).
+    reveal_code_ttl_s: int = 3600
+    # The wrapping token the broker mints and unwraps itself when a code is revealed; it never
+    # leaves the process, so it only needs to outlive the two Vault calls.
+    reveal_wrap_ttl_s: int = 30
+    # POST /v1/reveal takes no bearer token: blunt code guessing per client IP (shared in Redis).
     reveal_rate_limit: str = "20/minute"
     redis_timeout_s: float = 1.0
+    # STARTTLS on an smtp:// relay. Unset: on outside dev, off in dev (the mail sink speaks plain
+    # SMTP). Outside dev it cannot be turned off; an smtps:// relay uses TLS from the first byte.
+    smtp_starttls: bool | None = None
 
     # The broker worker (revoker role): thread pool size, and the sweep that carries out the
     # revocations still open (API-requested ones, and any whose Vault call failed).
@@ -74,6 +83,21 @@ class Settings(KitSettings):
     def reveal_base_url(self) -> str:
         """Public base URL of the broker, for links in mail."""
         return (self.public_url or self.secrets_broker_url).rstrip("/")
+
+    @model_validator(mode="after")
+    def _require_mail_tls(self) -> Settings:
+        if not self.is_dev and self.smtp_starttls is False and urlsplit(self.smtp_url).scheme != "smtps":
+            raise ValueError(
+                "SECRETS_BROKER_SMTP_STARTTLS=false: outside MSP_ENV=dev the reveal mail must use STARTTLS "
+                "(or an smtps:// SECRETS_BROKER_SMTP_URL)"
+            )
+        return self
+
+    def smtp_uses_starttls(self) -> bool:
+        """Whether the mailer must upgrade an smtp:// connection with STARTTLS before sending."""
+        if urlsplit(self.smtp_url).scheme == "smtps":
+            return False
+        return self.smtp_starttls if self.smtp_starttls is not None else not self.is_dev
 
 
 @lru_cache

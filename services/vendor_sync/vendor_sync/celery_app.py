@@ -54,9 +54,11 @@ def _configure_logging(**_: Any) -> None:
 def _after_fork(**_: Any) -> None:
     # A forked child must not share the parent's database sockets or HTTP/Redis clients.
     from vendor_sync.db import get_engine
+    from vendor_sync.intake_client import reset_intake_readers
     from vendor_sync.sync.adapter import reset_clients
 
     if get_engine.cache_info().currsize:
         get_engine().dispose(close=False)
     get_engine.cache_clear()
     reset_clients()
+    reset_intake_readers()

@@ -1,4 +1,4 @@
-"""Celery tasks (dotted names, ids only): refresh, scheduler tick, approval.decided consumer."""
+"""Celery tasks (dotted names, ids only): refresh, scheduler tick, approval.decided and staff.changed consumers."""
 
 from __future__ import annotations
 
@@ -75,4 +75,14 @@ def approval_decided(self: Task, envelope: dict[str, Any]) -> bool:
         return events.approval_decided(envelope)
     except _INFRA_ERRORS as exc:
         log.warning("approval_decided_infra_error", error=type(exc).__name__)
+        raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None
+
+
+@app.task(name="vendor_sync.events.staff_changed", bind=True, max_retries=None)
+def staff_changed(self: Task, envelope: dict[str, Any]) -> bool:
+    """Consume `staff.changed`: drop the technician's cached staff view (a malformed envelope is dropped)."""
+    try:
+        return events.staff_changed(envelope)
+    except _INFRA_ERRORS as exc:
+        log.warning("staff_changed_infra_error", error=type(exc).__name__)
         raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None

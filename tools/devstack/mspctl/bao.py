@@ -1,9 +1,11 @@
-"""OpenBao: dev server config, bootstrap over plain HTTP, and wrapped secret ids for the launcher."""
+"""OpenBao: server config (raft storage, static seal), first init, idempotent bootstrap, launcher secret ids."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -24,13 +26,20 @@ REVOKER_ROLE = "msp-broker-revoker"
 ROLES = (API_ROLE, REVOKER_ROLE)
 LAUNCHER_POLICY = "msp-launcher"
 WRAP_TTL = "60s"
+# The launcher token lives 32 days; bootstrap mints a new one when less than a week is left.
+LAUNCHER_TTL = "768h"
+LAUNCHER_MIN_LEFT_S = 7 * 24 * 3600
+SEAL_KEY_ID = "devstack-1"
+SEAL_KEY_BYTES = 32  # AES-256-GCM, the only key the static seal takes
+NODE_ID = "devstack"
 
 POLICIES = {
     # The API reads and writes credentials and the audit anchor; it never deletes, destroys or
-    # lists, and never revokes (the revoker role does that from the worker).
+    # lists, and never revokes (the revoker role does that from the worker). `patch`: rotation
+    # sends a KV v2 PATCH of the secret field, so the API never reads the stored notes.
     API_ROLE: f"""
 path "{KV_MOUNT}/data/clients/*" {{
-  capabilities = ["create", "read", "update"]
+  capabilities = ["create", "read", "update", "patch"]
 }}
 path "{KV_MOUNT}/data/broker/audit-anchor" {{
   capabilities = ["create", "read", "update"]
@@ -58,12 +67,13 @@ path "auth/approle/role/{role}/role-id" {{
     ),
 }
 
+# In seconds, as OpenBao reads them back: bootstrap compares before it writes.
 ROLE_SETTINGS: dict[str, Any] = {
-    "token_ttl": "1h",
-    "token_max_ttl": "24h",
+    "token_ttl": 3600,
+    "token_max_ttl": 24 * 3600,
     "token_num_uses": 0,
     "secret_id_num_uses": 1,
-    "secret_id_ttl": "10m",
+    "secret_id_ttl": 600,
     "bind_secret_id": True,
 }
 
@@ -83,26 +93,64 @@ def binary() -> str:
     return found
 
 
-def write_config(layout: Layout) -> None:
-    """Write bao.hcl declaring the file audit device (OpenBao refuses audit devices via the API)."""
+def ensure_seal_key(layout: Layout) -> None:
+    """Create the static seal's key once: 32 random bytes, mode 0600. It never changes afterwards."""
     layout.bao_dir.mkdir(mode=0o700, exist_ok=True)
-    text = (
-        "# Written by mspctl. Combined with `bao server -dev`; audit devices must be declared here.\n"
-        f'audit "file" "file" {{\n  options {{\n    file_path = "{layout.bao_audit_log}"\n  }}\n}}\n'
-    )
+    try:
+        fd = os.open(layout.bao_seal_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.write(fd, secrets.token_bytes(SEAL_KEY_BYTES))
+    finally:
+        os.close(fd)
+
+
+def write_config(layout: Layout, port: int, cluster_port: int) -> None:
+    """Write bao.hcl: raft storage and audit log in the devstack, the static seal, plain HTTP on loopback."""
+    layout.bao_dir.mkdir(mode=0o700, exist_ok=True)
+    layout.bao_data.mkdir(mode=0o700, exist_ok=True)
+
+    def q(value: object) -> str:
+        return json.dumps(str(value))  # an HCL string literal
+
+    text = f"""# Written by mspctl at every `up`. Dev only: plain HTTP (no TLS), listening on 127.0.0.1 alone.
+ui = false
+api_addr = {q(f"http://127.0.0.1:{port}")}
+cluster_addr = {q(f"https://127.0.0.1:{cluster_port}")}
+
+storage "raft" {{
+  path = {q(layout.bao_data)}
+  node_id = {q(NODE_ID)}
+  # One node: elect itself after 1 s, not the default 5 s.
+  performance_multiplier = 1
+}}
+
+listener "tcp" {{
+  address = {q(f"127.0.0.1:{port}")}
+  cluster_address = {q(f"127.0.0.1:{cluster_port}")}
+  tls_disable = true
+}}
+
+# Unseals itself at every start with the key file (mode 0600, created once by mspctl).
+seal "static" {{
+  current_key_id = {q(SEAL_KEY_ID)}
+  current_key = {q(layout.bao_seal_key.as_uri())}
+}}
+
+# OpenBao refuses audit devices created through the API: declared here.
+audit "file" "file" {{
+  options {{
+    file_path = {q(layout.bao_audit_log)}
+  }}
+}}
+"""
     write_private(layout.bao_hcl, text)
 
 
-def server_command(port: int, layout: Layout) -> list[str]:
-    """The supervised command; the root token id comes through BAO_DEV_ROOT_TOKEN_ID, not argv."""
-    return [
-        binary(),
-        "server",
-        "-dev",
-        "-dev-no-store-token",
-        f"-dev-listen-address=127.0.0.1:{port}",
-        f"-config={layout.bao_hcl}",
-    ]
+def server_command(layout: Layout) -> list[str]:
+    """The supervised command: a real server from bao.hcl (no `-dev`, nothing secret on argv)."""
+    return [binary(), "server", f"-config={layout.bao_hcl}"]
 
 
 def _client(addr: str, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
@@ -118,13 +166,23 @@ def _check(resp: httpx.Response, what: str, ok: tuple[int, ...] = (200, 204)) ->
     return resp
 
 
-def is_unsealed(addr: str) -> bool:
-    """True when the server answers sys/health as initialised, unsealed and active."""
+def _health(addr: str) -> int | None:
     try:
         with _client(addr, timeout=2.0) as c:
-            return c.get("sys/health").status_code == 200
+            return c.get("sys/health").status_code
     except httpx.HTTPError:
-        return False
+        return None
+
+
+def is_unsealed(addr: str) -> bool:
+    """True when the server answers sys/health as initialised, unsealed and active."""
+    return _health(addr) == 200
+
+
+def is_serving(addr: str) -> bool:
+    """True when the server is unsealed, or answers but was never initialised (bootstrap does that)."""
+    # 501 is sys/health's "not initialised"; 503 (sealed) is only a moment before the static seal opens it.
+    return _health(addr) in (200, 501)
 
 
 def wait_unsealed(addr: str, timeout: float = 30.0) -> None:
@@ -139,7 +197,7 @@ def wait_unsealed(addr: str, timeout: float = 30.0) -> None:
 
 @contextmanager
 def _bootstrap_lock(layout: Layout) -> Iterator[None]:
-    # `up` and the supervisor event listener may both bootstrap after a start; run one at a time.
+    # `up` and a second `up` (or a test) may both initialise or bootstrap; run one at a time.
     layout.bao_dir.mkdir(mode=0o700, exist_ok=True)
     with open(layout.bao_dir / "bootstrap.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -147,6 +205,34 @@ def _bootstrap_lock(layout: Layout) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def initialize(addr: str, layout: Layout, timeout: float = 60.0) -> bool:
+    """Initialise a new server once (root token and recovery key to 0600 files); wait until it is unsealed.
+
+    Returns True when this call initialised it. With the static seal, init yields recovery keys, not
+    unseal keys: the server unseals itself, and the recovery key is needed only to unseal after an
+    explicit `sys/seal` (without a restart) or to make a new root token.
+    """
+    with _bootstrap_lock(layout), _client(addr) as c:
+        status = _check(c.get("sys/init"), "read init status").json()
+        done = False
+        if not status.get("initialized"):
+            body = _check(
+                c.put("sys/init", json={"recovery_shares": 1, "recovery_threshold": 1}), "initialise OpenBao"
+            ).json()
+            write_private(layout.root_token, body["root_token"] + "\n")
+            write_private(layout.bao_recovery_key, body["recovery_keys_base64"][0] + "\n")
+            done = True
+        elif not layout.root_token.exists():
+            raise BaoError(
+                f"OpenBao's storage {layout.bao_data} is initialised but {layout.root_token} is missing, so "
+                f"bootstrap cannot run; make a root token with the recovery key in {layout.bao_recovery_key} "
+                f"(`bao operator generate-root`), or remove {layout.bao_data} to start over "
+                "(every stored secret is lost)"
+            )
+    wait_unsealed(addr, timeout=timeout)
+    return done
 
 
 def audit_enabled(addr: str, admin_token: str) -> bool:
@@ -158,22 +244,58 @@ def audit_enabled(addr: str, admin_token: str) -> bool:
     return any(isinstance(v, dict) and v.get("type") for v in devices.values())
 
 
-def _ensure_mount(c: httpx.Client) -> None:
-    mounts = _check(c.get("sys/mounts"), "list mounts").json()
-    existing = mounts.get("data", mounts).get(f"{KV_MOUNT}/")
+def _data(resp: httpx.Response) -> dict[str, Any]:
+    body = resp.json()
+    data = body.get("data", body)
+    return data if isinstance(data, dict) else {}
+
+
+def _already_in_use(resp: httpx.Response) -> bool:
+    # Another bootstrap got there between our read and our write: a 400 naming the path.
+    return resp.status_code == 400 and "already in use" in resp.text
+
+
+def _ensure_mount(c: httpx.Client) -> list[str]:
+    existing = _data(_check(c.get("sys/mounts"), "list mounts")).get(f"{KV_MOUNT}/")
     if existing is None:
-        _check(
-            c.post(f"sys/mounts/{KV_MOUNT}", json={"type": "kv", "options": {"version": "2"}}),
-            "mount msp-kv",
-        )
-    elif existing.get("type") != "kv" or (existing.get("options") or {}).get("version") != "2":
+        resp = c.post(f"sys/mounts/{KV_MOUNT}", json={"type": "kv", "options": {"version": "2"}})
+        if not _already_in_use(resp):
+            _check(resp, f"mount {KV_MOUNT}")
+            return [f"mount {KV_MOUNT}/"]
+        existing = _data(_check(c.get("sys/mounts"), "list mounts")).get(f"{KV_MOUNT}/") or {}
+    if existing.get("type") != "kv" or (existing.get("options") or {}).get("version") != "2":
         raise BaoError(f"{KV_MOUNT}/ exists but is not KV v2")
+    return []
 
 
-def _ensure_approle(c: httpx.Client) -> None:
-    auths = _check(c.get("sys/auth"), "list auth methods").json()
-    if "approle/" not in auths.get("data", auths):
-        _check(c.post("sys/auth/approle", json={"type": "approle"}), "enable approle")
+def _ensure_approle(c: httpx.Client) -> list[str]:
+    if "approle/" in _data(_check(c.get("sys/auth"), "list auth methods")):
+        return []
+    resp = c.post("sys/auth/approle", json={"type": "approle"})
+    if _already_in_use(resp):
+        return []
+    _check(resp, "enable approle")
+    return ["auth approle/"]
+
+
+def _ensure_policy(c: httpx.Client, name: str, text: str) -> list[str]:
+    resp = c.get(f"sys/policies/acl/{name}")
+    if resp.status_code == 200 and _data(resp).get("policy") == text:
+        return []
+    _check(c.put(f"sys/policies/acl/{name}", json={"policy": text}), f"write policy {name}")
+    return [f"policy {name}"]
+
+
+def _ensure_role(c: httpx.Client, role: str) -> list[str]:
+    wanted = {**ROLE_SETTINGS, "token_policies": [role]}
+    resp = c.get(f"auth/approle/role/{role}")
+    if resp.status_code == 200:
+        have = _data(resp)
+        if all(have.get(k) == v for k, v in wanted.items()):
+            return []
+    # A POST to an existing role updates it in place: its role id, and the secret ids already minted, stay.
+    _check(c.post(f"auth/approle/role/{role}", json=wanted), f"write approle {role}")
+    return [f"approle {role}"]
 
 
 def _launcher_token_valid(addr: str, token: str) -> bool:
@@ -181,41 +303,64 @@ def _launcher_token_valid(addr: str, token: str) -> bool:
         return all(c.get(f"auth/approle/role/{role}/role-id").status_code == 200 for role in ROLES)
 
 
-def bootstrap(addr: str, admin_token: str, layout: Layout) -> None:
-    """Idempotently configure OpenBao for the broker; refuses to go on without an audit device."""
-    with _bootstrap_lock(layout):
+def _launcher_ttl_left(c: httpx.Client, token: str) -> int | None:
+    """Seconds the launcher token has left (None when it is unknown, revoked or expired)."""
+    resp = c.post("auth/token/lookup", json={"token": token})
+    if resp.status_code != 200:
+        return None
+    data = _data(resp)
+    if LAUNCHER_POLICY not in (data.get("policies") or []):
+        return None
+    return int(data.get("ttl") or 0)
+
+
+def _ensure_launcher_token(addr: str, c: httpx.Client, layout: Layout) -> list[str]:
+    old = layout.launcher_token.read_text().strip() if layout.launcher_token.exists() else ""
+    left = _launcher_ttl_left(c, old) if old else None
+    if left is not None and left >= LAUNCHER_MIN_LEFT_S and _launcher_token_valid(addr, old):
+        return []
+    resp = _check(
+        c.post(
+            "auth/token/create-orphan",
+            json={
+                "policies": [LAUNCHER_POLICY],
+                "no_default_policy": True,
+                "ttl": LAUNCHER_TTL,
+                "renewable": False,
+                "display_name": "msp-launcher",
+            },
+        ),
+        "create launcher token",
+    )
+    write_private(layout.launcher_token, resp.json()["auth"]["client_token"] + "\n")
+    if left is not None:
+        # The old one still works until it expires: revoke it, so one launcher token is alive at a time.
+        c.post("auth/token/revoke", json={"token": old})
+    return ["launcher token"]
+
+
+def bootstrap(addr: str, admin_token: str, layout: Layout) -> list[str]:
+    """Bring OpenBao to the broker's configuration, changing only what differs; returns what it changed.
+
+    Safe on a server that already holds it all (after a restart, or run twice): the mount, policies and
+    AppRoles are read first and written only when missing or different. Refuses to go on without an
+    audit device.
+    """
+    with _bootstrap_lock(layout), _client(addr, admin_token) as c:
         if not audit_enabled(addr, admin_token):
             raise BaoError("no audit device is enabled in OpenBao; refusing to bootstrap")
-        with _client(addr, admin_token) as c:
-            _ensure_mount(c)
-            for name, policy in POLICIES.items():
-                _check(c.put(f"sys/policies/acl/{name}", json={"policy": policy}), f"write policy {name}")
-            _ensure_approle(c)
-            for role in ROLES:
-                body = {**ROLE_SETTINGS, "token_policies": [role]}
-                _check(c.post(f"auth/approle/role/{role}", json=body), f"write approle {role}")
-        old = layout.launcher_token.read_text().strip() if layout.launcher_token.exists() else ""
-        if old and _launcher_token_valid(addr, old):
-            return
-        with _client(addr, admin_token) as c:
-            resp = _check(
-                c.post(
-                    "auth/token/create-orphan",
-                    json={
-                        "policies": [LAUNCHER_POLICY],
-                        "no_default_policy": True,
-                        "ttl": "768h",
-                        "renewable": False,
-                        "display_name": "msp-launcher",
-                    },
-                ),
-                "create launcher token",
-            )
-        write_private(layout.launcher_token, resp.json()["auth"]["client_token"] + "\n")
+        changed = _ensure_mount(c)
+        for name, policy in POLICIES.items():
+            changed += _ensure_policy(c, name, policy)
+        changed += _ensure_approle(c)
+        for role in ROLES:
+            changed += _ensure_role(c, role)
+        changed += _ensure_launcher_token(addr, c, layout)
+    return changed
 
 
 def is_bootstrapped(addr: str, layout: Layout) -> bool:
-    """True when the launcher token works against this server (so bootstrap ran since its start)."""
+    """True when the launcher token works against this server."""
     try:
         token = layout.launcher_token.read_text().strip()
     except FileNotFoundError:

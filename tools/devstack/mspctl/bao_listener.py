@@ -1,8 +1,9 @@
-"""Supervisor event listener: re-bootstrap OpenBao after every (re)start of the in-memory dev server.
+"""Supervisor event listener: after OpenBao (re)starts, start broker programs that gave up meanwhile.
 
-`bao server -dev` forgets everything when it stops, so each time the `openbao` program enters
-RUNNING this listener bootstraps it again and restarts the broker programs that were launched
-against the previous instance (their AppRole tokens died with it).
+OpenBao keeps its state in raft storage and unseals itself, so a restart changes nothing in it: the
+broker's AppRole tokens and the launcher token survive, and running broker programs are left alone.
+But a broker program that (re)started while OpenBao was down could not get a secret id and may have
+gone FATAL after its retries; this listener starts those again once OpenBao is unsealed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import xmlrpc.client
 
 import httpx
 
-from mspctl.bao import BaoError, bootstrap, wait_unsealed
+from mspctl.bao import BaoError, wait_unsealed
 from mspctl.envfile import read_env
 from mspctl.layout import Layout, devstack_dir
 from mspctl.supervisor_rpc import SupervisorError, proxy
@@ -26,25 +27,17 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
-def rebootstrap(layout: Layout) -> None:
-    """Bootstrap the running OpenBao, then restart broker programs older than it."""
-    addr = read_env(layout.env_file)["MSP_VAULT_ADDR"]
-    wait_unsealed(addr, timeout=60)
-    bootstrap(addr, layout.root_token.read_text().strip(), layout)
-    _log("bootstrapped")
+def restart_fatal_brokers(layout: Layout) -> None:
+    """Wait until the running OpenBao is unsealed, then start the broker programs that are FATAL."""
+    wait_unsealed(read_env(layout.env_file)["MSP_VAULT_ADDR"], timeout=120)
     server = proxy(layout).supervisor
-    bao_start = server.getProcessInfo("openbao")["start"]
     for name in BROKER_PROGRAMS:
         try:
             info = server.getProcessInfo(name)
         except xmlrpc.client.Fault:
             continue
-        # A program in BACKOFF retries by itself and will get a fresh secret id then.
-        if info["statename"] in ("RUNNING", "STARTING") and info["start"] < bao_start:
-            _log(f"restarting {name} for fresh AppRole credentials")
-            server.stopProcess(name)
-            server.startProcess(name, False)
-        elif info["statename"] == "FATAL":
+        if info["statename"] == "FATAL":
+            _log(f"starting {name} again (it gave up while OpenBao was away)")
             server.startProcess(name, False)
 
 
@@ -59,9 +52,9 @@ def main() -> None:
         fields = dict(token.split(":", 1) for token in payload.split("\n", 1)[0].split())
         if header.get("eventname") == "PROCESS_STATE_RUNNING" and fields.get("processname") == "openbao":
             try:
-                rebootstrap(layout)
+                restart_fatal_brokers(layout)
             except (BaoError, httpx.HTTPError, OSError, KeyError, SupervisorError, xmlrpc.client.Error) as exc:
-                _log(f"bootstrap failed: {type(exc).__name__}: {exc}")
+                _log(f"failed: {type(exc).__name__}: {exc}")
         sys.stdout.write("RESULT 2\nOK")
         sys.stdout.flush()
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -14,7 +17,7 @@ from rich.console import Console
 from mspctl import parts
 from mspctl.bao import BaoError
 from mspctl.launcher import LaunchRefusedError, run_with_secret_id
-from mspctl.layout import Layout
+from mspctl.layout import DEFAULT_DIRNAME, Layout
 from mspctl.stack import Stack, StackError
 from mspctl.tokens import TokenError, mint
 
@@ -62,6 +65,8 @@ def up(
         print(f"{name} {url}", flush=True)
     if selected is None and demo:
         _seed_demo(stack)
+    if "intake" in urls:
+        _say_first_command(stack, urls)
     if detach:
         return
     err.print("[bold]following logs; Ctrl-C stops the stack[/bold]")
@@ -88,10 +93,26 @@ def _seed_demo(stack: Stack) -> None:
     if summary is not None:
         counts = ", ".join(f"{n} {what}" for what, n in sorted(summary.counts.items()))
         err.print(f"demo data: {counts}")
-        err.print(
-            "try: TOKEN=$(.venv/bin/mspctl token --role admin --sub you) && "
-            'curl -H "Authorization: Bearer $TOKEN" $MSP_INTAKE_URL/v1/tasks'
-        )
+
+
+def first_command(stack: Stack, intake_url: str, cwd: Path | None = None) -> str:
+    """A command to paste into a shell in `cwd`: list the clients with an admin token, the URL filled in."""
+    cwd = cwd or Path.cwd()
+    exe = Path(sys.executable).with_name("mspctl")
+    mspctl = os.path.relpath(exe, cwd) if exe.is_relative_to(cwd) else str(exe)
+    if "/" not in mspctl:
+        mspctl = f"./{mspctl}"
+    # A devstack dir other than the default one must be named, or the token comes from another stack.
+    where = "" if stack.root == cwd / DEFAULT_DIRNAME else f"MSP_DEVSTACK_DIR={shlex.quote(str(stack.root))} "
+    token = f"$({where}{shlex.quote(mspctl)} token --role admin --sub admin)"
+    return f'curl -H "Authorization: Bearer {token}" {intake_url}/v1/clients'
+
+
+def _say_first_command(stack: Stack, urls: dict[str, str]) -> None:
+    # Plain writes, not rich: a wrapped line could not be pasted back into a shell.
+    sys.stderr.write(f"first command (lists the clients): {first_command(stack, urls['intake'])}\n")
+    sys.stderr.write(f"walkthrough: docs/api.md; API docs: {urls['intake']}/docs\n")
+    sys.stderr.flush()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -140,6 +161,16 @@ def status() -> None:
         print(f"{entry.name} {entry.state} {entry.pid or '-'}")
 
 
+@app.command()
+def urls() -> None:
+    """Print the `NAME URL` lines `up` prints (from the devstack's env file; the ports are kept)."""
+    stack = _stack()
+    if not stack.layout.env_file.exists():
+        raise _fail(f"no devstack in {stack.root} yet; `make up` creates it")
+    for name, url in stack.urls().items():
+        print(f"{name} {url}")
+
+
 def _part_command(action: str, part: str) -> None:
     stack = _stack()
     try:
@@ -179,7 +210,10 @@ def token(
     role: Annotated[str, typer.Option(help="client_user, client_admin, technician, admin or service")],
     sub: Annotated[str, typer.Option(help="The subject")],
     client_id: Annotated[str | None, typer.Option("--client-id", help="Client UUID (client roles)")] = None,
-    aud: Annotated[list[str] | None, typer.Option(help="Audience (repeatable); default all three services")] = None,
+    aud: Annotated[
+        list[str] | None,
+        typer.Option(help="Audience (repeatable); default all three services; exactly one for role service"),
+    ] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 3600,
 ) -> None:
     """Print one line: a JWT signed by the dev issuer."""
@@ -188,6 +222,18 @@ def token(
     except (TokenError, OSError) as exc:
         raise _fail(str(exc)) from exc
     sys.stdout.write(jwt + "\n")
+
+
+@app.command()
+def people() -> None:
+    """Print one `SUB ROLE CLIENT_ID` line per demo person (`-` for staff); each can sign in to the portal."""
+    from mspctl import people as demo_people
+
+    everyone = demo_people.load(_stack().layout)
+    if not any(p.client_id for p in everyone):
+        err.print("[dim]the demo clients are not seeded yet (`mspctl up` seeds them): staff only[/dim]")
+    for person in everyone:
+        print(f"{person.sub} {person.role} {person.client_id or '-'}")
 
 
 @app.command(

@@ -1,4 +1,4 @@
-"""Demo data for `make up`: two clients, their vendors, accounts, domains, requests and a credential.
+"""Demo data for `make up`: the demo staff, two clients, their vendors, accounts, domains, requests and a credential.
 
 Everything goes through the services' public APIs with a dev admin token, exactly as the portal and
 technicians would, so the demo exercises the real paths. It runs once per devstack (a marker file),
@@ -34,6 +34,12 @@ VENDORS: list[dict[str, Any]] = [
         "adapter": "mailchannels",
     },
     {"name": "Namecheap", "kind": "registrar", "website": "https://www.namecheap.com", "adapter": "namecheap"},
+]
+# DESIGN.md § Real parts: the demo people; the technicians work for every client (`client_ids: null`).
+STAFF: list[dict[str, Any]] = [
+    {"sub": "admin", "display_name": "Demo Admin", "email": "admin@msp.example", "role": "admin"},
+    {"sub": "tech1", "display_name": "Tess One", "email": "tech1@msp.example", "role": "technician"},
+    {"sub": "tech2", "display_name": "Theo Two", "email": "tech2@msp.example", "role": "technician"},
 ]
 CLIENTS: list[dict[str, Any]] = [
     {
@@ -90,6 +96,9 @@ def seed(root: Layout | Any, env: dict[str, str]) -> DemoSummary | None:
         httpx.Client(base_url=env["MSP_VENDOR_SYNC_URL"], headers=headers, timeout=10) as vendor_sync,
         httpx.Client(base_url=env["MSP_SECRETS_BROKER_URL"], headers=headers, timeout=10) as broker,
     ):
+        for person in STAFF:
+            _check(intake.post("/v1/staff", json={**person, "client_ids": None}), f"staff {person['sub']}")
+            summary.bump("staff")
         for vendor in VENDORS:
             created = _check(vendor_sync.post("/v1/vendors", json=vendor), f"vendor {vendor['name']}")
             summary.vendors[vendor["name"]] = created["id"]
@@ -137,6 +146,9 @@ def seed(root: Layout | Any, env: dict[str, str]) -> DemoSummary | None:
             )
             summary.bump("credentials")
             _seed_requests(intake, client_id, summary)
+    from mspctl import people  # here, not at the top: people reads this module's STAFF and CLIENTS
+
+    people.record(layout, summary.clients)
     marker.write_text("seeded\n")
     return summary
 

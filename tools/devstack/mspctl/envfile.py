@@ -30,8 +30,13 @@ EXTRA_KEYS = (
     "SECRETS_BROKER_DATABASE_URL",
     "VENDOR_SYNC_RDAP_BOOTSTRAP_URL",
     "VENDOR_SYNC_HTTP_ALLOWED_HOSTS",
+    # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.
+    "MSP_DEV_TOKEN_PROFILE",
 )
 ALL_KEYS = CONTRACT_KEYS + EXTRA_KEYS
+# Written when the profile sets them (mspctl.tokens.PROFILE_CLAIM_SETTINGS): the claim mapping the
+# services need, also read from here by tests that run a service in-process.
+OPTIONAL_KEYS = ("MSP_AUTH_SUBJECT_CLAIM", "MSP_AUTH_ROLE_CLAIM", "MSP_AUTH_ROLES_CLAIM", "MSP_AUTH_TENANT_CLAIM")
 
 
 def render(values: dict[str, str]) -> str:
@@ -39,8 +44,11 @@ def render(values: dict[str, str]) -> str:
     missing = [k for k in ALL_KEYS if k not in values]
     if missing:
         raise ValueError(f"env file is missing {missing}")
+    unknown = sorted(set(values) - set(ALL_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:  # a value silently left out of the file would reach supervisor's programs but not the tests
+        raise ValueError(f"env file has no place for {unknown}")
     lines = ["# Written by mspctl; regenerated on every `mspctl up`."]
-    for key in ALL_KEYS:
+    for key in (*ALL_KEYS, *(k for k in OPTIONAL_KEYS if k in values)):
         value = values[key]
         if any(c in value for c in "\"'\\\n $#`"):
             raise ValueError(f"unsupported character in the value of {key}")

@@ -93,6 +93,19 @@ class Layout:
         return self.root / "bao.hcl"
 
     @property
+    def bao_data(self) -> Path:
+        # Raft storage: every stored secret, kept across `down` and `up`.
+        return self.bao_dir / "data"
+
+    @property
+    def bao_seal_key(self) -> Path:
+        return self.bao_dir / "seal.key"
+
+    @property
+    def bao_recovery_key(self) -> Path:
+        return self.bao_dir / "recovery-key"
+
+    @property
     def bao_audit_log(self) -> Path:
         return self.bao_dir / "audit.log"
 

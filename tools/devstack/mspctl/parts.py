@@ -46,6 +46,7 @@ PORT_NAMES = (
     "postgres",
     "redis",
     "openbao",
+    "openbao_cluster",  # raft's cluster listener (one node, but raft wants the address)
     "mail_smtp",
     "mail_http",
     "issuer",

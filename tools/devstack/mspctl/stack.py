@@ -229,8 +229,9 @@ class Stack:
             progs.append(
                 Program(
                     "openbao",
-                    [py, "-m", "mspctl.bao_server", "--devstack", root, "--port", str(ports["openbao"])],
-                    discard_stdout=True,
+                    [py, "-m", "mspctl.bao_server", "--devstack", root],
+                    # TERM: a clean raft shutdown; it keeps its data either way.
+                    stopwaitsecs=20,
                     priority=100,
                 )
             )
@@ -376,7 +377,10 @@ class Stack:
         if part == "redis":
             return redis.ping(env["MSP_REDIS_URL"])
         if part == "openbao":
-            return bao.is_unsealed(env["MSP_VAULT_ADDR"])
+            if self._external("openbao"):
+                return bao.is_unsealed(env["MSP_VAULT_ADDR"])
+            # A new server answers "not initialised" until bootstrap initialises it; afterwards it unseals itself.
+            return bao.is_serving(env["MSP_VAULT_ADDR"])
         if part == "issuer":
             return _http_ok(env["MSP_JWKS_URL"])
         if part == "mail":
@@ -441,19 +445,24 @@ class Stack:
 
     def _bootstrap_bao(self, env: dict[str, str]) -> None:
         addr = env["MSP_VAULT_ADDR"]
-        if self._external("openbao"):
-            token = self.externals.get("MSP_VAULT_BOOTSTRAP_TOKEN")
-            if not token:
-                raise StackError(
-                    "MSP_VAULT_ADDR is set but MSP_VAULT_BOOTSTRAP_TOKEN is not: bootstrap needs an admin token",
-                    part="openbao",
-                )
-        else:
-            token = self.layout.root_token.read_text().strip()
+        external = self._external("openbao")
+        token = self.externals.get("MSP_VAULT_BOOTSTRAP_TOKEN", "") if external else ""
+        if external and not token:
+            raise StackError(
+                "MSP_VAULT_ADDR is set but MSP_VAULT_BOOTSTRAP_TOKEN is not: bootstrap needs an admin token",
+                part="openbao",
+            )
         try:
-            bao.bootstrap(addr, token, self.layout)
-        except (bao.BaoError, httpx.HTTPError) as exc:
+            if not external:
+                # Once per devstack: a new server is initialised here; later starts unseal by themselves.
+                if bao.initialize(addr, self.layout):
+                    self.say("openbao: initialised (raft storage, static seal)")
+                token = self.layout.root_token.read_text().strip()
+            changed = bao.bootstrap(addr, token, self.layout)
+        except (bao.BaoError, httpx.HTTPError, OSError) as exc:
             raise StackError(f"openbao bootstrap failed: {exc}", part="openbao") from exc
+        if changed:
+            self.say(f"openbao: bootstrapped ({', '.join(changed)})")
 
     def _migrate(self, services: list[str], env: dict[str, str], sec: dict[str, Any], deadline: float) -> None:
         base = self._daemon_env()
@@ -510,15 +519,14 @@ class Stack:
             write_json_private(layout.ports_file, dict(ports))
         sec = self._secrets()
 
-        # One-time state: the cluster, the signing key, client secret digests, bao config and root token.
+        # One-time state: the cluster, the signing key, client secret digests, bao config and seal key.
         if not self._external("postgres") and "postgres" in selected:
             postgres.initdb(layout, sec["postgres_admin"])
         tokens.ensure_key(layout)
         issuer.write_clients(layout, sec["clients"])
         if not self._external("openbao"):
-            bao.write_config(layout)
-            if not layout.root_token.exists():
-                write_private(layout.root_token, secrets.token_hex(24) + "\n")
+            bao.write_config(layout, ports["openbao"], ports["openbao_cluster"])
+            bao.ensure_seal_key(layout)
 
         pg_superuser = True
         if self._external("postgres"):

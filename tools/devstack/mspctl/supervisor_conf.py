@@ -23,8 +23,6 @@ class Program:
     startsecs: int = 1
     stopsignal: str = "TERM"
     stopwaitsecs: int = 10
-    # OpenBao's dev banner on stdout prints the root token: that stream is discarded.
-    discard_stdout: bool = False
     events: str | None = None
     autostart: bool = False
     priority: int = 500
@@ -77,8 +75,6 @@ def _program(p: Program, layout: Layout, directory: Path) -> str:
     if p.events:
         # An event listener's stdout is the protocol channel; only stderr is a log.
         lines += [f"events={p.events}", "buffer_size=20", "stdout_logfile=NONE", f"stderr_logfile={log}"]
-    elif p.discard_stdout:
-        lines += ["redirect_stderr=false", "stdout_logfile=NONE", f"stderr_logfile={log}"]
     else:
         lines += ["redirect_stderr=true", f"stdout_logfile={log}"]
     lines += [

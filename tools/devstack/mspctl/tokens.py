@@ -91,13 +91,20 @@ def _pairwise(sub: str, audiences: list[str]) -> str:
 
 
 def shape(claims: dict[str, Any], profile: str) -> dict[str, Any]:
-    """The claims as the profile's IdP would write them (`dev` leaves them as they are)."""
+    """The claims as the profile's IdP would write them (`dev` leaves them as they are).
+
+    A claim the dev shape lacks stays absent in the other shape too (tests sign such tokens on purpose).
+    """
     if profile not in PROFILES:
         raise TokenError(f"token profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     if profile == "dev":
         return claims
     shaped = {k: v for k, v in claims.items() if k not in {"sub", "role", "msp_client_id"}}
-    shaped.update(sub=_pairwise(claims["sub"], claims["aud"]), oid=claims["sub"], roles=[claims["role"]])
+    if "sub" in claims:
+        aud = claims.get("aud") or []
+        shaped.update(sub=_pairwise(claims["sub"], [aud] if isinstance(aud, str) else aud), oid=claims["sub"])
+    if "role" in claims:
+        shaped["roles"] = [claims["role"]]
     if "msp_client_id" in claims:
         shaped["extn.msp_client_id"] = claims["msp_client_id"]
     return shaped
@@ -113,6 +120,10 @@ def claims_for(
         raise TokenError("--sub must not be empty")
     if role in CLIENT_ROLES and not client_id:
         raise TokenError(f"--client-id is required for role {role} (a client UUID)")
+    if role == "service" and len(aud or []) != 1:
+        # One token per target (as the issuer's client-credentials grant mints them): a service token
+        # naming several services could be replayed at each, and every verifier refuses it.
+        raise TokenError("--aud is required exactly once for role service (the one service the token is for)")
     if client_id is not None:
         try:
             client_id = str(uuid.UUID(client_id))

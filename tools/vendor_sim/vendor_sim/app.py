@@ -21,16 +21,21 @@ def _state(request: Request) -> SimState:
     return state
 
 
+def _sleep(request: Request) -> faults.Sleep:
+    sleep: faults.Sleep = request.app.state.sleep
+    return sleep
+
+
 async def _serve(request: Request, produce: Callable[[str], rdap.Payload]) -> Response:
     """Log the request, add latency, then answer normally or through the first matching fault."""
     sim = _state(request)
     entry = sim.log(request.method, request.url.path, request.headers.get("host", ""))
     if sim.latency_ms > 0:
-        await asyncio.sleep(sim.latency_ms / 1000)
+        await _sleep(request)(sim.latency_ms / 1000)
     payload = produce(str(request.base_url))
     fault = sim.take_fault(request.url.path)
     entry["fault"] = fault.mode if fault else None
-    response = await faults.apply(fault, payload) if fault else faults.plain(payload)
+    response = await faults.apply(fault, payload, sleep=_sleep(request)) if fault else faults.plain(payload)
     entry["status"] = response.status_code
     return response
 
@@ -124,8 +129,8 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"reset": True})
 
 
-def create_app(*, latency_ms: float | None = None) -> Starlette:
-    """Build a simulator with its own state (tests build one each; uvicorn uses `app`)."""
+def create_app(*, latency_ms: float | None = None, sleep: faults.Sleep = asyncio.sleep) -> Starlette:
+    """Build a simulator with its own state (tests build one each, and may pass a recording `sleep`)."""
     routes = [
         Route("/healthz", healthz),
         Route("/rdap/bootstrap/dns.json", rdap_bootstrap),
@@ -144,6 +149,7 @@ def create_app(*, latency_ms: float | None = None) -> Starlette:
     ]
     application = Starlette(routes=routes)
     application.state.sim = SimState(latency_ms)
+    application.state.sleep = sleep
     return application
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
 
 from starlette.responses import Response, StreamingResponse
@@ -15,6 +15,8 @@ from vendor_sim.state import Fault
 
 _HTML = b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>We'll be back soon</h1></body></html>"
 _MALFORMED = b'{"objectClassName": "domain", "ldhName": "truncated.example", "status": ["act'
+# How the simulator waits (delay, drip pauses, latency); tests pass one that records the waits.
+Sleep = Callable[[float], Awaitable[None]]
 
 
 def plain(payload: Payload) -> Response:
@@ -36,12 +38,12 @@ def _status(code: int, title: str, fault: Fault) -> Response:
     return Response(body, status_code=code, media_type=RDAP_MEDIA, headers=_retry_after(fault))
 
 
-async def _drip(body: bytes, fault: Fault) -> AsyncIterator[bytes]:
+async def _drip(body: bytes, fault: Fault, sleep: Sleep) -> AsyncIterator[bytes]:
     pieces = max(1, min(fault.chunks, len(body) or 1))
     size = -(-len(body) // pieces) or 1
     pause = fault.seconds / pieces
     for start in range(0, max(len(body), 1), size):
-        await asyncio.sleep(pause)
+        await sleep(pause)
         yield body[start : start + size]
 
 
@@ -60,13 +62,15 @@ async def _huge(total: int) -> AsyncIterator[bytes]:
     yield tail
 
 
-async def apply(fault: Fault, payload: Payload) -> Response:
+async def apply(fault: Fault, payload: Payload, *, sleep: Sleep = asyncio.sleep) -> Response:
     """The response for a request hit by a fault (delay sleeps, then serves the normal payload)."""
     if fault.mode == "delay":
-        await asyncio.sleep(fault.seconds)
+        await sleep(fault.seconds)
         return plain(payload)
     if fault.mode == "drip":
-        return StreamingResponse(_drip(payload.body, fault), status_code=payload.status, media_type=payload.media_type)
+        return StreamingResponse(
+            _drip(payload.body, fault, sleep), status_code=payload.status, media_type=payload.media_type
+        )
     if fault.mode == "429":
         return _status(429, "Too Many Requests", fault)
     if fault.mode == "503":

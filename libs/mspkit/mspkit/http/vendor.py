@@ -50,6 +50,7 @@ class VendorHTTP:
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         resolver: Resolver | None = None,
         credential_headers: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
@@ -61,10 +62,12 @@ class VendorHTTP:
         self.limits = limits or FetchLimits()
         self.retry = retry or RetryPolicy()
         self.rate_wait_s = rate_wait_s
-        self.limiter = RedisRateLimiter(redis, rate, sleep=sleep) if redis is not None and rate else None
+        self.limiter = RedisRateLimiter(redis, rate, sleep=sleep, clock=clock) if redis is not None and rate else None
         self.breaker = CircuitBreaker(redis, vendor, breaker) if redis is not None and breaker else None
         self.credential_headers = tuple(credential_headers)
         self._sleep = sleep
+        # Deadlines and the wait for a rate slot are measured on `clock` (tests inject one).
+        self._clock = clock
         self._owns_client = client is None
         self.client = client or make_client(
             user_agent=user_agent,
@@ -98,6 +101,7 @@ class VendorHTTP:
             headers=headers,
             vendor=self.vendor,
             credential_headers=self.credential_headers,
+            clock=self._clock,
         )
 
     def _call(self, url: str, once: Callable[[], T]) -> T:

@@ -20,6 +20,7 @@ class Approval(SQLModel, table=True):
     __table_args__: Any = (
         # Stored statuses; `expired` is also computed on read from `expires_at`.
         CheckConstraint("status IN ('pending', 'approved', 'rejected', 'expired')", name="ck_approvals_status"),
+        CheckConstraint("origin IN ('request', 'task')", name="ck_approvals_origin"),
         Index("ix_approvals_created", "created_at", "id"),
         Index("ix_approvals_client", "client_id", "created_at", "id"),
         Index("ix_approvals_task", "task_id", "created_at", "id"),
@@ -29,6 +30,9 @@ class Approval(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     task_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey(f"{SCHEMA}.tasks.id"), nullable=False))
+    # `request`: made by the request's expansion, so it gates the task out of `awaiting_approval`;
+    # `task`: asked later on the task (POST /v1/tasks/{id}/approvals), which never moves it.
+    origin: str = Field(sa_type=Text)
     client_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey(f"{SCHEMA}.clients.id"), nullable=False))
     status: str = Field(sa_type=Text)
     recipient_name: str = Field(sa_type=Text)

@@ -19,14 +19,15 @@ router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
 def list_approvals(
     user: Reader,
     session: SessionDep,
+    client_id: uuid.UUID | None = None,
     status: ApprovalStatus | None = None,
     task_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[ApprovalPublic]:
-    """Approvals the caller may see."""
+    """Approvals the caller may see, filtered by client, status and task."""
     items, next_cursor = service.list_approvals(
-        session, user=user, status=status, task_id=task_id, limit=limit, cursor=cursor
+        session, user=user, client_id=client_id, status=status, task_id=task_id, limit=limit, cursor=cursor
     )
     return Page[ApprovalPublic](items=items, next_cursor=next_cursor)
 

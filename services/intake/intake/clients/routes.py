@@ -38,5 +38,5 @@ def get_client(client_id: uuid.UUID, user: Reader, session: SessionDep) -> Clien
 
 @router.patch("/{client_id}")
 def update_client(client_id: uuid.UUID, body: ClientUpdate, user: AdminUser, session: SessionDep) -> ClientPublic:
-    """Patch a client (admin); leaving `active` cancels its open tasks and emits `client.status_changed`."""
+    """Patch a client (admin); leaving `active` cancels its open tasks and revokes their live releases."""
     return ClientPublic.model_validate(service.update_client(session, user=user, client_id=client_id, body=body))

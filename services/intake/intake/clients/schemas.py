@@ -43,3 +43,10 @@ class ClientPublic(Output):
     status: ClientStatus
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+class ClientStatusView(Output):
+    """`GET /internal/clients/{id}`: only what other services need to decide."""
+
+    id: uuid.UUID
+    status: ClientStatus

@@ -7,14 +7,15 @@ import uuid
 from sqlmodel import Session, col, select
 
 from intake.clients.models import Client
-from intake.clients.schemas import ClientCreate, ClientPublic, ClientUpdate
-from intake.common.queries import get_visible, keyset_page, where_equal
+from intake.clients.schemas import ClientCreate, ClientPublic, ClientStatusView, ClientUpdate
+from intake.common.queries import get_visible, keyset_page, where_equal, where_visible
 from intake.common.types import new_id, utcnow
 from intake.events import emit
 from intake.tasks.models import Task
 from intake.tasks.service import apply_status
 from intake.tasks.workflow import Actor
 from mspkit.auth import Principal
+from mspkit.errors import NotFound
 from mspkit.vocabulary import OPEN_TASK_STATUSES
 
 
@@ -41,12 +42,21 @@ def get_client(session: Session, *, user: Principal, client_id: uuid.UUID, for_u
     return get_visible(session, Client, client_id, user=user, what="client", owner="id", for_update=for_update)
 
 
+def client_status(session: Session, *, client_id: uuid.UUID) -> ClientStatusView:
+    """A client's id and status for an allowlisted service (no tenant check); 404 when unknown."""
+    row = session.exec(select(Client.id, Client.status).where(Client.id == client_id)).first()
+    if row is None:
+        raise NotFound("client not found")
+    return ClientStatusView(id=row[0], status=row[1])
+
+
 def list_clients(
     session: Session, *, user: Principal, status: str | None, limit: int, cursor: str | None
 ) -> tuple[list[ClientPublic], str | None]:
     """A page of the clients the caller may see."""
-    own = user.client_id if user.is_client else None
-    query = where_equal(select(Client), Client, id=own, status=status)
+    query = where_visible(
+        where_equal(select(Client), Client, status=status), Client, user=user, client_id=None, owner="id"
+    )
     items, next_cursor = keyset_page(session, query, Client, limit=limit, cursor=cursor)
     return [ClientPublic.model_validate(c) for c in items], next_cursor
 

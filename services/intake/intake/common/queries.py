@@ -11,7 +11,7 @@ from sqlmodel import Session, SQLModel, select
 from mspkit.auth import Principal
 from mspkit.errors import NotFound
 from mspkit.pagination import keyset, page_of
-from mspkit.tenancy import sees_client
+from mspkit.tenancy import sees_client, visible
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -35,21 +35,10 @@ def get_visible(
     if for_update:
         query = query.with_for_update()
     row = session.exec(query).first()
-    if row is None or not sees_client(user, getattr(row, owner)):
+    # A task's assignee also sees it (need-to-know: their own work, whatever their clients).
+    if row is None or not sees_client(user, getattr(row, owner), assignee=getattr(row, "assignee", None)):
         raise NotFound(f"{what} not found")
     return row
-
-
-def tenant_filter(user: Principal, client_id: uuid.UUID | None) -> dict[str, uuid.UUID | None] | None:
-    """A list's client filter: client roles are held to their own client; None when nothing can match.
-
-    A client role filtering on another client's id gets the empty list an unknown id gets.
-    """
-    if user.is_client:
-        if client_id is not None and client_id != user.client_id:
-            return None
-        client_id = user.client_id
-    return {"client_id": client_id}
 
 
 def where_equal(query: Select[Any], model: type[SQLModel], **values: object) -> Select[Any]:
@@ -58,6 +47,15 @@ def where_equal(query: Select[Any], model: type[SQLModel], **values: object) -> 
         if value is not None:
             query = query.where(getattr(model, name) == value)
     return query
+
+
+def where_visible(
+    query: Select[Any], model: type[SQLModel], *, user: Principal, client_id: uuid.UUID | None, owner: str = "client_id"
+) -> Select[Any]:
+    """`query` narrowed to the rows the caller may list (mspkit.tenancy.visible), and to `client_id` if given."""
+    table = cast(Any, model)
+    condition = visible(user, client_id).where(getattr(table, owner), getattr(table, "assignee", None))
+    return query if condition is None else query.where(condition)
 
 
 def tenant_page(
@@ -70,11 +68,12 @@ def tenant_page(
     cursor: str | None,
     **filters: object,
 ) -> tuple[list[T], str | None]:
-    """One page of a client-owned table for this caller: its tenant filter, then equality filters."""
-    tenant = tenant_filter(user, client_id)
-    if tenant is None:
-        return [], None
-    query = where_equal(select(model), model, **tenant, **filters)
+    """One page of a client-owned table for this caller: its tenant filter, then equality filters.
+
+    A caller filtering on a client they may not see gets the 404 of a missing client (mspkit.tenancy);
+    a technician's unfiltered list holds their clients' rows, and the tasks assigned to them.
+    """
+    query = where_visible(where_equal(select(model), model, **filters), model, user=user, client_id=client_id)
     return keyset_page(session, query, model, limit=limit, cursor=cursor)
 
 

@@ -10,23 +10,33 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, Strict, StringConstraints
 
+from mspkit import patterns
 from mspkit.ids import new_id  # noqa: F401 - re-exported: intake's row ids are the kit's time-ordered ids
+from mspkit.patterns import described
 from mspkit.schemas import Email, Input, Output, Phone, UtcDatetime, utcnow  # noqa: F401 - re-exported for the service
 
 # PostgreSQL text cannot hold NUL, and no field has a use for it: refused in every string.
-NO_NUL = r"^[^\x00]*$"
+NO_NUL = patterns.NO_NUL
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=NO_NUL)]
-Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00\s]+$")]
 Hostname = Annotated[
     str,
     StringConstraints(
-        min_length=1, max_length=253, pattern=r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+        min_length=1,
+        max_length=253,
+        pattern=described(
+            r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
+            "must be a host name such as example.com (letters, digits and '-', labels separated by '.')",
+        ),
     ),
 ]
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")]
+SLUG = described(
+    r"^[a-z0-9][a-z0-9_\-]{0,62}$",
+    "may contain only lowercase letters, digits, '_' and '-', and starts with a letter or digit",
+)
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=SLUG)]
 
 
 def _integral(value: Any) -> Any:

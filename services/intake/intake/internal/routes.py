@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from intake.clients import service as clients
+from intake.clients.schemas import ClientStatusView
 from intake.common.types import NO_NUL
-from intake.deps import BrokerService, SessionDep, VendorSyncService
+from intake.deps import BrokerService, ClientStatusReader, SessionDep, VendorSyncService
 from intake.requests import service as requests
 from intake.requests.schemas import RequestDetail
 from intake.tasks import service as tasks
-from intake.tasks import views
+from intake.tasks import steps, views
 from intake.tasks.schemas import StepCreate, StepPublic, SystemTaskCreate, TaskAuthorization, TaskStaffView
 from mspkit.pagination import Cursor, Limit, Page
 from mspkit.vocabulary import TaskStatus
@@ -44,6 +46,12 @@ def list_task_authorizations(
     return Page[TaskAuthorization](items=items, next_cursor=next_cursor)
 
 
+@router.get("/clients/{client_id}")
+def client_status(client_id: uuid.UUID, service: ClientStatusReader, session: SessionDep) -> ClientStatusView:
+    """A client's id and status, read live (svc:secrets_broker, svc:vendor_sync); 404 when unknown."""
+    return clients.client_status(session, client_id=client_id)
+
+
 @router.get("/requests/{request_id}")
 def request_detail(request_id: uuid.UUID, service: VendorSyncService, session: SessionDep) -> RequestDetail:
     """A request with its typed body, for workers (svc:vendor_sync)."""
@@ -62,7 +70,14 @@ def create_system_task(
     return views.task_views(session, tasks=[task], staff=True)[0]  # type: ignore[return-value]
 
 
-@router.post("/tasks/{task_id}/steps", status_code=201)
-def add_step(task_id: uuid.UUID, body: StepCreate, service: VendorSyncService, session: SessionDep) -> StepPublic:
-    """Append a step result reported by a worker (svc:vendor_sync)."""
-    return StepPublic.model_validate(tasks.add_step(session, service=service, task_id=task_id, body=body))
+@router.post(
+    "/tasks/{task_id}/steps", status_code=201, responses={200: {"model": StepPublic, "description": "Already reported"}}
+)
+def add_step(
+    task_id: uuid.UUID, body: StepCreate, service: VendorSyncService, session: SessionDep, response: Response
+) -> StepPublic:
+    """Record a step reported by a worker (svc:vendor_sync); a known idempotency_key answers 200 with the first."""
+    step, created = steps.report_step(session, service=service, task_id=task_id, body=body)
+    if not created:
+        response.status_code = 200
+    return StepPublic.model_validate(step)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from intake.requests.schemas import (
     IspAccountSetupBody,
@@ -11,9 +12,22 @@ from intake.requests.schemas import (
     SpamFilterSetupBody,
     VendorContactUpdateBody,
 )
-from intake.vendors import VendorAccountInfo
+from intake.vendors import SCOPE_DEADLINE_S, ClientAccount, VendorAccountInfo
 
 AnyBody: TypeAlias = PurchaseBody | IspAccountSetupBody | SpamFilterSetupBody | VendorContactUpdateBody
+
+# The vendor kinds whose vendor (name, adapter) expansion needs to pick a client's accounts.
+SCOPED_VENDOR_KINDS: Final = frozenset({"spam_filter", "isp"})
+REGISTRY_SILENT_NOTE: Final = (
+    f"vendor_sync did not answer within {SCOPE_DEADLINE_S:g} s when this task was created, so its scope "
+    "holds only its credential categories and no vendor account. An admin can add the accounts the work "
+    "needs with POST /v1/tasks/{id}/scope."
+)
+
+
+def reads_registry(body: AnyBody) -> bool:
+    """Whether expanding this body needs the client's vendor accounts (read before the transaction)."""
+    return isinstance(body, IspAccountSetupBody | SpamFilterSetupBody)
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,8 @@ class TaskPlan:
     vendor_account_ids: tuple[str, ...] = ()
     credential_ids: tuple[str, ...] = ()
     approval: ApprovalPlan | None = None
+    # Internal notes written with the task (e.g. that the registry did not answer).
+    notes: tuple[str, ...] = ()
 
     def initial_status(self, threshold_cents: int) -> str:
         """The status the task starts in: waiting for its approval if one applies, else ready."""
@@ -71,12 +87,45 @@ def _one_task(
     *,
     categories: tuple[str, ...] = (),
     vendor_accounts: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> Plan:
-    return Plan((TaskPlan(type, title, categories, vendor_accounts, approval=approval),))
+    return Plan((TaskPlan(type, title, categories, vendor_accounts, approval=approval, notes=notes),))
 
 
-def expand(body: AnyBody, *, vendor: VendorAccountInfo | None = None) -> Plan:
-    """Turn a validated request body into the tasks, scope and approval of the contract's table."""
+def spam_filter_accounts(body: SpamFilterSetupBody, accounts: Sequence[ClientAccount]) -> tuple[str, ...]:
+    """The spam-filter accounts at the body's provider, then the DNS host: the client's only `dns_host` account.
+
+    With no synced zones yet, a client with two DNS hosts gives none: guessing would open the wrong one.
+    """
+    filters = [a for a in accounts if a.vendor_kind == "spam_filter" and a.vendor_adapter == body.provider]
+    dns_hosts = [a for a in accounts if a.vendor_kind == "dns_host"]
+    chosen = filters + (dns_hosts if len(dns_hosts) == 1 else [])
+    return tuple(str(a.id) for a in chosen)
+
+
+def isp_accounts(body: IspAccountSetupBody, accounts: Sequence[ClientAccount]) -> tuple[str, ...]:
+    """The client's `isp` accounts at the vendor named `isp_name`, ignoring case (vendor names are unique)."""
+    wanted = body.isp_name.casefold()
+    return tuple(
+        str(a.id)
+        for a in accounts
+        if a.vendor_kind == "isp" and a.vendor_name is not None and a.vendor_name.casefold() == wanted
+    )
+
+
+def expand(
+    body: AnyBody,
+    *,
+    vendor: VendorAccountInfo | None = None,
+    accounts: Sequence[ClientAccount] | None = (),
+) -> Plan:
+    """Turn a validated request body into the tasks, scope and approval of the contract's table.
+
+    `accounts`: the client's vendor accounts read from the registry at creation, or None when the
+    registry did not answer (the task then keeps only its categories, with a note saying so).
+    """
+    found = accounts or ()
+    notes = (REGISTRY_SILENT_NOTE,) if accounts is None else ()
     if isinstance(body, PurchaseBody):
         count = len(body.items)
         title = f"Purchase from {body.supplier.name} ({count} item{'s' if count != 1 else ''})"
@@ -93,11 +142,25 @@ def expand(body: AnyBody, *, vendor: VendorAccountInfo | None = None) -> Plan:
         isp = ApprovalPlan(
             body.isp_name, body.isp_contact_email, "provider_for_client", ("contact_info", "service_address", "billing")
         )
-        return _one_task("isp_account_setup", f"ISP account setup with {body.isp_name}", isp, categories=("isp",))
+        return _one_task(
+            "isp_account_setup",
+            f"ISP account setup with {body.isp_name}",
+            isp,
+            categories=("isp",),
+            vendor_accounts=isp_accounts(body, found),
+            notes=notes,
+        )
     if isinstance(body, SpamFilterSetupBody):
         provider = ApprovalPlan(body.provider, None, "provider_for_msp", ("domain", "mail_routing", "contact_info"))
         title = f"Spam filter setup for {body.domain} with {body.provider}"
-        return _one_task("spam_filter_setup", title, provider, categories=("spam_filter", "dns_host"))
+        return _one_task(
+            "spam_filter_setup",
+            title,
+            provider,
+            categories=("spam_filter", "dns_host"),
+            vendor_accounts=spam_filter_accounts(body, found),
+            notes=notes,
+        )
     if vendor is None:
         raise ValueError("a vendor_contact_update expands only with its vendor account")
     contact_approval = None

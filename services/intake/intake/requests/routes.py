@@ -12,6 +12,7 @@ from intake.deps import Reader, Requester, SessionDep
 from intake.requests import service
 from intake.requests.schemas import RequestCreate, RequestPublic, RequestStatus, RequestType
 from mspkit.pagination import Cursor, Limit, Page
+from mspkit.patterns import described
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 
@@ -21,7 +22,9 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=128,
-        pattern=r"^[!-~](?:[ -~]*[!-~])?$",
+        pattern=described(
+            r"^[!-~](?:[ -~]*[!-~])?$", "may contain only printable ASCII characters, with no space at either end"
+        ),
         description="Scoped to the caller's client (client roles) or sub; kept 24 h",
     ),
 ]

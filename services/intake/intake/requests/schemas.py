@@ -21,6 +21,7 @@ from intake.common.types import (
     Slug,
     UtcDatetime,
 )
+from mspkit.patterns import described
 
 RequestType = Literal["purchase", "isp_account_setup", "spam_filter_setup", "vendor_contact_update"]
 RequestStatus = Literal["open", "done", "rejected", "cancelled"]
@@ -35,7 +36,10 @@ MailHost = Annotated[
     StringConstraints(
         min_length=1,
         max_length=253,
-        pattern=r"^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))$",
+        pattern=described(
+            r"^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))$",
+            "must be a host name such as mail.example.com or an IPv4 address such as 192.0.2.10",
+        ),
     ),
 ]
 ClientIdField = Annotated[
@@ -186,7 +190,7 @@ BODY_TYPES = {
 
 
 class RequestPublic(Output):
-    """A request as the contract shows it."""
+    """A request, its status and the tasks it became."""
 
     id: uuid.UUID
     type: RequestType

@@ -17,14 +17,17 @@ from intake.common.queries import get_visible, tenant_page
 from intake.common.types import new_id, utcnow
 from intake.events import emit
 from intake.idempotency import service as idem
-from intake.requests.expansion import AnyBody, Plan, expand
+from intake.requests.expansion import SCOPED_VENDOR_KINDS, AnyBody, Plan, expand, reads_registry
 from intake.requests.models import ServiceRequest
 from intake.requests.schemas import BODY_TYPES, RequestDetail, RequestPublic, VendorContactUpdateBody
 from intake.settings import get_settings
-from intake.tasks.models import Task
-from intake.vendors import VendorAccountInfo, VendorRegistry, get_registry
+from intake.tasks.models import Task, TaskNote
+from intake.vendors import ClientAccount, VendorAccountInfo, VendorRegistry, get_registry
 from mspkit.auth import Principal
-from mspkit.errors import Conflict, NotFound, ValidationFailed
+from mspkit.errors import Conflict, NotFound, Unavailable, ValidationFailed
+from mspkit.logging import get_logger
+
+log = get_logger("intake.requests")
 
 
 def target_client(user: Principal, body: AnyBody) -> uuid.UUID:
@@ -58,6 +61,16 @@ def vendor_info(registry: VendorRegistry, body: AnyBody, client_id: uuid.UUID) -
     return info
 
 
+def registry_accounts(registry: VendorRegistry, client_id: uuid.UUID) -> tuple[ClientAccount, ...] | None:
+    """The client's vendor accounts for scoping, or None when vendor_sync does not answer in time."""
+    try:
+        return registry.client_accounts(client_id, vendor_kinds=SCOPED_VENDOR_KINDS)
+    except Unavailable as exc:
+        # Not a refusal: the request is taken, and its task is scoped by category alone (with a note).
+        log.warning("registry_silent_at_expansion", client_id=str(client_id), detail=exc.detail)
+        return None
+
+
 def create_request(session: Session, *, user: Principal, body: AnyBody, idempotency_key: str) -> idem.StoredResponse:
     """Create a request with its tasks, approvals and events in one transaction, or replay the key's first answer."""
     settings = get_settings()
@@ -67,13 +80,17 @@ def create_request(session: Session, *, user: Principal, body: AnyBody, idempote
     canonical = body.model_dump_json(exclude=None if getattr(body, "client_id", None) else {"client_id"})
     key = idem.KeyClaim.of(user, idempotency_key, canonical, now=now, ttl_s=settings.idempotency_ttl_s)
     vendor = None
-    if isinstance(body, VendorContactUpdateBody):
+    accounts: tuple[ClientAccount, ...] | None = ()
+    if isinstance(body, VendorContactUpdateBody) or reads_registry(body):
         # A replay must not depend on the registry: look for the key before calling out.
         replayed = idem.replay(session, key=key)
         if replayed is not None:
             return replayed
-        session.rollback()  # hold no connection while vendor_sync answers
-        vendor = vendor_info(get_registry(), body, client_id)
+        session.rollback()  # hold no connection (and no lock) while vendor_sync answers
+        if isinstance(body, VendorContactUpdateBody):
+            vendor = vendor_info(get_registry(), body, client_id)
+        else:
+            accounts = registry_accounts(get_registry(), client_id)
 
     # FOR SHARE: a concurrent PATCH of the client (status, threshold) waits for this transaction, or
     # this one sees its result; the threshold read here is the one the task's status is decided on.
@@ -88,7 +105,7 @@ def create_request(session: Session, *, user: Principal, body: AnyBody, idempote
     if status != "active":
         raise Conflict("the client is not active", field="client_id")
 
-    plan = expand(body, vendor=vendor)
+    plan = expand(body, vendor=vendor, accounts=accounts)
     request_id = new_id()
     task_ids = [new_id() for _ in plan.tasks]
     # Every field is built here from typed values: nothing to validate, only to serialise.
@@ -123,6 +140,8 @@ def create_request(session: Session, *, user: Principal, body: AnyBody, idempote
 _INSERT_REQUEST = insert(ServiceRequest.__table__)  # type: ignore[attr-defined]
 _INSERT_TASKS = insert(Task.__table__)  # type: ignore[attr-defined]
 _INSERT_APPROVALS = insert(Approval.__table__)  # type: ignore[attr-defined]
+_INSERT_NOTES = insert(TaskNote.__table__)  # type: ignore[attr-defined]
+EXPANSION_AUTHOR = "svc:intake"
 
 
 def _write_rows(
@@ -146,7 +165,13 @@ def _write_rows(
     )
     tasks: list[dict[str, Any]] = []
     approvals: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for task_id, task in zip(task_ids, plan.tasks, strict=True):
+        notes.extend(
+            {"id": new_id(), "task_id": task_id, "kind": "scope", "author": EXPANSION_AUTHOR, "body": text}
+            | {"created_at": now}
+            for text in task.notes
+        )
         status = task.initial_status(threshold)
         tasks.append(
             {
@@ -167,6 +192,7 @@ def _write_rows(
                 {
                     "id": new_id(),
                     "task_id": task_id,
+                    "origin": "request",
                     "status": "pending",
                     "recipient_name": approval.recipient_name,
                     "recipient_contact_email": approval.contact_email,
@@ -180,6 +206,8 @@ def _write_rows(
     session.execute(_INSERT_TASKS, tasks)
     if approvals:
         session.execute(_INSERT_APPROVALS, approvals)
+    if notes:
+        session.execute(_INSERT_NOTES, notes)
     for row in tasks:
         emit(
             session,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Text, Uuid, text
+from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Text, Uuid, false, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -54,12 +54,19 @@ class Task(SQLModel, table=True):
 
 
 class TaskStep(SQLModel, table=True):
-    """A step result reported by a worker; visible to the client."""
+    """A step of a task's work, visible to the client: a worker's result, or a `human` step a person decides."""
 
     __tablename__ = "task_steps"
     __table_args__: Any = (
-        CheckConstraint("status IN ('succeeded', 'failed')", name="ck_task_steps_status"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="ck_task_steps_status"),
         Index("ix_task_steps_task", "task_id", "created_at", "id"),
+        Index(
+            "ux_task_steps_idempotency_key",
+            "task_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
         {"schema": SCHEMA},
     )
 
@@ -68,8 +75,14 @@ class TaskStep(SQLModel, table=True):
     name: str = Field(sa_type=Text)
     status: str = Field(sa_type=Text)
     detail: str | None = Field(default=None, sa_type=Text)
+    # Only a human step can be pending; a person (the assignee or an admin) then decides it.
+    human: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # The worker's key for this report (unique per task); NULL only for steps reported before 0004.
+    idempotency_key: str | None = Field(default=None, sa_type=Text)
     reported_by: str = Field(sa_type=Text)
+    decided_by: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
 
 
 class TaskNote(SQLModel, table=True):

@@ -11,14 +11,24 @@ from intake.approvals import service as approvals
 from intake.approvals.schemas import ApprovalCreate, ApprovalPublic
 from intake.common.types import NO_NUL
 from intake.deps import Reader, SessionDep, StaffUser
-from intake.tasks import service, views
-from intake.tasks.schemas import TaskAssign, TaskTransition, TaskType, TaskView
+from intake.tasks import notes, scope, service, steps, views
+from intake.tasks.schemas import (
+    NoteCreate,
+    NotePublic,
+    ScopeChange,
+    StepDecision,
+    StepPublic,
+    TaskAssign,
+    TaskTransition,
+    TaskType,
+    TaskView,
+)
 from mspkit.pagination import Cursor, Limit, Page
 from mspkit.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-AssigneeFilter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)]
+AssigneeFilter = Annotated[str | None, Query(min_length=1, max_length=255, pattern=NO_NUL)]
 
 
 @router.get("", response_model=Page[TaskView])
@@ -56,6 +66,27 @@ def assign_task(task_id: uuid.UUID, body: TaskAssign, user: StaffUser, session: 
 def transition_task(task_id: uuid.UUID, body: TaskTransition, user: StaffUser, session: SessionDep) -> TaskView:
     """Move a task through the workflow (its assignee or an admin)."""
     task = service.transition(session, user=user, task_id=task_id, target=body.to, note=body.note)
+    return views.task_view(session, task=task, user=user)
+
+
+@router.post("/{task_id}/notes", status_code=201)
+def write_note(task_id: uuid.UUID, body: NoteCreate, user: Reader, session: SessionDep) -> NotePublic:
+    """Add an internal note, open or closed task (its assignee or an admin; client roles: 404)."""
+    return NotePublic.model_validate(notes.write_note(session, user=user, task_id=task_id, body=body.body))
+
+
+@router.post("/{task_id}/steps/{step_id}")
+def decide_step(
+    task_id: uuid.UUID, step_id: uuid.UUID, body: StepDecision, user: Reader, session: SessionDep
+) -> StepPublic:
+    """Decide a pending human step of an open task (its assignee or an admin; client roles: 404)."""
+    return StepPublic.model_validate(steps.decide_step(session, user=user, task_id=task_id, step_id=step_id, body=body))
+
+
+@router.post("/{task_id}/scope", response_model=TaskView)
+def change_scope(task_id: uuid.UUID, body: ScopeChange, user: Reader, session: SessionDep) -> TaskView:
+    """Add to or remove from a task's scope (admin only: nobody widens their own access)."""
+    task = scope.change_scope(session, user=user, task_id=task_id, change=body)
     return views.task_view(session, task=task, user=user)
 
 

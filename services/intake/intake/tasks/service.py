@@ -1,4 +1,4 @@
-"""Tasks: the object-level check, views, assignment, transitions, system tasks and steps."""
+"""Tasks: the object-level check, views, assignment, transitions and system tasks (steps: `steps.py`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from intake.common.queries import get_visible, keyset_page, tenant_page, where_e
 from intake.common.types import new_id, utcnow
 from intake.events import emit
 from intake.requests.status import refresh_request_status
+from intake.staff.directory import ensure_assignable
 from intake.tasks import workflow
-from intake.tasks.models import Task, TaskNote, TaskStep
-from intake.tasks.schemas import StepCreate, SystemTaskCreate, TaskAuthorization, TaskPublic
+from intake.tasks.models import Task, TaskNote
+from intake.tasks.schemas import SystemTaskCreate, TaskAuthorization, TaskPublic
 from intake.tasks.views import STAFF_ROLES, authorization_view, authorization_views, task_views
 from intake.tasks.workflow import Actor
 from mspkit.auth import Principal
@@ -74,12 +75,16 @@ def _record_change(session: Session, task: Task, event: str, data: dict[str, obj
     """Move the task's `updated_at` strictly forward and write its event in the same transaction."""
     task.updated_at = next_updated_at(task.updated_at)
     session.add(task)
-    emit(session, event, client_id=task.client_id, aggregate_id=task.id, data={"task_id": str(task.id), **data})
+    # The task's own `updated_at` travels with the event: the broker's tombstones compare views by it.
+    data = {"task_id": str(task.id), **data, "updated_at": task.updated_at.isoformat()}
+    emit(session, event, client_id=task.client_id, aggregate_id=task.id, data=data)
 
 
-def add_note(session: Session, *, task: Task, kind: str, author: str, body: str) -> None:
+def add_note(session: Session, *, task: Task, kind: str, author: str, body: str) -> TaskNote:
     """Add an internal note."""
-    session.add(TaskNote(id=new_id(), task_id=task.id, kind=kind, author=author, body=body, created_at=utcnow()))
+    note = TaskNote(id=new_id(), task_id=task.id, kind=kind, author=author, body=body, created_at=utcnow())
+    session.add(note)
+    return note
 
 
 def assign(session: Session, *, user: Principal, task_id: uuid.UUID, assignee: str) -> Task:
@@ -98,13 +103,19 @@ def assign(session: Session, *, user: Principal, task_id: uuid.UUID, assignee: s
         raise Conflict("a closed task cannot be assigned", current_status=task.status)
     if task.assignee == assignee:
         return task
-    previous = task.assignee
-    task.assignee = assignee
-    task.assigned_by = user.sub
-    change = {"assignee": assignee, "previous_assignee": previous, "assigned_by": user.sub, "status": task.status}
-    _record_change(session, task, "task.assigned", change)
+    ensure_assignable(session, assignee=assignee, client_id=task.client_id)
+    record_assignment(session, task=task, assignee=assignee, by=user.sub)
     session.commit()
     return task
+
+
+def record_assignment(session: Session, *, task: Task, assignee: str | None, by: str) -> None:
+    """Set (or clear) the task's assignee and write `task.assigned` (the broker revokes the previous one's releases)."""
+    previous = task.assignee
+    task.assignee = assignee
+    task.assigned_by = by
+    change = {"assignee": assignee, "previous_assignee": previous, "assigned_by": by, "status": task.status}
+    _record_change(session, task, "task.assigned", change)
 
 
 def transition(session: Session, *, user: Principal, task_id: uuid.UUID, target: str, note: str | None) -> Task:
@@ -118,7 +129,7 @@ def transition(session: Session, *, user: Principal, task_id: uuid.UUID, target:
     if target == "in_progress" and task.assignee is None:
         raise Conflict("assign the task before starting it", current_status=task.status)
     if workflow.is_open(target) and client_status(session, client_id=task.client_id) != "active":
-        raise Conflict("the client is not active", current_status=task.status)
+        raise Conflict("the client is not active", field="client_id", current_status=task.status)
     apply_status(session, task=task, target=target, actor=actor)
     if note:
         add_note(session, task=task, kind="transition", author=user.sub, body=f"{target}: {note}")
@@ -147,7 +158,7 @@ def create_system_task(session: Session, *, service: Principal, body: SystemTask
         status="new",
         credential_categories=list(dict.fromkeys(body.credential_categories)),
         vendor_account_ids=list(dict.fromkeys(str(v) for v in body.vendor_account_ids)),
-        credential_ids=list(dict.fromkeys(str(c) for c in body.credential_ids)),
+        credential_ids=[],
         dedupe_key=body.dedupe_key,
         created_by=service.sub,
         created_at=now,
@@ -171,23 +182,6 @@ def create_system_task(session: Session, *, service: Principal, body: SystemTask
             raise
         return existing, False
     return task, True
-
-
-def add_step(session: Session, *, service: Principal, task_id: uuid.UUID, body: StepCreate) -> TaskStep:
-    """Append a worker's step result to a task (open or closed: a late report is still a record)."""
-    task = get_task(session, user=service, task_id=task_id)
-    step = TaskStep(
-        id=new_id(),
-        task_id=task.id,
-        name=body.name,
-        status=body.status,
-        detail=body.detail,
-        reported_by=service.sub,
-        created_at=utcnow(),
-    )
-    session.add(step)
-    session.commit()
-    return step
 
 
 def task_authorization(session: Session, *, caller: Principal, task_id: uuid.UUID) -> TaskAuthorization:

@@ -53,17 +53,27 @@ ALLOWED: dict[Rule, frozenset[Actor]] = {
 }
 
 
+def reachable(current: str, actor: Actor) -> list[str]:
+    """The statuses `actor` may move a task to from `current`, in the order of `STATUSES`."""
+    return [to for to in STATUSES if (rule := TRANSITIONS.get((current, to))) is not None and actor in ALLOWED[rule]]
+
+
 def check(current: str, target: str, actor: Actor) -> None:
     """Raise unless `actor` may move a task from `current` to `target`.
 
-    No edge, or an edge only an approval may take: 409 invalid_transition. An admin-only edge taken
-    by anyone else: 403.
+    No edge, or an edge only an approval may take: 409 invalid_transition, whose `allowed` lists what
+    this actor may do from here (an approval-only or admin-only edge is not offered to anyone else).
+    An admin-only edge taken by anyone else: 403.
     """
     rule = TRANSITIONS.get((current, target))
     if rule is None or actor not in ALLOWED[rule]:
         if rule is Rule.ADMIN_ONLY:
             raise Forbidden("reopening a closed task is admin-only")
-        raise InvalidTransition(f"cannot move a task from {current} to {target}", current_status=current)
+        raise InvalidTransition(
+            f"cannot move a task from {current} to {target}",
+            current_status=current,
+            allowed=reachable(current, actor),
+        )
 
 
 def is_open(status: str) -> bool:

@@ -16,8 +16,12 @@ from intake.settings import get_settings
 from intake.webhooks.schemas import PsaAck, PsaTicketLink
 from intake.webhooks.service import record_ticket_link
 from mspkit.errors import NotFound, Unauthenticated
+from mspkit.patterns import described
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+PROVIDER = described(r"^[a-z0-9_\-]+$", "may contain only lowercase letters, digits, '_' and '-'")
+SIGNATURE = described(r"^sha256=[0-9a-fA-F]{64}$", "must be sha256= followed by 64 hexadecimal digits")
 
 
 def _signature_ok(secret: str, raw: bytes, header: str) -> bool:
@@ -36,11 +40,11 @@ def _signature_ok(secret: str, raw: bytes, header: str) -> bool:
     },
 )
 async def psa_webhook(
-    provider: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z0-9_\-]+$")],
+    provider: Annotated[str, Path(min_length=1, max_length=40, pattern=PROVIDER)],
     request: Request,
     session: SessionDep,
     x_psa_signature: Annotated[
-        str, Header(alias="X-PSA-Signature", pattern=r"^sha256=[0-9a-fA-F]{64}$", description="sha256=<hex HMAC>")
+        str, Header(alias="X-PSA-Signature", pattern=SIGNATURE, description="sha256=<hex HMAC>")
     ],
 ) -> PsaAck:
     """Record a PSA ticket link on a task; the HMAC is checked over the raw body before it is parsed."""

@@ -8,8 +8,10 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 from intake.common.types import Input, Name, Output, ShortText
+from mspkit.patterns import described
 
-TicketUrl = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https://[!-~]+$")]
+TICKET_URL = described(r"^https://[!-~]+$", "must be an https:// address without spaces")
+TicketUrl = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=TICKET_URL)]
 
 
 class PsaTicketLink(Input):

@@ -8,13 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from mspkit.pagination import Limit, Page
+from mspkit.patterns import described
 from secrets_broker.audit import service
 from secrets_broker.audit.schemas import AuditEntryPublic, VerifyPublic
 from secrets_broker.deps import AuditClient, AuditReader, Gateway, SessionDep
 
 router = APIRouter(tags=["audit"])
 
-Action = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$")]
+ACTION = described(r"^[a-z_]+\.[a-z_]+$", "must be an audit action such as release.granted")
+Action = Annotated[str | None, Query(max_length=64, pattern=ACTION)]
 # The chain is keyed by its index, not (timestamp, id): the cursor is the last index seen. Every
 # string the pattern admits decodes, so a schema-valid cursor never fails later.
 AuditCursor = Annotated[
@@ -40,7 +42,7 @@ def list_audit(
 
 @router.get("/v1/audit/verify", response_model=VerifyPublic)
 def verify_audit(session: SessionDep, gateway: Gateway, user: AuditReader) -> VerifyPublic:
-    """Walk the whole chain and check it against the Vault anchors."""
+    """Check the whole audit chain: every entry's hash, and the chain against its anchors in the secret store."""
     # Integrity is a property of the whole chain, so a client_admin gets the same answer as an
     # admin: counts and a position, never another client's entry.
     result = service.verify(session, gateway=gateway)

@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from mspkit.db import advisory_xact_lock
 from mspkit.errors import Unavailable, ValidationFailed
 from mspkit.logging import get_logger
+from mspkit.patterns import described
 from secrets_broker.audit.anchor import anchor_after_commit, chain_head
 from secrets_broker.audit.chain import (
     GENESIS_HASH,
@@ -79,7 +80,7 @@ class ReleaseIds(Protocol):
 
     id: uuid.UUID
     client_id: uuid.UUID
-    task_id: uuid.UUID
+    task_id: uuid.UUID | None
     credential_id: uuid.UUID
 
 
@@ -203,7 +204,7 @@ def verify(session: Session, *, gateway: VaultGateway) -> VerifyResult:
 # --- listing ----------------------------------------------------------------------------------
 
 
-INDEX_CURSOR_PATTERN: Final = r"^[0-9]{1,18}$"
+INDEX_CURSOR_PATTERN: Final = described(r"^[0-9]{1,18}$", "must be the next_cursor of a previous page, unchanged")
 
 
 def encode_index_cursor(index: int) -> str:

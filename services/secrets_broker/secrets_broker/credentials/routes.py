@@ -13,6 +13,8 @@ from secrets_broker.deps import (
     CredentialWriter,
     Gateway,
     Intake,
+    IntakeService,
+    Registry,
     SessionDep,
     SettingsDep,
     StaffOrClientAdmin,
@@ -29,10 +31,13 @@ def create_credential(
     user: CredentialWriter,
     gateway: Gateway,
     intake: Intake,
+    registry: Registry,
     settings: SettingsDep,
 ) -> CredentialPublic:
-    """Store a credential: metadata here, secret and notes in Vault only (never echoed)."""
-    credential = service.create(session, user=user, body=body, gateway=gateway, intake=intake, settings=settings)
+    """Store a credential; its secret and notes go to the secret store only and are never returned."""
+    credential = service.create(
+        session, user=user, body=body, gateway=gateway, intake=intake, registry=registry, settings=settings
+    )
     return CredentialPublic.model_validate(credential)
 
 
@@ -61,6 +66,12 @@ def get_credential(
     return CredentialPublic.model_validate(credential)
 
 
+@router.get("/internal/credentials/{credential_id}", response_model=CredentialPublic)
+def get_credential_for_intake(credential_id: uuid.UUID, session: SessionDep, _: IntakeService) -> CredentialPublic:
+    """One credential's metadata, never its secret (svc:intake: a task's scope names only its client's); 404 unknown."""
+    return CredentialPublic.model_validate(service.get_for_service(session, credential_id=credential_id))
+
+
 @router.put("/v1/credentials/{credential_id}/secret", response_model=CredentialPublic)
 def rotate_secret(
     credential_id: uuid.UUID,
@@ -71,7 +82,7 @@ def rotate_secret(
     intake: Intake,
     settings: SettingsDep,
 ) -> CredentialPublic:
-    """Rotate: a new Vault version, decided like a release for the task in the body, and audited."""
+    """Replace the secret with a new version: allowed as a release would be for the task named, and audited."""
     credential = service.rotate(
         session, user=user, credential_id=credential_id, body=body, gateway=gateway, intake=intake, settings=settings
     )

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Final
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr, StringConstraints, WithJsonSchema
 
+from mspkit.patterns import described, words_for
 from mspkit.vocabulary import CredentialCategory, CredentialKind, CredentialOwner
-from secrets_broker.common.types import HttpUrl, Input, Output, Reason, SafeName, SafeUsername, UtcDatetime
+from secrets_broker.common.types import Input, Output, Reason, SafeName, SafeUsername, UtcDatetime
 
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=8192)]
 Notes = Annotated[SecretStr, Field(max_length=16384)]
+
+# http(s), a host name, an optional port and path; no user name or password (the host part cannot
+# hold `@`) and no query string: both are where secrets hide (`?token=`, `user:pw@`), and this
+# metadata is stored in PostgreSQL, listed and shown, while secrets live only in Vault.
+URL_PATTERN: Final = described(
+    r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f?]*)?$",
+    "must be an http or https address without a user name, password or query string",
+)
+_URL: Final = re.compile(URL_PATTERN)
+
+
+def _check_url(value: str) -> str:
+    if not _URL.fullmatch(value):
+        raise ValueError(words_for(URL_PATTERN))
+    return value
+
+
+CredentialUrl = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=2048),
+    AfterValidator(_check_url),
+    WithJsonSchema({"type": "string", "minLength": 8, "maxLength": 2048, "pattern": URL_PATTERN}),
+]
 
 
 class CredentialCreate(Input):
@@ -25,7 +50,7 @@ class CredentialCreate(Input):
     name: SafeName
     username: SafeUsername
     secret: Secret
-    url: HttpUrl | None = None
+    url: CredentialUrl | None = None
     notes: Notes | None = None
 
 

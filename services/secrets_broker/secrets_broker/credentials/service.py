@@ -9,10 +9,11 @@ API role has no delete right): a secret whose row was swept away is an unreferen
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -20,6 +21,7 @@ from mspkit.auth import Principal
 from mspkit.errors import AppError, Forbidden, NotFound, Unavailable, ValidationFailed
 from mspkit.logging import get_logger
 from mspkit.pagination import keyset, page_of
+from mspkit.tenancy import sees_client, visible
 from secrets_broker.audit.service import Entry, append, audited_commit
 from secrets_broker.common.types import utcnow
 from secrets_broker.credentials.models import Credential
@@ -27,11 +29,13 @@ from secrets_broker.credentials.schemas import CredentialCreate, SecretRotate
 from secrets_broker.errors import ReleaseDenied
 from secrets_broker.intake_client import IntakeClient
 from secrets_broker.release import gate
+from secrets_broker.release.need_to_know import ensure_need_to_know
 from secrets_broker.release.policy import in_scope
 from secrets_broker.settings import Settings
 from secrets_broker.task_auth import TaskAuth
-from secrets_broker.vault.errors import VaultError
+from secrets_broker.vault.errors import VaultError, VaultUnreachable
 from secrets_broker.vault.gateway import VaultGateway, credential_path
+from secrets_broker.vendor_sync_client import VendorRegistry
 
 log = get_logger("secrets_broker.credentials")
 
@@ -51,9 +55,12 @@ def authorize_create(*, user: Principal, body: CredentialCreate, intake: IntakeC
     if user.role == "admin":
         return
     if user.role == "client_admin":
-        if user.client_id == body.client_id:
-            return
-        raise Forbidden("client_admin may only store credentials of their own client")
+        if user.client_id != body.client_id:
+            raise Forbidden("client_admin may only store credentials of their own client")
+        # The MSP's own credentials are the MSP's to store, never a client's.
+        if body.owner == "msp":
+            raise Forbidden("client_admin may only store credentials the client owns", field="owner")
+        return
     if user.role == "service":
         if user.sub != VENDOR_SYNC:
             raise Forbidden("service not allowed to store credentials")
@@ -61,10 +68,20 @@ def authorize_create(*, user: Principal, body: CredentialCreate, intake: IntakeC
             raise ValidationFailed("vendor_sync stores credentials of vendor accounts only", field="vendor_account_id")
         return
     if user.role == "technician":
-        if any(t.client_id == body.client_id for t in _live_tasks(intake, user)):
+        # A client they may not see answers as one where they have no task (as a missing client does).
+        if sees_client(user, body.client_id) and any(t.client_id == body.client_id for t in _live_tasks(intake, user)):
             return
         raise Forbidden("no in-progress task of yours for this client")
     raise Forbidden("role not allowed")
+
+
+def check_references(*, body: CredentialCreate, intake: IntakeClient, registry: VendorRegistry) -> None:
+    """The client must exist in intake and the vendor account belong to it (422 naming the field; 503 when unsure)."""
+    if intake.client_status(body.client_id) is None:
+        raise ValidationFailed("client_id: no such client", field="client_id")
+    if body.vendor_account_id is not None and registry.account_owner(body.vendor_account_id) != body.client_id:
+        # An unknown account and another client's look alike.
+        raise ValidationFailed("vendor_account_id: no such vendor account for this client", field="vendor_account_id")
 
 
 # --- create -------------------------------------------------------------------------------------
@@ -77,10 +94,12 @@ def create(
     body: CredentialCreate,
     gateway: VaultGateway,
     intake: IntakeClient,
+    registry: VendorRegistry,
     settings: Settings,
 ) -> Credential:
     """Store a credential: metadata row `pending`, secret and notes to Vault (cas=0), row `active`."""
     authorize_create(user=user, body=body, intake=intake)
+    check_references(body=body, intake=intake, registry=registry)
     now = utcnow()
     credential = Credential(
         **body.model_dump(exclude={"secret", "notes"}),
@@ -165,17 +184,19 @@ def list_visible(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Credential], str | None]:
-    """Active credentials the caller may see: technicians only those in scope of their live tasks."""
+    """Active credentials the caller may see: technicians only those of their clients in scope of their live tasks."""
+    allowed = visible(user, client_id)  # a client the caller may not see: the 404 of a missing one
+    if allowed.client_ids is not None and not allowed.client_ids:
+        return [], None  # a technician without an active staff row reads nothing; intake is not asked
     stmt = select(Credential).where(col(Credential.status) == "active")
-    if user.role == "client_admin":
-        client_id = user.client_id
-    elif user.role == "technician":
+    by_client = allowed.where(col(Credential.client_id))
+    if by_client is not None:
+        stmt = stmt.where(by_client)
+    if user.role == "technician":
         condition = _scope_condition(_live_tasks(intake, user))
         if condition is None:
             return [], None
         stmt = stmt.where(condition)
-    if client_id is not None:
-        stmt = stmt.where(col(Credential.client_id) == client_id)
     stmt = keyset(stmt, at=col(Credential.created_at), id_=col(Credential.id), limit=limit, cursor=cursor)
     rows = session.execute(stmt).scalars().all()
     return page_of(rows, limit=limit, key=lambda c: (c.created_at, c.id))
@@ -190,11 +211,16 @@ def get_visible(session: Session, *, user: Principal, intake: IntakeClient, cred
         return credential
     if user.role == "client_admin" and user.client_id == credential.client_id:
         return credential
-    if user.role == "technician":
+    if user.role == "technician" and sees_client(user, credential.client_id):
         meta = gate.credential_meta(credential)
         if any(t.client_id == credential.client_id and in_scope(t.scope, meta) for t in _live_tasks(intake, user)):
             return credential
     raise NotFound("credential not found")
+
+
+def get_for_service(session: Session, *, credential_id: uuid.UUID) -> Credential:
+    """One active credential's metadata for intake, which checks a task's scope against its client; else 404."""
+    return gate.active_credential(session, credential_id)
 
 
 # --- rotate -------------------------------------------------------------------------------------
@@ -210,8 +236,15 @@ def rotate(
     intake: IntakeClient,
     settings: Settings,
 ) -> Credential:
-    """Write a new secret version, decided like a release for `body.task_id` and audited first."""
-    credential = gate.locked_credential(session, credential_id=credential_id, task_id=body.task_id)
+    """Write a new secret version, decided like a release for `body.task_id`, audited before Vault has it.
+
+    The `credential.rotated` entry commits first (that commit ends the chain's lock), then Vault gets
+    an HTTP PATCH of the secret (and the notes only when replaced): no failed COMMIT can leave a
+    version Vault shows but the audit log lacks, the chain's lock is never held across a Vault
+    call, and the broker never reads the stored notes. A Vault failure after the entry is
+    recorded by a second entry with `stage: failed`.
+    """
+    credential = gate.active_credential(session, credential_id)
     ask = gate.Ask(
         user=user,
         credential=credential,
@@ -221,37 +254,76 @@ def rotate(
         operation="rotate",
         now=utcnow(),
     )
+    ensure_need_to_know(session, ask, gateway=gateway, settings=settings)
+    gate.lock_task_and_client(session, body.task_id, credential.client_id)
+    ask = replace(ask, now=utcnow())  # as a release: the decision's time once the locks are held
     rule = gate.check(session, ask, intake=intake, settings=settings).decision.rule
     if rule is not None:
         audited_commit(session, gate.denial(session, ask, rule), gateway=gateway, settings=settings)
         raise ReleaseDenied(rule)
     path = credential_path(credential.client_id, credential.id)
+    authorized = _rotated(credential, ask, at=ask.now, stage="authorized", notes_replaced=body.notes is not None)
+    audited_commit(session, authorized, gateway=gateway, settings=settings)
 
-    def write_version() -> None:
-        # After the entry is written (and its insert checked), before COMMIT: a rotation that cannot
-        # be audited does not happen. The chain lock is held across the Vault write; rotations are rare.
-        if body.notes is not None:
-            notes = body.notes.get_secret_value()
-        else:
-            notes = str(gateway.read_secret(path).get("notes", ""))
-        data = {"secret": body.secret.get_secret_value(), "notes": notes}
-        del notes
-        credential.vault_version = gateway.write_version(path, data)
-        del data
-        credential.updated_at = ask.now
-        session.add(credential)
-
-    entry = Entry(
-        action="credential.rotated",
-        actor=user.sub,
-        client_id=credential.client_id,
-        task_id=body.task_id,
-        credential_id=credential.id,
-        details={"reason": body.reason, "notes_replaced": body.notes is not None},
-        at=ask.now,
-    )
-    audited_commit(session, entry, gateway=gateway, settings=settings, before_commit=write_version)
+    fields = {"secret": body.secret.get_secret_value()}
+    if body.notes is not None:
+        fields["notes"] = body.notes.get_secret_value()
+    try:
+        version = gateway.patch_secret(path, fields)
+    except VaultError as exc:
+        _record_rotation_failure(session, credential, ask, exc, gateway=gateway, settings=settings)
+        raise
+    finally:
+        del fields
+    try:
+        # Concurrent rotations may finish out of order: the row keeps the highest version seen.
+        session.execute(
+            update(Credential)
+            .where(col(Credential.id) == credential.id)
+            .values(
+                vault_version=func.greatest(func.coalesce(col(Credential.vault_version), 0), version),
+                updated_at=ask.now,
+            )
+        )
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.error("rotation_metadata_not_updated", credential_id=str(credential.id), error=type(exc).__name__)
+        raise Unavailable("the new version is stored and audited, but its metadata could not be updated") from None
+    session.refresh(credential)
     return credential
+
+
+def _rotated(credential: Credential, ask: gate.Ask, *, at: datetime, **details: Any) -> Entry:
+    return Entry(
+        action="credential.rotated",
+        actor=ask.user.sub,
+        client_id=credential.client_id,
+        task_id=ask.task_id,
+        credential_id=credential.id,
+        details={"reason": ask.reason, **details},
+        at=at,
+    )
+
+
+def _record_rotation_failure(
+    session: Session,
+    credential: Credential,
+    ask: gate.Ask,
+    exc: VaultError,
+    *,
+    gateway: VaultGateway,
+    settings: Settings,
+) -> None:
+    """Best effort: record that the rotation audited as authorized did not (or may not) reach Vault."""
+    # Refused by Vault: no version was written. Unreachable (a timeout): it may have landed.
+    written = "unknown" if isinstance(exc, VaultUnreachable) else "no"
+    try:
+        failed = _rotated(credential, ask, at=utcnow(), stage="failed", written=written, error=type(exc).__name__)
+        audited_commit(session, failed, gateway=gateway, settings=settings)
+    except (AppError, SQLAlchemyError) as audit_exc:
+        session.rollback()
+        log.error("rotation_failure_not_audited", credential_id=str(credential.id), error=type(audit_exc).__name__)
 
 
 # --- sweeper ------------------------------------------------------------------------------------

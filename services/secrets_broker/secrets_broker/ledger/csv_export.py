@@ -27,13 +27,14 @@ LEDGER_CSV_COLUMNS: Final[tuple[str, ...]] = (
 
 CATEGORY_SEPARATOR: Final = ";"
 
-# Spreadsheets evaluate a cell starting with these as a formula (OWASP "CSV injection").
-_FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets evaluate a cell starting with these as a formula (OWASP "CSV injection": = + - @,
+# tab and carriage return; ASVS 1.2.10 adds NUL).
+FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def escape_cell(text: str) -> str:
     """Prefix a cell that a spreadsheet would read as a formula with an apostrophe."""
-    return "'" + text if text.startswith(_FORMULA_TRIGGERS) else text
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
 def _cell(column: str, value: Any) -> str:

@@ -28,7 +28,7 @@ def list_disclosures(
     cursor: Cursor = None,
     format: Literal["json", "csv"] = "json",
 ) -> Page[DisclosurePublic] | Response:
-    """The ledger; a client_admin's `client_id` is forced from the token. CSV exports every row."""
+    """The disclosure ledger (a client_admin gets their own client's); `format=csv` exports every row."""
     if format == "csv":
         text = to_csv(service.as_row(row) for row in service.iter_all(session, client_id=client_id))
         return Response(

@@ -38,6 +38,7 @@ from secrets_broker.release.policy import (
     CredentialMeta,
     Decision,
     decide,
+    recheck,
 )
 from secrets_broker.task_auth import TaskAuth
 
@@ -114,13 +115,6 @@ def lock_task_and_client(session: Session, task_id: uuid.UUID, client_id: uuid.U
     )
 
 
-def locked_credential(session: Session, *, credential_id: uuid.UUID, task_id: uuid.UUID) -> Credential:
-    """The active credential (else 404, taking no lock), then the task's and client's locks."""
-    credential = active_credential(session, credential_id)
-    lock_task_and_client(session, task_id, credential.client_id)
-    return credential
-
-
 # --- quota and tombstones ---------------------------------------------------------------------------
 
 
@@ -170,6 +164,21 @@ def tombstone_rule(session: Session, view: TaskAuth) -> str | None:
     return None
 
 
+def live_rule(
+    session: Session, release: Release, credential: Credential, intake: IntakeClient, now: datetime
+) -> str | None:
+    """The rule an issued release now breaks on intake's live view or the tombstones, or None.
+
+    Unwrap and reveal ask this before the plaintext leaves; a task intake no longer knows is not in progress.
+    """
+    try:
+        view = intake.authorization(release.person_task_id)
+    except NotFound:
+        return TASK_NOT_IN_PROGRESS
+    decision = recheck(view, credential_meta(credential), release.technician, release.approval_id, now)
+    return decision.rule or tombstone_rule(session, view)
+
+
 def client_tombstoned(session: Session, client_id: uuid.UUID) -> bool:
     """Whether the broker learnt that the client left `active` (and not that it came back)."""
     return (
@@ -213,8 +222,8 @@ class TaskDecision:
 def check(session: Session, ask: Ask, *, intake: IntakeClient, settings: Settings) -> TaskDecision:
     """Read intake live, count the quota and decide; a tombstone covering the view overrides an allow.
 
-    The caller holds the task's lock and the client's shared lock (`locked_credential` or
-    `lock_task_and_client`), so nothing changes the count or the tombstones until it commits.
+    The caller holds the task's lock and the client's shared lock (`lock_task_and_client`), so
+    nothing changes the count or the tombstones until it commits.
     """
     task_auth = intake.authorization(ask.task_id)
     # intake checked the view is of `task_id` (IntakeClient.authorization), so the count is the task's.

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from mspkit.errors import AppError, Unavailable
+from mspkit.errors import Unavailable
 from mspkit.logging import get_logger
 from mspkit.outbox import write_event
 from secrets_broker.common.types import utcnow
@@ -60,15 +60,21 @@ def revoke_later(engine: Engine, *, accessor: str, client_id: uuid.UUID | None, 
 def revoke_on_failure(session: Session, *, accessor: str, client_id: uuid.UUID, reason: str) -> Iterator[None]:
     """Around the steps after a token was minted: any failure rolls back and queues its revocation.
 
-    The revocation is queued in its own transaction (the request's is gone) and the error passes on;
-    a database error becomes 503 without its text.
+    Any exception at all, not only the expected ones: a token no caller received must not stay live
+    for its TTL because the error was of an unforeseen kind. The revocation is queued in its own
+    transaction (the request's is gone) and the error passes on; a database error becomes 503
+    without its text.
     """
     try:
         yield
-    except (AppError, SQLAlchemyError) as exc:
-        session.rollback()
+    except BaseException as exc:
+        try:
+            session.rollback()
+        except SQLAlchemyError as rollback_exc:
+            # A dead connection cannot roll back; the revocation uses a connection of its own.
+            log.warning("rollback_failed", reason=reason, error=type(rollback_exc).__name__)
         revoke_later(engine_of(session), accessor=accessor, client_id=client_id, reason=reason)
-        if isinstance(exc, AppError):
+        if not isinstance(exc, SQLAlchemyError):
             raise
         log.error("release_not_recorded", reason=reason, error=type(exc).__name__)
         raise Unavailable("release could not be recorded") from None

@@ -6,8 +6,9 @@ whether a release decided earlier still stands; `decide_service` answers
 denial always names one rule and the tests can pin that order.
 
 The service resolves the credential before calling any of them and answers 404 for a missing,
-other-tenant or non-`active` credential (a `pending` row has no secret yet), so `decide` never sees
-the credential's `status` as a rule: the eight rule ids of the contract stay exactly eight.
+other-tenant or non-`active` credential (a `pending` row has no secret yet), or one of a client the
+technician may not see (`need_to_know.py`), so `decide` never sees the credential's `status` or the
+staff directory as a rule: the eight rule ids of the contract stay exactly eight.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ NOT_API_KEY: Final = "not_api_key"
 VENDOR_ACCOUNT_MISMATCH: Final = "vendor_account_mismatch"
 
 SERVICE_RULES_IN_ORDER: Final[tuple[str, ...]] = (NOT_API_KEY, VENDOR_ACCOUNT_MISMATCH, CLIENT_NOT_ACTIVE)
+
+# Not a rule of `decide` either: a technician asking for a credential of a client outside their
+# staff row's `client_ids` (or with no active staff row) is answered as for a missing credential
+# (404, DESIGN.md § staff directory), and this id names the refusal in the audit entry only.
+NEED_TO_KNOW: Final = "need_to_know"
 
 MIN_REASON_LENGTH: Final = 10
 DEFAULT_QUOTA_PER_HOUR: Final = 10
@@ -201,8 +207,11 @@ def recheck(
     return Decision.allow() if rule is None else Decision.deny(rule)
 
 
-def decide_service(credential: CredentialMeta, vendor_account_id: UUID, client_status: str) -> Decision:
-    """Decide a release to vendor_sync; the first failing rule of SERVICE_RULES_IN_ORDER is returned."""
+def decide_service(credential: CredentialMeta, vendor_account_id: UUID, client_status: str | None) -> Decision:
+    """Decide a release to vendor_sync; the first failing rule of SERVICE_RULES_IN_ORDER is returned.
+
+    `client_status` is the client's status as read live from intake (None: intake does not know it).
+    """
     if credential.kind != "api_key":
         return Decision.deny(NOT_API_KEY)
     if credential.vendor_account_id is None or credential.vendor_account_id != vendor_account_id:

@@ -61,7 +61,10 @@ def create_service_release(
     session: SessionDep,
     user: VendorSyncService,
     gateway: Gateway,
+    intake: Intake,
     settings: SettingsDep,
 ) -> ServiceReleaseIssued:
     """Release a vendor account's API key to vendor_sync."""
-    return service.create_service_release(session, user=user, body=body, gateway=gateway, settings=settings)
+    return service.create_service_release(
+        session, user=user, body=body, gateway=gateway, intake=intake, settings=settings
+    )

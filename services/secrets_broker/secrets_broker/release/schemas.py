@@ -35,9 +35,9 @@ class ReleaseIssued(Output):
 
 
 class Recipient(Output):
-    """Who a release went to: the technician, or an approval's third party."""
+    """Who a release went to: the technician, an approval's third party, or a service (`sub`)."""
 
-    type: Literal["technician", "third_party"]
+    type: Literal["technician", "third_party", "service"]
     sub: str | None = None
     name: str | None = None
     party_category: str | None = None
@@ -47,7 +47,8 @@ class ReleasePublic(Output):
     """`GET /v1/releases/{id}`."""
 
     id: uuid.UUID
-    task_id: uuid.UUID
+    # Null only for a service release that named no task.
+    task_id: uuid.UUID | None
     credential_id: uuid.UUID
     recipient: Recipient
     approval_id: uuid.UUID | None
@@ -66,6 +67,8 @@ class ReleasePublic(Output):
                 name=disclosure.recipient_name if disclosure else None,
                 party_category=disclosure.party_category if disclosure else None,
             )
+        elif release.recipient_type == "service":
+            recipient = Recipient(type="service", sub=release.technician)
         else:
             recipient = Recipient(type="technician", sub=release.technician)
         return cls.model_validate(

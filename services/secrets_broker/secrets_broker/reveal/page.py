@@ -28,9 +28,10 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/reveal")
 def reveal_page() -> Response:
-    """The page: it reads the token from the URL fragment (never a query string) or a paste."""
-    return Response((STATIC / "reveal.html").read_bytes(), media_type="text/html; charset=utf-8",
-                    headers=SECURITY_HEADERS)
+    """The page: it reads the reveal code from the URL fragment (never a query string) or a paste."""
+    return Response(
+        (STATIC / "reveal.html").read_bytes(), media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS
+    )
 
 
 @router.get("/reveal/{asset}")

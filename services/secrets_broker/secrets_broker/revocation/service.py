@@ -13,10 +13,18 @@ Two steps, so that the database never waits on Vault and Vault is never skipped:
    backoff; the worker's sweep retries it (and runs the API's own queued revocations as well).
 
 Which releases a tombstone covers: those decided on a view of the task (or of any task of the
-client) whose `updated_at` is at or before the event's `occurred_at` — intake sets `updated_at`
-before it writes the event, so the view that ended is covered and any view after a later change
-is not (a task back in `in_progress`, or reassigned back, keeps its new releases). A reassignment
-covers only the releases of the technician who lost the task.
+client) whose `updated_at` is at or before the tombstone's `effective_at`. For a task that is the
+task's own `updated_at` after the change, carried in the event (`consumers.task_changed_at`):
+intake moves it strictly forward on every change, so the view that ended is covered and any view
+after a later change is not (a task back in `in_progress`, or reassigned back, keeps its new
+releases), whatever intake's clock did between. A client-wide change has no task `updated_at` and
+takes effect at the event's `occurred_at`, as do task events written before they carried it. A
+reassignment covers only the releases of the technician who lost the task.
+
+A narrowed scope writes no tombstone (it would refuse the task's other credentials too): it closes,
+in step 1 the same way, the task's releases decided at or before the change whose credential the new
+scope (carried in the event) no longer holds. Unwrap and reveal refuse such a release on intake's
+live view (`out_of_scope`) from the moment intake commits the change.
 """
 
 from __future__ import annotations
@@ -34,8 +42,11 @@ from sqlmodel import Session, col
 from mspkit.logging import get_logger
 from secrets_broker.audit.service import Entry, append
 from secrets_broker.common.types import utcnow
-from secrets_broker.release.gate import lock_client, lock_task
+from secrets_broker.credentials.models import Credential
+from secrets_broker.release.gate import credential_meta, lock_client, lock_task
 from secrets_broker.release.models import PendingRevocation, Release, Tombstone
+from secrets_broker.release.policy import in_scope
+from secrets_broker.task_auth import Scope
 from secrets_broker.vault.errors import VaultError
 from secrets_broker.vault.gateway import VaultGateway
 
@@ -45,6 +56,7 @@ ACTOR: Final = "svc:secrets_broker"
 TASK_LEFT_IN_PROGRESS: Final = "task_left_in_progress"
 TASK_REASSIGNED: Final = "task_reassigned"
 CLIENT_LEFT_ACTIVE: Final = "client_left_active"
+TASK_SCOPE_NARROWED: Final = "task_scope_narrowed"
 
 
 def _bury(
@@ -79,7 +91,13 @@ def _bury(
         .order_by(col(Release.created_at))
         .with_for_update()
     ).scalars()
-    now = tombstone.created_at
+    return _close(session, releases, reason=reason, event_id=event_id, now=tombstone.created_at)
+
+
+def _close(
+    session: Session, releases: Iterable[Release], *, reason: str, event_id: uuid.UUID | None, now: datetime
+) -> list[uuid.UUID]:
+    """Close these `issued` releases (revoked, or expired when past their TTL), audit and queue each revocation."""
     queued: list[uuid.UUID] = []
     for release in releases:
         release.updated_at = now
@@ -89,16 +107,18 @@ def _bury(
             release.status = "expired"
             continue
         release.status = "revoked"
-        release.closed_reason = tombstone.reason
-        pending = PendingRevocation(
-            id=uuid.uuid4(),
-            accessor=release.wrap_accessor,
-            release_id=release.id,
-            reason=tombstone.reason,
-            created_at=now,
-        )
-        session.add(pending)
-        queued.append(pending.id)
+        release.closed_reason = reason
+        # A third party's release holds no Vault token (only its reveal code): nothing to revoke there.
+        if release.wrap_accessor is not None:
+            pending = PendingRevocation(
+                id=uuid.uuid4(),
+                accessor=release.wrap_accessor,
+                release_id=release.id,
+                reason=reason,
+                created_at=now,
+            )
+            session.add(pending)
+            queued.append(pending.id)
         details = {"reason": reason, "event_id": str(event_id) if event_id else None}
         append(session, Entry.of_release(release, action="release.revoked", actor=ACTOR, details=details, at=now))
     session.flush()
@@ -142,6 +162,34 @@ def tombstone_client(
     return _bury(
         session, covered, client_id=client_id, reason=CLIENT_LEFT_ACTIVE, effective_at=effective_at, event_id=event_id
     )
+
+
+def revoke_out_of_scope(
+    session: Session, *, task_id: uuid.UUID, scope: Scope, effective_at: datetime, event_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """Close the task's live releases whose credential `scope` no longer holds; returns queued ids.
+
+    Only releases decided on views at or before the change (`effective_at`, the task's `updated_at`
+    after it) are judged: one decided later was decided on the new scope, or a later one. No tombstone
+    is written: unwrap and reveal re-check the scope on intake's live view (`out_of_scope`), and a
+    tombstone would refuse the task's in-scope credentials too.
+    """
+    lock_task(session, task_id)
+    rows = session.execute(
+        select(Release, Credential)
+        .join(Credential, col(Credential.id) == col(Release.credential_id))
+        .where(
+            col(Release.task_id) == task_id,
+            col(Release.status) == "issued",
+            # A service release is decided without the task's scope (`decide_service`).
+            col(Release.recipient_type) != "service",
+            or_(col(Release.auth_updated_at).is_(None), col(Release.auth_updated_at) <= effective_at),
+        )
+        .order_by(col(Release.created_at))
+        .with_for_update(of=Release)
+    ).all()
+    fallen = [release for release, credential in rows if not in_scope(scope, credential_meta(credential))]
+    return _close(session, fallen, reason=TASK_SCOPE_NARROWED, event_id=event_id, now=utcnow())
 
 
 def lift_client(session: Session, *, client_id: uuid.UUID, effective_at: datetime) -> int:

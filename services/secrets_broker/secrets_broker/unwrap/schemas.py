@@ -1,4 +1,4 @@
-"""Unwrap and reveal shapes: the request holds the wrapping token, the answer the plaintext."""
+"""Unwrap shapes: the request holds the wrapping token, the answer (also reveal's) the plaintext."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from typing import Annotated
 
 from pydantic import Field
 
+from mspkit.patterns import TOKEN_CHARS
 from secrets_broker.common.types import Input, Output
 
 # Vault/OpenBao wrapping tokens are short printable strings ("s.…", "hvs.…"); anything else is
 # refused by the schema, so no odd byte reaches the HMAC, the logs or Vault.
-WrapToken = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9._\-]+$")]
+WrapToken = Annotated[str, Field(min_length=1, max_length=512, pattern=TOKEN_CHARS)]
 
 
 class UnwrapRequest(Input):
-    """`POST /v1/unwrap` and `POST /v1/reveal`."""
+    """`POST /v1/unwrap`."""
 
     wrap_token: WrapToken
 

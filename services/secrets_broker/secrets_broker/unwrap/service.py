@@ -1,10 +1,10 @@
-"""Unwrapping a released token for its recipient: the only place plaintext passes through the broker.
+"""Unwrapping a released token for its technician (`POST /v1/unwrap`); a third party reveals through `reveal/`.
 
-Order of one unwrap (the technician's `POST /v1/unwrap`, or the third party's `POST /v1/reveal`):
+Order of one unwrap:
 
-1. Find the release by the token's HMAC fingerprint (the token itself is never stored). Unknown:
-   410 `wrap_token_invalid`. Through the wrong door (someone else's release, a third party's token
-   at `/v1/unwrap`, a technician's token at `/v1/reveal`): 403 `forbidden`. Nothing is consumed.
+1. Find the release by the token's HMAC fingerprint (the token itself is never stored). Unknown,
+   or of a client the caller may not see (need-to-know): 410 `wrap_token_invalid`. Someone else's
+   release, or a third party's: 403 `forbidden`. Nothing is consumed.
 2. Take the task's advisory lock (the release path's and the revoker's key) and the client's lock
    shared, then the release row: two unwraps of one token, or an unwrap and the worker revoking the
    task, run one after the other. A release no longer `issued` (or past its expiry): 410.
@@ -18,6 +18,10 @@ Order of one unwrap (the technician's `POST /v1/unwrap`, or the third party's `P
    this release's credential path: `security.wrap_token_wrong_path`, 400, not consumed.
 5. Unwrap (consumes the token), record `unwrapped` and `unwrap.succeeded`, commit, and only then
    return the plaintext. It lives in this request only: no cache, no log, `Cache-Control: no-store`.
+   If that commit fails (the audit refused, the database gone), the plaintext is dropped, and the
+   release is closed in a transaction of its own (`revoked`, `unwrap_not_recorded`, audited when
+   the audit takes it): its token is spent, and a retry must be a plain 410, not a false
+   `security.wrap_token_reused`.
 
 Every refusal is audited (`unwrap.refused` with the reason, and the rule for a failed re-check): the
 steps raise `Refused`, and `unwrap_token` commits its audit entry (with any status change the step
@@ -26,67 +30,61 @@ made) before the error goes out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
-from mspkit.errors import AppError, Forbidden, NotFound, Unavailable
+from mspkit.auth import Principal
+from mspkit.errors import AppError, Forbidden, Unavailable
 from mspkit.logging import get_logger
 from mspkit.outbox import write_event
-from secrets_broker.audit.service import Entry, audited_commit
+from mspkit.tenancy import sees_client
+from secrets_broker.audit.service import Entry, append, audited_commit
 from secrets_broker.common.types import utcnow
 from secrets_broker.credentials.models import Credential
-from secrets_broker.db import KIT
+from secrets_broker.db import KIT, engine_of
 from secrets_broker.errors import ReleaseDenied, WrapTokenInvalid, WrapTokenWrongPath
 from secrets_broker.intake_client import IntakeClient
 from secrets_broker.release import gate
 from secrets_broker.release.models import Release
-from secrets_broker.release.policy import TASK_NOT_IN_PROGRESS, recheck
 from secrets_broker.settings import Settings
 from secrets_broker.unwrap.schemas import Revealed
 from secrets_broker.vault.gateway import VaultGateway, credential_path, data_path
-from secrets_broker.vault.wrapping import WrapClient
+from secrets_broker.vault.wrapping import WrapClient, secret_of
 
 log = get_logger("secrets_broker.unwrap")
 
-Door = Literal["unwrap", "reveal"]
 # A token Vault forgets within this margin of its expiry expired; it was not intercepted.
 EXPIRY_MARGIN = timedelta(seconds=2)
 REUSED = "wrap_token_reused"
+# Why a release whose token Vault consumed is closed when the unwrap could not be recorded.
+NOT_RECORDED = "unwrap_not_recorded"
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """Who knocks, at which door: the technician's sub, or an unauthenticated caller's address."""
+    """The technician who knocks (with their staff view, for need-to-know)."""
 
-    door: Door
-    sub: str | None = None
-    client_ip: str | None = None
+    user: Principal
 
-    def actor(self, release: Release | None) -> str:
-        """The audit actor: the technician, or the third party of the release's approval."""
-        if self.door == "unwrap":
-            return str(self.sub)
-        if release is not None and release.approval_id is not None:
-            return f"third_party:{release.approval_id}"
-        return "anonymous"
+    @property
+    def sub(self) -> str:
+        """Who knocks."""
+        return self.user.sub
 
     def details(self, **extra: Any) -> dict[str, Any]:
-        """Audit details: the door, the caller's address for the unauthenticated door, and `extra`."""
-        out: dict[str, Any] = {"door": self.door}
-        if self.door == "reveal":
-            out["client_ip"] = self.client_ip
-        out.update(extra)
-        return out
+        """Audit details: the door (`reveal/` writes `reveal`) and `extra`."""
+        return {"door": "unwrap", **extra}
 
     def entry(self, action: str, release: Release | None, *, rule: str | None = None, **details: Any) -> Entry:
         """The audit entry of this attempt on `release` (None: no release has the token)."""
-        return Entry.of_release(
-            release, action=action, actor=self.actor(release), rule=rule, details=self.details(**details)
-        )
+        return Entry.of_release(release, action=action, actor=self.sub, rule=rule, details=self.details(**details))
 
     def refused(
         self,
@@ -96,18 +94,23 @@ class Attempt:
         *,
         action: str = "unwrap.refused",
         rule: str | None = None,
+        consumed: bool = False,
     ) -> Refused:
-        """The refusal of this attempt: `action` audited with `reason` (and `rule`), then `error`."""
-        return Refused(self.entry(action, release, rule=rule, reason=reason), error)
+        """The refusal of this attempt: `action` audited with `reason` (and `rule`), then `error`.
+
+        `consumed`: this attempt already spent the token at Vault.
+        """
+        return Refused(self.entry(action, release, rule=rule, reason=reason), error, consumed=consumed)
 
 
 class Refused(Exception):
     """A refusal on the way to the plaintext: the entry to commit, then the error to answer."""
 
-    def __init__(self, entry: Entry, error: AppError) -> None:
+    def __init__(self, entry: Entry, error: AppError, *, consumed: bool = False) -> None:
         super().__init__(entry.action)
         self.entry = entry
         self.error = error
+        self.consumed = consumed
 
 
 def expected_path(release: Release) -> str:
@@ -119,16 +122,9 @@ def _gone() -> WrapTokenInvalid:
     return WrapTokenInvalid("the token was already used, revoked or has expired")
 
 
-def _close(session: Session, release: Release, status: str, reason: str | None, now: datetime) -> None:
-    release.status = status
-    release.closed_reason = reason
-    release.updated_at = now
-    session.add(release)
-
-
 def _intercepted(session: Session, attempt: Attempt, release: Release, now: datetime) -> Refused:
     """The token was unwrapped by someone else: close the release, alert the client's admins, 410."""
-    _close(session, release, "revoked", "intercepted", now)
+    release.close("revoked", "intercepted", now)
     # Until the notification service exists, `release.denied` is how the client's admins hear of it.
     write_event(
         session,
@@ -138,50 +134,39 @@ def _intercepted(session: Session, attempt: Attempt, release: Release, now: date
         aggregate_id=release.id,
         data=gate.release_event_data(release, rule=REUSED, reason=REUSED),
     )
-    log.warning("wrap_token_reused", release_id=str(release.id), door=attempt.door)
+    log.warning("wrap_token_reused", release_id=str(release.id))
     return attempt.refused(release, REUSED, _gone(), action="security.wrap_token_reused")
 
 
-def find_release(session: Session, *, token: str, settings: Settings) -> Release | None:
+def _find_release(session: Session, *, token: str, settings: Settings) -> Release | None:
     """The release whose token has this HMAC fingerprint, or None."""
     digest = gate.fingerprint(settings.fingerprint_key_bytes(), token)
     return session.execute(select(Release).where(col(Release.token_fingerprint) == digest)).scalar_one_or_none()
 
 
 def _lock_release(session: Session, release: Release) -> Release:
-    gate.lock_task_and_client(session, release.task_id, release.client_id)
+    gate.lock_task_and_client(session, release.person_task_id, release.client_id)
     return session.execute(
-        select(Release)
-        .where(col(Release.id) == release.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Release).where(col(Release.id) == release.id).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
-
-
-def _secret_of(response: dict[str, Any]) -> str | None:
-    # A KV v2 read, unwrapped: {"data": {"data": {"secret", "notes"}, "metadata": {...}}}.
-    data = response.get("data")
-    inner = data.get("data") if isinstance(data, dict) else None
-    secret = inner.get("secret") if isinstance(inner, dict) else None
-    return secret if isinstance(secret, str) else None
 
 
 def _release_for(session: Session, token: str, attempt: Attempt, settings: Settings) -> Release:
     """Steps 1 and 2: the live, locked release this attempt may open."""
-    release = find_release(session, token=token, settings=settings)
+    release = _find_release(session, token=token, settings=settings)
     if release is None:
         raise attempt.refused(None, "unknown", _gone())
-    if attempt.door == "unwrap":
-        if release.recipient_type != "technician" or release.technician != attempt.sub:
-            raise attempt.refused(release, "not_recipient", Forbidden("not your release"))
-    elif release.recipient_type != "third_party":
-        raise attempt.refused(release, "not_third_party", Forbidden("not a third-party release"))
+    if not sees_client(attempt.user, release.client_id):
+        # A client they may not see (need-to-know): as an unknown token, whoever's release it is.
+        raise attempt.refused(release, "need_to_know", _gone())
+    if release.recipient_type != "technician" or release.technician != attempt.sub:
+        raise attempt.refused(release, "not_recipient", Forbidden("not your release"))
     release = _lock_release(session, release)
     now = utcnow()
     if release.status != "issued":
         raise attempt.refused(release, release.status, _gone())
     if release.expires_at <= now:
-        _close(session, release, "expired", None, now)
+        release.close("expired", None, now)
         raise attempt.refused(release, "expired", _gone())
     return release
 
@@ -190,13 +175,7 @@ def _recheck(
     session: Session, release: Release, credential: Credential, attempt: Attempt, intake: IntakeClient, now: datetime
 ) -> None:
     """Step 3: the release's rules on intake's live view, then the tombstones."""
-    try:
-        view = intake.authorization(release.task_id)
-    except NotFound:
-        rule: str | None = TASK_NOT_IN_PROGRESS
-    else:
-        decision = recheck(view, gate.credential_meta(credential), release.technician, release.approval_id, now)
-        rule = decision.rule or gate.tombstone_rule(session, view)
+    rule = gate.live_rule(session, release, credential, intake, now)
     if rule is not None:
         raise attempt.refused(release, "recheck_failed", ReleaseDenied(rule), rule=rule)
 
@@ -208,23 +187,60 @@ def _unwrap_at_vault(
     info = wraps.lookup(token)
     if info is None:
         if utcnow() >= release.expires_at - EXPIRY_MARGIN:
-            _close(session, release, "expired", None, now)
+            release.close("expired", None, now)
             raise attempt.refused(release, "expired", _gone())
         raise _intercepted(session, attempt, release, now)
     if info.creation_path != expected_path(release):
-        log.warning("wrap_token_wrong_path", release_id=str(release.id), door=attempt.door)
+        log.warning("wrap_token_wrong_path", release_id=str(release.id))
         wrong_path = WrapTokenWrongPath("the token does not wrap this release's credential")
         raise attempt.refused(release, "wrong_path", wrong_path, action="security.wrap_token_wrong_path")
     response = wraps.unwrap(token)
     if response is None:
         # Gone between the lookup and the unwrap: someone else unwrapped it just now.
         raise _intercepted(session, attempt, release, now)
-    secret = _secret_of(response)
+    secret = secret_of(response)
     del response
     if secret is None:
-        _close(session, release, "revoked", "unwrap_malformed", now)
-        raise attempt.refused(release, "malformed", Unavailable("Vault returned no secret"))
+        release.close("revoked", "unwrap_malformed", now)
+        raise attempt.refused(release, "malformed", Unavailable("Vault returned no secret"), consumed=True)
     return secret
+
+
+def _note_spent(engine: Engine, note: Entry) -> None:
+    """Close the release of a spent token in transactions of its own: with `note` audited, else without."""
+    close = (
+        update(Release)
+        .where(col(Release.id) == note.release_id, col(Release.status) == "issued")
+        .values(status="revoked", closed_reason=NOT_RECORDED, updated_at=utcnow())
+    )
+    try:
+        with Session(engine) as session, session.begin():
+            session.execute(close)
+            append(session, note)
+        return
+    except (AppError, SQLAlchemyError) as exc:
+        log.error("unwrap_outcome_not_audited", release_id=str(note.release_id), error=type(exc).__name__)
+    try:
+        # The audit is what failed: the row alone still stops the retry's false alarm.
+        with Session(engine) as session, session.begin():
+            session.execute(close)
+    except SQLAlchemyError as exc:
+        log.error("unwrap_outcome_not_recorded", release_id=str(note.release_id), error=type(exc).__name__)
+
+
+@contextmanager
+def _closed_if_unrecorded(session: Session, entry: Entry, attempt: Attempt) -> Iterator[None]:
+    """Around the commit that follows a consuming unwrap: should it fail, close the release anyway."""
+    note = replace(entry, action="unwrap.refused", rule=None, details=attempt.details(reason=NOT_RECORDED), at=None)
+    try:
+        yield
+    except BaseException:
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            log.warning("rollback_failed", release_id=str(entry.release_id))
+        _note_spent(engine_of(session), note)
+        raise
 
 
 def unwrap_token(
@@ -247,12 +263,17 @@ def unwrap_token(
         _recheck(session, release, credential, attempt, intake, now)
         secret = _unwrap_at_vault(session, release, token, attempt, wraps, now)
     except Refused as refused:
-        audited_commit(session, refused.entry, gateway=gateway, settings=settings)
+        if not refused.consumed:
+            audited_commit(session, refused.entry, gateway=gateway, settings=settings)
+            raise refused.error from None
+        with _closed_if_unrecorded(session, refused.entry, attempt):
+            audited_commit(session, refused.entry, gateway=gateway, settings=settings)
         raise refused.error from None
-    _close(session, release, "unwrapped", None, utcnow())
+    release.close("unwrapped", None, utcnow())
     # Unrecorded disclosure is no disclosure: if this fails, the plaintext is dropped with this frame.
     succeeded = attempt.entry("unwrap.succeeded", release, recipient_type=release.recipient_type)
-    audited_commit(session, succeeded, gateway=gateway, settings=settings)
+    with _closed_if_unrecorded(session, succeeded, attempt):
+        audited_commit(session, succeeded, gateway=gateway, settings=settings)
     return Revealed(
         credential_id=credential.id,
         name=credential.name,

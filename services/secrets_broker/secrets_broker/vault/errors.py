@@ -69,8 +69,8 @@ def translate(fn: Callable[[], T]) -> T:
         raise VaultUnreachable("Vault unreachable") from None
     except requests.RequestException:
         raise VaultUnreachable("Vault request failed") from None
-    except _UNREACHABLE as exc:
-        raise VaultUnreachable(f"Vault unavailable ({type(exc).__name__})") from None
+    except _UNREACHABLE:
+        raise VaultUnreachable("Vault unavailable (sealed, uninitialised or failing)") from None
     except (hvac_errors.Forbidden, hvac_errors.Unauthorized):
         raise VaultDenied("Vault denied the request") from None
     except hvac_errors.InvalidPath:
@@ -79,8 +79,8 @@ def translate(fn: Callable[[], T]) -> T:
         if "check-and-set" in str(exc):
             raise VaultCasMismatch("Vault check-and-set mismatch") from None
         raise VaultRejected("Vault rejected the request") from None
-    except hvac_errors.VaultError as exc:
-        raise VaultUnreachable(f"Vault error ({type(exc).__name__})") from None
+    except hvac_errors.VaultError:
+        raise VaultUnreachable("Vault answered with an unexpected error") from None
     except (ValueError, KeyError, TypeError):
         # A body that is not the JSON we expect (a proxy's error page, say).
         raise VaultUnreachable("malformed Vault response") from None

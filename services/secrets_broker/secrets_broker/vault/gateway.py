@@ -1,4 +1,4 @@
-"""The only door to Vault/OpenBao: wrapped reads, KV v2 writes, revocation and the audit anchor.
+"""The only door to Vault/OpenBao: wrapped reads, KV v2 writes and patches, revocation and the audit anchor.
 
 `VaultGateway` is a `VaultSession` (AppRole login and token renewal, `vault/session.py`) plus the
 calls the broker makes; errors are the `VaultError`s of `vault/errors.py`. Every call is synchronous
@@ -21,6 +21,8 @@ from secrets_broker.vault.session import LauncherSecretId, VaultSession
 MOUNT: Final = "msp-kv"
 ANCHOR_PATH: Final = "broker/audit-anchor"
 MIN_WRAP_TTL_S: Final = 1
+# KV v2 accepts a PATCH only as a JSON merge patch (RFC 7396).
+_MERGE_PATCH: Final = {"Content-Type": "application/merge-patch+json"}
 
 
 def credential_path(client_id: UUID, credential_id: UUID) -> str:
@@ -56,7 +58,9 @@ class VaultGateway(VaultSession):
         full = data_path(path)
         resp = self._call(lambda c: c.read(full, wrap_ttl=f"{max(MIN_WRAP_TTL_S, int(ttl_s))}s"))
         if resp is None:
-            raise VaultNotFound("no secret stored for this credential")
+            # The metadata says the credential exists, so this is Vault's data loss (or a wiped store), not
+            # an outage: say so, still as 503 (nothing the caller can fix; an operator must restore it).
+            raise VaultNotFound("the secret of this credential is missing at Vault")
         wrap = resp.get("wrap_info") if isinstance(resp, dict) else None
         if not wrap or not wrap.get("token") or not wrap.get("accessor"):
             raise VaultUnreachable("Vault did not wrap the response")
@@ -92,19 +96,19 @@ class VaultGateway(VaultSession):
         )
         return int(resp["data"]["version"])
 
-    def write_version(self, path: str, data: dict[str, str]) -> int:
-        """Write a new version (rotation); returns the version."""
-        resp = self._call(lambda c: c.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point=MOUNT))
-        return int(resp["data"]["version"])
+    def patch_secret(self, path: str, fields: dict[str, str]) -> int:
+        """Merge `fields` into a new version (rotation) by an HTTP PATCH; returns the new version.
 
-    def read_secret(self, path: str) -> dict[str, Any]:
-        """Read the latest version in plaintext (rotation keeps the notes); callers must not keep it."""
-        resp = self._call(
-            lambda c: c.secrets.kv.v2.read_secret_version(
-                path=path, mount_point=MOUNT, raise_on_deleted_version=True
-            )
-        )
-        return dict(resp["data"]["data"])
+        A JSON merge patch: Vault keeps the fields not named (the notes, unless replaced) without
+        sending them to the broker. hvac's `kv.v2.patch` is not used: it reads the secret in
+        plaintext and writes it back. A path with no secret is `VaultNotFound`.
+        """
+        url = f"/v1/{data_path(path)}"
+        body = {"data": fields}
+        resp = self._call(lambda c: c.adapter.request("PATCH", url, json=body, headers=_MERGE_PATCH))
+        if not isinstance(resp, dict):
+            raise VaultUnreachable("Vault did not confirm the new version")
+        return int(resp["data"]["version"])
 
     # ---- audit anchor ----
 

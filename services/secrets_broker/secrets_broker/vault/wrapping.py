@@ -62,6 +62,14 @@ class WrapClient:
         return resp
 
 
+def secret_of(response: dict[str, Any] | None) -> str | None:
+    """The `secret` of an unwrapped KV v2 read (`{"data": {"data": {"secret", ...}}}`), or None."""
+    data = response.get("data") if isinstance(response, dict) else None
+    inner = data.get("data") if isinstance(data, dict) else None
+    secret = inner.get("secret") if isinstance(inner, dict) else None
+    return secret if isinstance(secret, str) else None
+
+
 @lru_cache
 def get_wraps() -> WrapClient:
     """The process's wrapping-token client (lookup and unwrap need no broker token)."""

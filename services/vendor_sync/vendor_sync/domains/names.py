@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import idna
 
+from mspkit.patterns import described
+
 MAX_INPUT_CHARS = 253
 MAX_A_LABEL_CHARS = 253
 MAX_LABEL_CHARS = 63
 # What the schema admits before IDNA decides: dot-separated labels without blanks, control characters,
 # slashes, '@', ':' or backslashes (URLs, emails, ports). IDNA validity itself is not a regular language.
-NAME_PATTERN = r"^[^\x00-\x20\x7f./@:\\]{1,63}(\.[^\x00-\x20\x7f./@:\\]{1,63})+\.?$"
+NAME_PATTERN = described(
+    r"^[^\x00-\x20\x7f./@:\\]{1,63}(\.[^\x00-\x20\x7f./@:\\]{1,63})+\.?$",
+    "must be a domain name such as example.com (no blanks, '/', '@', ':' or backslash)",
+)
 
 
 class InvalidDomainName(ValueError):
@@ -30,8 +35,9 @@ def normalize_domain_name(text: str) -> tuple[str, str]:
         # A hand-written "xn--" label must round-trip, or it is not a real A-label.
         if idna.encode(unicode_name, uts46=True).decode("ascii").lower() != a_label:
             raise InvalidDomainName("is not a valid internationalised domain name")
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise InvalidDomainName(f"is not a valid domain name ({type(exc).__name__})") from None
+    except (idna.IDNAError, UnicodeError):
+        # IDNA's message quotes the input and its class name says nothing to a caller.
+        raise InvalidDomainName("has a character or label that domain names do not allow") from None
     labels = a_label.split(".")
     if len(labels) < 2:
         raise InvalidDomainName("needs at least two labels (e.g. example.com)")

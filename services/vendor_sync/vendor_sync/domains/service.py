@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, NotFound
 from mspkit.pagination import keyset, page_of
-from mspkit.tenancy import ensure_sees_client
+from mspkit.tenancy import Visible, ensure_sees_client
 from vendor_sync.db import utcnow
 from vendor_sync.domains.models import IN_FLIGHT, IN_FLIGHT_PREDICATE, Domain, DriftEvent, SyncRun
 from vendor_sync.domains.schemas import AbuseContactPublic, DomainPublic, SyncRunPublic
@@ -70,11 +70,15 @@ def get_domain(session: Session, *, domain_id: uuid.UUID, viewer: Principal) -> 
 
 
 def list_domains(
-    session: Session, *, client_id: uuid.UUID, limit: int, cursor: str | None
+    session: Session, *, client_id: uuid.UUID, visible: Visible, limit: int, cursor: str | None
 ) -> tuple[list[Domain], str | None]:
-    """A page of one client's domains, oldest first."""
+    """A page of one client's domains, oldest first, within what the caller may see."""
+    stmt = select(Domain).where(col(Domain.client_id) == client_id)
+    condition = visible.where(col(Domain.client_id))
+    if condition is not None:
+        stmt = stmt.where(condition)
     stmt = keyset(
-        select(Domain).where(col(Domain.client_id) == client_id),
+        stmt,
         at=col(Domain.row_created_at),
         id_=col(Domain.id),
         limit=limit,
@@ -93,9 +97,7 @@ def request_refresh(session: Session, *, domain_id: uuid.UUID, viewer: Principal
         inserted = session.execute(
             insert(SyncRun)
             .values(**run.model_dump())
-            .on_conflict_do_nothing(
-                index_elements=[col(SyncRun.domain_id)], index_where=IN_FLIGHT_PREDICATE
-            )
+            .on_conflict_do_nothing(index_elements=[col(SyncRun.domain_id)], index_where=IN_FLIGHT_PREDICATE)
             .returning(col(SyncRun.id))
         ).first()
         if inserted is not None:
@@ -111,27 +113,29 @@ def request_refresh(session: Session, *, domain_id: uuid.UUID, viewer: Principal
     raise Conflict("the domain's refresh state kept changing; try again")
 
 
-def get_sync_run(session: Session, *, run_id: uuid.UUID) -> SyncRun:
-    """One sync run, or 404."""
+def get_sync_run(session: Session, *, run_id: uuid.UUID, viewer: Principal) -> SyncRun:
+    """One sync run; a run of a client the viewer may not see is 404 like a missing one."""
     run = session.get(SyncRun, run_id, populate_existing=True)
     if run is None:
         raise NotFound("sync run not found")
+    ensure_sees_client(viewer, run.client_id, "sync run")
     return run
 
 
 def list_drift_events(
     session: Session,
     *,
+    visible: Visible,
     limit: int,
     cursor: str | None,
-    client_id: uuid.UUID | None = None,
     domain_id: uuid.UUID | None = None,
     kind: str | None = None,
 ) -> tuple[list[DriftEvent], str | None]:
-    """A page of drift events, newest first, filtered by client, domain or kind."""
+    """A page of drift events, newest first, of the clients `visible` allows, filtered by domain or kind."""
     stmt = select(DriftEvent)
-    if client_id is not None:
-        stmt = stmt.where(col(DriftEvent.client_id) == client_id)
+    condition = visible.where(col(DriftEvent.client_id))
+    if condition is not None:
+        stmt = stmt.where(condition)
     if domain_id is not None:
         stmt = stmt.where(col(DriftEvent.domain_id) == domain_id)
     if kind is not None:

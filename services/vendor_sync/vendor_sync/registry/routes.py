@@ -7,8 +7,10 @@ import uuid
 from fastapi import APIRouter, Query
 
 from mspkit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from mspkit.tenancy import visible
 from vendor_sync.db import SessionDep
 from vendor_sync.deps import AccountReader, AdminOnly, Staff, VendorReader
+from vendor_sync.intake_client import get_intake_clients
 from vendor_sync.registry import service
 from vendor_sync.registry.schemas import (
     VendorAccountCreate,
@@ -48,9 +50,10 @@ def get_vendor(vendor_id: uuid.UUID, session: SessionDep, _: VendorReader) -> Ve
 
 @router.post("/clients/{client_id}/vendor-accounts", status_code=201, response_model=VendorAccountPublic)
 def create_vendor_account(
-    client_id: uuid.UUID, body: VendorAccountCreate, session: SessionDep, _: Staff
+    client_id: uuid.UUID, body: VendorAccountCreate, session: SessionDep, user: Staff
 ) -> VendorAccountPublic:
-    """Add a client's vendor account with its contacts (admin, technician)."""
+    """Add a client's vendor account with its contacts (admin, technician); an unknown client is 404."""
+    get_intake_clients().ensure_exists(client_id, viewer=user)
     return service.create_vendor_account(session, client_id=client_id, data=body)
 
 
@@ -62,9 +65,10 @@ def list_vendor_accounts(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[VendorAccountPublic]:
-    """List one client's vendor accounts, oldest first."""
+    """List one client's vendor accounts, oldest first; an unknown client is 404."""
+    get_intake_clients().ensure_exists(client_id, viewer=user)
     items, next_cursor = service.list_vendor_accounts(
-        session, client_id=client_id, viewer=user, limit=limit, cursor=cursor
+        session, client_id=client_id, visible=visible(user, client_id), limit=limit, cursor=cursor
     )
     return Page[VendorAccountPublic](items=items, next_cursor=next_cursor)
 

@@ -7,20 +7,29 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from mspkit.patterns import described
 from mspkit.schemas import Email, Input, Output, Phone, UtcDatetime
 from mspkit.vocabulary import VendorKind
 
 # Every constraint is a pattern the schema shows, written with explicit ASCII classes (no `\s`): the
 # server (Rust regex), the schema (ECMA) and schema-driven clients (Python re) disagree on what `\s` is.
 # Text: no control characters, and no blank at either end (refused, not silently stripped).
-_TEXT = r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$"
+_TEXT = described(
+    r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$",
+    "must not contain control characters or start or end with a blank",
+)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TEXT)]
 Role = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_TEXT)]
 AccountNumber = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_TEXT)]
-HttpUrlText = Annotated[
-    str, StringConstraints(max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f/?#@]+(?:[/?#][^\x00-\x20\x7f]*)?$")
-]
-AdapterName = Annotated[str, StringConstraints(max_length=40, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+_URL = described(
+    r"^https?://[^\x00-\x20\x7f/?#@]+(?:[/?#][^\x00-\x20\x7f]*)?$",
+    "must be an http or https address without a user name, password or blanks",
+)
+_ADAPTER = described(
+    r"^[a-z][a-z0-9_]{0,39}$", "may contain only lowercase letters, digits and '_', and starts with a letter"
+)
+HttpUrlText = Annotated[str, StringConstraints(max_length=2048, pattern=_URL)]
+AdapterName = Annotated[str, StringConstraints(max_length=40, pattern=_ADAPTER)]
 
 
 class VendorCreate(Input):

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from mspkit.auth import Principal
 from mspkit.errors import Conflict, NotFound
 from mspkit.pagination import keyset, page_of
-from mspkit.tenancy import ensure_sees_client
+from mspkit.tenancy import Visible, ensure_sees_client
 from vendor_sync.registry.models import Contact, Vendor, VendorAccount
 from vendor_sync.registry.schemas import (
     ContactPublic,
@@ -97,9 +97,7 @@ def _accounts_public(session: Session, accounts: list[VendorAccount]) -> list[Ve
     ]
 
 
-def create_vendor_account(
-    session: Session, *, client_id: uuid.UUID, data: VendorAccountCreate
-) -> VendorAccountPublic:
+def create_vendor_account(session: Session, *, client_id: uuid.UUID, data: VendorAccountCreate) -> VendorAccountPublic:
     """Add a client's vendor account with its contacts, in one transaction."""
     if session.get(Vendor, data.vendor_id) is None:
         # A well-formed id of nothing: 404 naming the field (a malformed one is 422 from the schema).
@@ -151,12 +149,15 @@ def get_vendor_account(session: Session, *, account_id: uuid.UUID, viewer: Princ
 
 
 def list_vendor_accounts(
-    session: Session, *, client_id: uuid.UUID, viewer: Principal, limit: int, cursor: str | None
+    session: Session, *, client_id: uuid.UUID, visible: Visible, limit: int, cursor: str | None
 ) -> tuple[list[VendorAccountPublic], str | None]:
-    """A page of one client's vendor accounts, oldest first, each with contacts (404 for another tenant)."""
-    ensure_sees_client(viewer, client_id, "client")
+    """A page of one client's vendor accounts, oldest first, each with contacts, within what the caller may see."""
+    stmt = select(VendorAccount).where(col(VendorAccount.client_id) == client_id)
+    condition = visible.where(col(VendorAccount.client_id))
+    if condition is not None:
+        stmt = stmt.where(condition)
     stmt = keyset(
-        select(VendorAccount).where(col(VendorAccount.client_id) == client_id),
+        stmt,
         at=col(VendorAccount.created_at),
         id_=col(VendorAccount.id),
         limit=limit,
