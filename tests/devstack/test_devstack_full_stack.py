@@ -62,14 +62,30 @@ def _world(root: Path, urls: dict[str, str]) -> World:
     """The broker tests' helpers, speaking HTTP to this stack's processes with its issuer's tokens."""
     from mspctl.tokens import mint
 
+    staffed: set[str] = set()
+
     def auth(role: str, sub: str = "user", client_id: Any = None, *, aud: list[str] | None = None) -> dict[str, str]:
         if aud is None and role == "service":
             aud = ["secrets_broker"]
         token = mint(root, role=role, sub=sub, client_id=str(client_id) if client_id else None, aud=aud)
+        if role == "technician" and sub not in staffed:
+            _add_staff(urls["intake"], mint(root, role="admin", sub="stack-admin"), sub)
+            staffed.add(sub)
         return {"Authorization": f"Bearer {token}"}
 
     broker = httpx.Client(base_url=urls["secrets_broker"], timeout=30)
     return World(broker, urls["intake"], auth, root, vendor_sync_url=urls["vendor_sync"])
+
+
+def _add_staff(intake_url: str, admin_token: str, sub: str) -> None:
+    """Give a technician a staff row (every client) through the API, as an admin of a real stack would."""
+    r = httpx.post(
+        f"{intake_url}/v1/staff",
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={"sub": sub, "display_name": f"Technician {sub}", "email": f"{sub}@msp.example", "role": "technician"},
+        timeout=30,
+    )
+    assert r.status_code in (201, 409), r.text
 
 
 def _released_secret(world: World, sub: str, task_id: Any, credential_id: Any) -> str:

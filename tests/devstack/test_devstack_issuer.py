@@ -60,7 +60,10 @@ def test_wrong_client_is_refused(infra, client_id, secret_of):
     resp = httpx.post(
         infra.env["MSP_TOKEN_URL"],
         data={
-            "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "audience": "intake"
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "audience": "intake",
         },
     )
     assert resp.status_code == 401
@@ -69,8 +72,11 @@ def test_wrong_client_is_refused(infra, client_id, secret_of):
 
 @pytest.mark.parametrize(
     ("target", "aud"),
-    [({"audience": "intake"}, ["intake"]), ({"resource": "vendor_sync"}, ["vendor_sync"]),
-     ({"scope": "secrets_broker/.default"}, ["secrets_broker"])],
+    [
+        ({"audience": "intake"}, ["intake"]),
+        ({"resource": "vendor_sync"}, ["vendor_sync"]),
+        ({"scope": "secrets_broker/.default"}, ["secrets_broker"]),
+    ],
 )
 def test_each_way_of_naming_the_target_gives_a_token_for_it_alone(infra, target, aud):
     resp = httpx.post(
