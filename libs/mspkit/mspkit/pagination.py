@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, tuple_
 
 from mspkit.errors import ValidationFailed
 from mspkit.patterns import described
@@ -59,10 +59,11 @@ def keyset(
     """Restrict `stmt` to the page after `cursor`, ordered by (at, id), fetching one extra row."""
     if cursor:
         after_at, after_id = decode_cursor(cursor)
-        if descending:
-            stmt = stmt.where(or_(at < after_at, and_(at == after_at, id_ < after_id)))
-        else:
-            stmt = stmt.where(or_(at > after_at, and_(at == after_at, id_ > after_id)))
+        # A row comparison, not `at > x OR (at = x AND id > y)`: PostgreSQL turns it into an index
+        # condition on (at, id), so a deep page starts at the cursor instead of filtering every row
+        # before it (docs/benchmarks.md, "Need-to-know": 11 ms -> 0.6 ms at 100k tasks).
+        after = tuple_(after_at, after_id)
+        stmt = stmt.where(tuple_(at, id_) < after if descending else tuple_(at, id_) > after)
     order = (at.desc(), id_.desc()) if descending else (at.asc(), id_.asc())
     return stmt.order_by(*order).limit(limit + 1)
 
