@@ -83,7 +83,14 @@ def test_release_is_readable_by_its_technician_and_admin_only(world: World) -> N
     mine = world.broker.get(f"/v1/releases/{release_id}", headers=world.tech(sub))
     assert mine.status_code == 200
     assert mine.json()["status"] == "issued"
-    assert mine.json()["recipient"] == {"type": "technician", "sub": sub, "name": None, "party_category": None}
+    assert mine.json()["recipient"] == {
+        "kind": "technician",
+        "type": "technician",
+        "sub": sub,
+        "name": None,
+        "party_category": None,
+    }
+    assert mine.json()["reason"] == STRONG_REASON
     assert "wrap_token" not in mine.json()
     assert world.broker.get(f"/v1/releases/{release_id}", headers=world.admin).status_code == 200
     other = world.broker.get(f"/v1/releases/{release_id}", headers=world.tech("tech-someone-else"))

@@ -95,7 +95,7 @@ IntakeService = Annotated[Principal, Depends(require_service("svc:intake"))]
 
 
 def audit_client(user: AuditReader, client_id: uuid.UUID | None = None) -> uuid.UUID | None:
-    """The client an audit or ledger read is limited to: a client_admin's own (another's id: 404)."""
+    """The client an audit, ledger or release-list read is limited to: a client_admin's own (another's id: 404)."""
     clients = visible(user, client_id).client_ids
     if clients is None:
         return None
@@ -106,7 +106,7 @@ def audit_client(user: AuditReader, client_id: uuid.UUID | None = None) -> uuid.
     return only
 
 
-# The `client_id` query filter of the audit and the ledger, for their readers only.
+# The `client_id` query filter of the audit, the ledger and the release list, for their readers only.
 AuditClient = Annotated[uuid.UUID | None, Depends(audit_client)]
 
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from mspkit.pagination import Cursor, Limit, Page
-from secrets_broker.credentials import service
+from secrets_broker.credentials import service, task_scope
 from secrets_broker.credentials.schemas import CredentialCreate, CredentialPublic, SecretRotate
 from secrets_broker.deps import (
     CredentialWriter,
@@ -49,11 +49,21 @@ def list_credentials(
     limit: Limit = 50,
     cursor: Cursor = None,
     client_id: uuid.UUID | None = None,
+    task_id: uuid.UUID | None = None,
 ) -> Page[CredentialPublic]:
-    """Credentials the caller may see; technicians only those in scope of their in-progress tasks."""
-    rows, next_cursor = service.list_visible(
-        session, user=user, intake=intake, client_id=client_id, limit=limit, cursor=cursor
-    )
+    """Credentials the caller may see; technicians only those in scope of their in-progress tasks.
+
+    `task_id`: exactly the credentials in that task's scope (an admin, or the task's assignee; anyone
+    else gets the 404 of a missing task).
+    """
+    if task_id is not None:
+        rows, next_cursor = task_scope.list_for_task(
+            session, user=user, intake=intake, task_id=task_id, client_id=client_id, limit=limit, cursor=cursor
+        )
+    else:
+        rows, next_cursor = service.list_visible(
+            session, user=user, intake=intake, client_id=client_id, limit=limit, cursor=cursor
+        )
     return Page[CredentialPublic](items=[CredentialPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 

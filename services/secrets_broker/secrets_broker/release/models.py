@@ -46,6 +46,9 @@ class Release(SQLModel, table=True):
     rechecked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     # Why it left `issued` other than by its recipient (revoked_task, revoked_client, intercepted, ...).
     closed_reason: str | None = Field(default=None, sa_type=Text)
+    # Why it was asked for: the technician's reason, or the job of a service release (migration 0006).
+    # Kept on the row so release lists need not parse the audit chain; the chain keeps its own copy.
+    reason: str | None = Field(default=None, sa_type=Text)
 
     def close(self, status: str, reason: str | None, now: datetime) -> None:
         """Leave `issued` as `status` (unwrapped, expired, revoked), with why when not by its recipient."""

@@ -1,4 +1,4 @@
-"""Release routes: `POST /v1/releases`, `GET /v1/releases/{id}`, `POST /internal/service-releases`."""
+"""Release routes: `POST|GET /v1/releases`, `GET /v1/releases/{id}`, `POST /internal/service-releases`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import uuid
 
 from fastapi import APIRouter
 
+from mspkit.pagination import Cursor, Limit, Page
 from secrets_broker.common.types import utcnow
 from secrets_broker.deps import (
+    AuditClient,
     Gateway,
     Intake,
     MailerDep,
@@ -18,7 +20,7 @@ from secrets_broker.deps import (
     TechnicianOrAdmin,
     VendorSyncService,
 )
-from secrets_broker.release import service
+from secrets_broker.release import listing, service
 from secrets_broker.release.schemas import (
     ReleaseCreate,
     ReleaseIssued,
@@ -44,6 +46,23 @@ def create_release(
     return service.create_release(
         session, user=user, body=body, gateway=gateway, intake=intake, mailer=mailer, settings=settings
     )
+
+
+@router.get("/v1/releases", response_model=Page[ReleasePublic])
+def list_releases(
+    session: SessionDep,
+    client_id: AuditClient,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    credential_id: uuid.UUID | None = None,
+) -> Page[ReleasePublic]:
+    """Releases newest first, service releases included (admin; a client_admin gets their own client's)."""
+    rows, next_cursor = listing.list_page(
+        session, client_id=client_id, credential_id=credential_id, limit=limit, cursor=cursor
+    )
+    now = utcnow()
+    items = [ReleasePublic.of(release, disclosure, now=now) for release, disclosure in rows]
+    return Page[ReleasePublic](items=items, next_cursor=next_cursor)
 
 
 @router.get("/v1/releases/{release_id}", response_model=ReleasePublic)

@@ -34,17 +34,23 @@ class ReleaseIssued(Output):
     expires_at: UtcDatetime
 
 
+RecipientKind = Literal["technician", "third_party", "service"]
+
+
 class Recipient(Output):
     """Who a release went to: the technician, an approval's third party, or a service (`sub`)."""
 
-    type: Literal["technician", "third_party", "service"]
+    # `kind` is the contract's name (DESIGN.md, `GET /v1/releases`); `type`, the same value, is
+    # kept for the clients written before the list existed.
+    kind: RecipientKind
+    type: RecipientKind
     sub: str | None = None
     name: str | None = None
     party_category: str | None = None
 
 
 class ReleasePublic(Output):
-    """`GET /v1/releases/{id}`."""
+    """`GET /v1/releases/{id}` and the items of `GET /v1/releases`: never a token, fingerprint or accessor."""
 
     id: uuid.UUID
     # Null only for a service release that named no task.
@@ -52,6 +58,9 @@ class ReleasePublic(Output):
     credential_id: uuid.UUID
     recipient: Recipient
     approval_id: uuid.UUID | None
+    # Why it was asked for (a service release: its job); null only for rows older than the column
+    # that had no audit entry to fill it from.
+    reason: str | None
     status: Literal["issued", "unwrapped", "revoked", "expired"]
     expires_at: UtcDatetime
     created_at: UtcDatetime
@@ -63,14 +72,15 @@ class ReleasePublic(Output):
         expired = release.status == "issued" and release.expires_at <= now
         if release.recipient_type == "third_party":
             recipient = Recipient(
+                kind="third_party",
                 type="third_party",
                 name=disclosure.recipient_name if disclosure else None,
                 party_category=disclosure.party_category if disclosure else None,
             )
         elif release.recipient_type == "service":
-            recipient = Recipient(type="service", sub=release.technician)
+            recipient = Recipient(kind="service", type="service", sub=release.technician)
         else:
-            recipient = Recipient(type="technician", sub=release.technician)
+            recipient = Recipient(kind="technician", type="technician", sub=release.technician)
         return cls.model_validate(
             {**release.model_dump(), "recipient": recipient, "status": "expired" if expired else release.status}
         )

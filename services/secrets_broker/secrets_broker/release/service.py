@@ -169,6 +169,7 @@ def create_release(
             updated_at=ask.now,
             auth_updated_at=fresh.updated_at,
             rechecked_at=rechecked_at,
+            reason=body.reason,
         )
         _record_release(session, release, actor=user.sub)
         entry = Entry.of_release(
@@ -243,6 +244,7 @@ def _release_to_third_party(
         # No token, so no second read closes a mint window: the decision's read was the last one
         # (sent after `ask.now`), and the reveal re-checks intake live anyway.
         rechecked_at=ask.now,
+        reason=ask.reason,
     )
     _record_release(session, release, actor=ask.user.sub)
     ledger.record(session, release=release, approval=approval, disclosed_by=ask.user.sub)
@@ -368,6 +370,8 @@ def create_service_release(
             created_at=now,
             updated_at=now,
             rechecked_at=rechecked_at,
+            # A service gives no reason: its job is why (the value migration 0006 fills in too).
+            reason=f"job {body.job_id}",
         )
         session.add(release)
         granted = Entry.of_release(
