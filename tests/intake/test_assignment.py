@@ -150,6 +150,7 @@ BAD_ASSIGNEES = [
     ("tech\u200bone", SHAPE),
     ("svc:vendor_sync", "assignee: a service subject cannot be assigned"),
     ("svc:intake", "assignee: a service subject cannot be assigned"),
+    ("none", "assignee: 'none' is reserved: it means unassigned"),
 ]
 
 
@@ -175,7 +176,7 @@ def test_any_persons_subject_can_be_assigned(api, admin_h, ready_task, seed_staf
 def test_the_schema_states_the_assignee_rules(api):
     schema = api.get("/openapi.json").json()["components"]["schemas"]["TaskAssign"]["properties"]["assignee"]
     assert (schema["minLength"], schema["maxLength"], schema["pattern"]) == (1, 255, "^[!-~]+$")
-    assert schema["not"] == {"pattern": "^svc:"}
+    assert schema["not"] == {"anyOf": [{"pattern": "^svc:"}, {"const": "none"}]}
 
 
 def test_reassignment_while_in_progress_moves_the_live_authorization(api, admin_h, tech_h, broker_h, ready_task):
@@ -190,3 +191,17 @@ def test_reassignment_while_in_progress_moves_the_live_authorization(api, admin_
     after = api.get(f"/internal/tasks/{ready_task['id']}/authorization", headers=broker_h).json()
     assert (after["assignee"], after["assigned_by"]) == ("tech-2", "admin-1")
     assert after["updated_at"] > view["updated_at"]
+
+
+def test_assignee_none_lists_the_tasks_nobody_holds(api, admin_h, tech_h, auth, ready_task):
+    taken = create_request(api, auth("client_user", "u", ready_task["client_id"]), purchase_body())["task_ids"][0]
+    assert assign(api, tech_h, taken, "tech-1").status_code == 200
+
+    def ids(assignee: str) -> set[str]:
+        params = {"client_id": ready_task["client_id"], "assignee": assignee}
+        r = api.get("/v1/tasks", params=params, headers=admin_h)
+        assert r.status_code == 200, r.text
+        return {t["id"] for t in r.json()["items"]}
+
+    assert ids("none") == {ready_task["id"]}
+    assert ids("tech-1") == {taken}

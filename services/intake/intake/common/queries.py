@@ -66,14 +66,17 @@ def tenant_page(
     client_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
+    where: tuple[Any, ...] = (),
     **filters: object,
 ) -> tuple[list[T], str | None]:
-    """One page of a client-owned table for this caller: its tenant filter, then equality filters.
+    """One page of a client-owned table for this caller: its tenant filter, equality filters, then `where`.
 
     A caller filtering on a client they may not see gets the 404 of a missing client (mspkit.tenancy);
     a technician's unfiltered list holds their clients' rows, and the tasks assigned to them.
     """
     query = where_visible(where_equal(select(model), model, **filters), model, user=user, client_id=client_id)
+    if where:
+        query = query.where(*where)
     return keyset_page(session, query, model, limit=limit, cursor=cursor)
 
 

@@ -91,6 +91,7 @@ TaskView = TaskStaffView | TaskPublic
 SUBJECT_PATTERN = described(r"^[!-~]+$", "must be a person's subject: visible ASCII, no spaces or control characters")
 _SUBJECT = re.compile(SUBJECT_PATTERN)
 SERVICE_PREFIX = "svc:"
+UNASSIGNED = "none"  # `GET /v1/tasks?assignee=none` lists the tasks nobody holds, so no person may be "none"
 
 
 def _person_subject(value: str) -> str:
@@ -100,6 +101,8 @@ def _person_subject(value: str) -> str:
     if value.startswith(SERVICE_PREFIX):
         # Services act on tasks through their own routes (the claim), never as an assignee given here.
         raise PydanticCustomError("service_subject", "a service subject cannot be assigned")
+    if value == UNASSIGNED:
+        raise PydanticCustomError("reserved_subject", f"'{UNASSIGNED}' is reserved: it means unassigned")
     return value
 
 
@@ -109,7 +112,12 @@ Assignee = Annotated[
     str,
     StringConstraints(min_length=1, max_length=255),
     AfterValidator(_person_subject),
-    Field(json_schema_extra={"pattern": SUBJECT_PATTERN, "not": {"pattern": f"^{SERVICE_PREFIX}"}}),
+    Field(
+        json_schema_extra={
+            "pattern": SUBJECT_PATTERN,
+            "not": {"anyOf": [{"pattern": f"^{SERVICE_PREFIX}"}, {"const": UNASSIGNED}]},
+        }
+    ),
 ]
 
 

@@ -18,7 +18,7 @@ from intake.requests.status import refresh_request_status
 from intake.staff.directory import ensure_assignable
 from intake.tasks import workflow
 from intake.tasks.models import Task, TaskNote
-from intake.tasks.schemas import SystemTaskCreate, TaskAuthorization, TaskPublic
+from intake.tasks.schemas import UNASSIGNED, SystemTaskCreate, TaskAuthorization, TaskPublic
 from intake.tasks.views import STAFF_ROLES, authorization_view, authorization_views, task_views
 from intake.tasks.workflow import Actor
 from mspkit.auth import Principal
@@ -47,10 +47,12 @@ def list_tasks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[TaskPublic], str | None]:
-    """A page of tasks the caller may see, filtered."""
-    filters = {"status": status, "type": type, "assignee": assignee}
+    """A page of tasks the caller may see, filtered (`assignee="none"`: the tasks nobody holds)."""
+    unassigned = assignee == UNASSIGNED
+    filters = {"status": status, "type": type, "assignee": None if unassigned else assignee}
+    where = (col(Task.assignee).is_(None),) if unassigned else ()
     items, next_cursor = tenant_page(
-        session, Task, user=user, client_id=client_id, limit=limit, cursor=cursor, **filters
+        session, Task, user=user, client_id=client_id, limit=limit, cursor=cursor, where=where, **filters
     )
     return task_views(session, tasks=items, staff=user.role in STAFF_ROLES), next_cursor
 
