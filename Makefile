@@ -7,11 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := libs/mspkit services/intake services/vendor_sync services/secrets_broker tools/devstack tools/vendor_sim
+PACKAGES := libs/mspkit services/intake services/vendor_sync services/secrets_broker services/portal tools/devstack tools/vendor_sim
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 # Each package is type-checked on its own (each is its own installable package).
 MYPY_TARGETS := libs/mspkit/mspkit services/intake/intake services/vendor_sync/vendor_sync \
-	services/secrets_broker/secrets_broker tools/devstack/mspctl tools/vendor_sim/vendor_sim
+	services/secrets_broker/secrets_broker services/portal/portal tools/devstack/mspctl tools/vendor_sim/vendor_sim
 
 .PHONY: help venv up down status lint test test-slow bench
 
@@ -53,7 +53,8 @@ test: venv lint
 ENTRA_TESTS := tests/mspkit/test_auth.py tests/security/test_service_token_replay.py \
 	tests/intake/test_bola.py tests/intake/test_approvals.py tests/intake/test_internal.py \
 	tests/secrets_broker/test_credentials.py tests/secrets_broker/test_release.py \
-	tests/vendor_sync/test_api_registry.py tests/vendor_sync/test_api_domains.py
+	tests/vendor_sync/test_api_registry.py tests/vendor_sync/test_api_domains.py \
+	tests/portal/test_portal_signin.py tests/portal/test_portal_api_client.py
 
 # The browser test drives Debian's chromium (Playwright cannot download browsers here).
 test-slow: venv

@@ -36,9 +36,11 @@ def _start_stack() -> None:
     stack.up(only=INFRA_PARTS)
     _state.update(stack=stack, root=root, owned=not keep)
     env = dict(stack.env)
-    for service in ("intake", "vendor_sync", "secrets_broker"):
+    for service in ("intake", "vendor_sync", "secrets_broker", "portal"):
         env.update(stack.service_env(service))
     # The three APIs run in-process in tests, on ports chosen now so every setting is known up front.
+    # The portal's port is the stack's own (MSP_PORTAL_URL, a free port in "auto" mode): the issuer
+    # registers `<MSP_PORTAL_URL>/auth/callback` as the portal's redirect URI.
     for name in ("INTAKE", "SECRETS_BROKER", "VENDOR_SYNC"):
         env[f"MSP_{name}_URL"] = f"http://127.0.0.1:{free_port()}"
     env["MSP_ENV"] = "dev"
@@ -49,10 +51,11 @@ def _start_stack() -> None:
 
 def _migrate() -> None:
     import intake.migrate
+    import portal.migrate
     import secrets_broker.migrate
     import vendor_sync.migrate
 
-    for module in (intake.migrate, vendor_sync.migrate, secrets_broker.migrate):
+    for module in (intake.migrate, vendor_sync.migrate, secrets_broker.migrate, portal.migrate):
         getattr(module, "main", lambda: None)()  # a service without migrations yet has no main
 
 
@@ -214,3 +217,12 @@ def secrets_broker_live(stack_env: dict[str, str]) -> str:
 
     serve_in_thread(app, stack_env["MSP_SECRETS_BROKER_URL"], lifespan="off")
     return stack_env["MSP_SECRETS_BROKER_URL"]
+
+
+@pytest.fixture(scope="session")
+def portal_live(stack_env: dict[str, str]) -> str:
+    """The real portal app served over HTTP at MSP_PORTAL_URL (the URL the stack's issuer redirects back to)."""
+    from portal.main import app
+
+    serve_in_thread(app, stack_env["MSP_PORTAL_URL"])
+    return stack_env["MSP_PORTAL_URL"]

@@ -45,7 +45,7 @@ def up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once every part is ready.")] = False,
     only: Annotated[str | None, typer.Option(help="Comma-separated parts (dependencies are added).")] = None,
     ports: Annotated[
-        str | None, typer.Option(help="'fixed' (APIs on 8001-8003) or 'auto' (all free ports); env MSP_DEVSTACK_PORTS.")
+        str | None, typer.Option(help="'fixed' (portal 8000, APIs 8001-8003) or 'auto'; env MSP_DEVSTACK_PORTS.")
     ] = None,
     demo: Annotated[bool, typer.Option(help="Seed demo data once (full stack only).")] = True,
 ) -> None:
@@ -67,6 +67,8 @@ def up(
         _seed_demo(stack)
     if "intake" in urls:
         _say_first_command(stack, urls)
+    if "portal" in urls:
+        err.print(f"portal: open {urls['portal']}/ and pick a demo person (`mspctl people` lists them)")
     if detach:
         return
     err.print("[bold]following logs; Ctrl-C stops the stack[/bold]")

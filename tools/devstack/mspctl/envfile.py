@@ -28,6 +28,9 @@ EXTRA_KEYS = (
     "INTAKE_DATABASE_URL",
     "VENDOR_SYNC_DATABASE_URL",
     "SECRETS_BROKER_DATABASE_URL",
+    "PORTAL_DATABASE_URL",
+    # Where browsers reach the portal; the dev issuer registers `<MSP_PORTAL_URL>/auth/callback`.
+    "MSP_PORTAL_URL",
     "VENDOR_SYNC_RDAP_BOOTSTRAP_URL",
     "VENDOR_SYNC_HTTP_ALLOWED_HOSTS",
     # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.

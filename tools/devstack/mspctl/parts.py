@@ -14,6 +14,7 @@ APPS = (
     "vendor_sync",
     "vendor_sync-worker",
     "vendor_sync-beat",
+    "portal",
 )
 ALL_PARTS = INFRA + APPS
 
@@ -21,7 +22,11 @@ ALL_PARTS = INFRA + APPS
 TEST_INFRA = ("postgres", "redis", "openbao", "issuer", "mail")
 
 APIS = ("intake", "secrets_broker", "vendor_sync")
-SERVICES = ("intake", "vendor_sync", "secrets_broker")
+# Each has its own database role, schema, migrations and env (the portal has no service identity, though).
+SERVICES = ("intake", "vendor_sync", "secrets_broker", "portal")
+# Parts that serve HTTP with a /readyz on a port of their own (the portal on 8000 beside the APIs).
+HTTP_APPS = (*APIS, "portal")
+PORTAL_PORT = 8000
 
 SERVICE_OF = {part: part.split("-")[0] for part in APPS}
 
@@ -37,6 +42,8 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "vendor_sync": ("postgres", "redis", "issuer"),
     "vendor_sync-worker": ("postgres", "redis", "issuer", "vendor_sim"),
     "vendor_sync-beat": ("redis",),
+    # The portal reaches the APIs over HTTP only; it needs its database and the IdP to start.
+    "portal": ("postgres", "issuer"),
 }
 
 # Parts whose broker process starts through the AppRole launcher, and with which role.
@@ -54,6 +61,7 @@ PORT_NAMES = (
     "intake",
     "secrets_broker",
     "vendor_sync",
+    "portal",
 )
 
 

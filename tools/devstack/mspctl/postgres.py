@@ -29,7 +29,7 @@ PG_BIN = _pg_bin()
 SYSTEM_USER = "embedded_postgres"
 ADMIN_USER = "postgres"
 DATABASE = "msp"
-SERVICES = ("intake", "vendor_sync", "secrets_broker")
+SERVICES = ("intake", "vendor_sync", "secrets_broker", "portal")  # one LOGIN role and schema each
 # Unix socket paths are limited to ~107 bytes; past that we serve TCP only.
 _MAX_SOCKET_DIR = 80
 

@@ -20,17 +20,20 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psutil
 import psycopg
+from cryptography.fernet import Fernet
 
 from mspctl import bao, envfile, issuer, parts, postgres, redis, tokens
 from mspctl.files import read_json, write_json_private, write_private
 from mspctl.layout import Layout, devstack_dir, repo_root
-from mspctl.ports import assign_ports, port_is_free, port_open
+from mspctl.ports import PortInUseError, assign_ports, port_is_free, port_open
 from mspctl.supervisor_conf import Endpoint, Program, render
 from mspctl.supervisor_rpc import SupervisorError, daemon_pid, is_running, proxy, reload, start_daemon
 
 EXTERNAL_KEYS = ("MSP_DATABASE_URL", "MSP_REDIS_URL", "MSP_VAULT_ADDR", "MSP_VAULT_BOOTSTRAP_TOKEN")
 # Variables a developer's shell may hold that must not leak into the supervised processes.
-_SCRUBBED_PREFIXES = ("MSP_", "INTAKE_", "VENDOR_SYNC_", "SECRETS_BROKER_", "VAULT_", "BAO_")
+_SCRUBBED_PREFIXES = ("MSP_", "INTAKE_", "VENDOR_SYNC_", "SECRETS_BROKER_", "PORTAL_", "VAULT_", "BAO_")
+# What the portal never reaches (DESIGN: only the three APIs and the IdP), so its programs never get them.
+_NOT_FOR_PORTAL = ("MSP_DATABASE_URL", "MSP_REDIS_URL", "MSP_VAULT_ADDR", "MSP_SMTP_URL", "MSP_VENDOR_SIM_URL")
 _MAX_UNIX_SOCKET = 100
 LISTENER = "openbao-bootstrap"
 DEFAULT_TIMEOUT = 180.0
@@ -131,6 +134,10 @@ class Stack:
         if "supervisor" not in data:
             data["supervisor"] = secrets.token_hex(16)
             changed = True
+        if "portal_session_key" not in data:
+            # Encrypts the tokens in the portal's session rows; only the portal's programs receive it.
+            data["portal_session_key"] = Fernet.generate_key().decode()
+            changed = True
         if changed:
             write_json_private(self.layout.secrets_file, data)
         return data
@@ -187,6 +194,8 @@ class Stack:
             "INTAKE_DATABASE_URL": service_urls["intake"],
             "VENDOR_SYNC_DATABASE_URL": service_urls["vendor_sync"],
             "SECRETS_BROKER_DATABASE_URL": service_urls["secrets_broker"],
+            "PORTAL_DATABASE_URL": service_urls["portal"],
+            "MSP_PORTAL_URL": f"{local}:{ports['portal']}",
             "VENDOR_SYNC_RDAP_BOOTSTRAP_URL": f"{sim}/rdap/bootstrap/dns.json",
             "VENDOR_SYNC_HTTP_ALLOWED_HOSTS": f"http://127.0.0.1:{ports['vendor_sim']}",
             "MSP_DEV_TOKEN_PROFILE": self.token_profile,
@@ -197,9 +206,15 @@ class Stack:
         """What one service's programs receive: the shared MSP_* values and only its own prefixed ones."""
         prefix = service.upper() + "_"
         # The superuser URL (MSP_DATABASE_URL) stays with mspctl: a service holds only its own role's URL.
-        shared = {k: v for k, v in env.items() if k.startswith("MSP_") and k != "MSP_DATABASE_URL"}
+        withheld = _NOT_FOR_PORTAL if service == "portal" else ("MSP_DATABASE_URL",)
+        shared = {k: v for k, v in env.items() if k.startswith("MSP_") and k not in withheld}
         out = {**shared, **{k: v for k, v in env.items() if k.startswith(prefix)}}
-        out[f"{prefix}SERVICE_CLIENT_SECRET"] = sec["clients"][service]
+        if service == "portal":
+            # An OIDC client acting for people only: no service identity (no client-credentials secret).
+            out["PORTAL_CLIENT_SECRET"] = issuer.portal_client_secret(self.layout)
+            out["PORTAL_SESSION_KEY"] = sec["portal_session_key"]
+        else:
+            out[f"{prefix}SERVICE_CLIENT_SECRET"] = sec["clients"][service]
         return out
 
     def service_env(self, service: str) -> dict[str, str]:
@@ -256,7 +271,12 @@ class Stack:
             Program(
                 "issuer",
                 [py, "-m", "mspctl.issuer", "--devstack", root, "--port", str(ports["issuer"])],
-                environment={"MSP_JWT_ISSUER": env["MSP_JWT_ISSUER"], "MSP_DEV_TOKEN_PROFILE": self.token_profile},
+                environment={
+                    "MSP_JWT_ISSUER": env["MSP_JWT_ISSUER"],
+                    "MSP_DEV_TOKEN_PROFILE": self.token_profile,
+                    # The portal's redirect URI it registers follows the portal's URL.
+                    "MSP_PORTAL_URL": env["MSP_PORTAL_URL"],
+                },
                 priority=100,
             )
         )
@@ -326,6 +346,7 @@ class Stack:
                 "--schedule",
                 str(self.layout.beat_schedule),
             ),
+            "portal": uvicorn("portal.main:app", ports["portal"]),
         }
         for name in parts.APPS:
             service = parts.SERVICE_OF[name]
@@ -335,7 +356,8 @@ class Stack:
             if role:
                 program_env["MSP_DEVSTACK_DIR"] = root
                 command = [py, "-m", "mspctl", "run-with-secret-id", role, "--", *command]
-            progs.append(Program(name, command, environment=program_env, startsecs=2 if name not in parts.APIS else 1))
+            startsecs = 1 if name in parts.HTTP_APPS else 2
+            progs.append(Program(name, command, environment=program_env, startsecs=startsecs))
         if not self._external("openbao"):
             progs.append(
                 Program(
@@ -387,7 +409,7 @@ class Stack:
             return port_open(ports["mail_smtp"]) and _http_ok(env["MSP_MAIL_UI_URL"] + "messages.json")
         if part == "vendor_sim":
             return _http_ok(env["MSP_VENDOR_SIM_URL"] + "/healthz")
-        if part in parts.APIS:
+        if part in parts.HTTP_APPS:
             return _http_ok(f"http://127.0.0.1:{ports[part]}/readyz")
         return True  # workers, relays, beat: RUNNING in supervisor is the signal
 
@@ -421,7 +443,7 @@ class Stack:
                 continue
             if server.getProcessInfo(name)["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
                 continue
-            if name in parts.APIS and not port_is_free(self.ports[name]):
+            if name in parts.HTTP_APPS and not port_is_free(self.ports[name]):
                 raise StackError(f"port {self.ports[name]} for {name} is already in use", part=name)
             try:
                 server.startProcess(name, False)
@@ -508,8 +530,10 @@ class Stack:
                     mode=self.ports_mode,
                     needed_fixed=[p for p in selected if p in parts.APIS],
                 )
+                if self.ports_mode == "fixed":
+                    ports["portal"] = self._portal_port("portal" in selected, ports)
             except (RuntimeError, ValueError) as exc:
-                part = next((a for a in parts.APIS if f"for {a} " in str(exc)), None)
+                part = next((a for a in parts.HTTP_APPS if f"for {a} " in str(exc)), None)
                 raise StackError(str(exc), part=part) from exc
             if len(str(layout.supervisor_sock)) > _MAX_UNIX_SOCKET:
                 ports["supervisor"] = (
@@ -569,6 +593,18 @@ class Stack:
         self._record_pids()
         return self.urls(selected)
 
+    @staticmethod
+    def _portal_port(needed: bool, chosen: dict[str, int]) -> int:
+        """Port 8000 for the portal (as 8001-8003 for the APIs); PortInUseError when it is needed and taken."""
+        port = parts.PORTAL_PORT
+        clash = next((name for name, value in chosen.items() if value == port and name != "portal"), None)
+        if needed and (clash is not None or not port_is_free(port)):
+            raise PortInUseError(
+                f"port {port} for portal is already in use; stop whatever holds it "
+                f"or use `mspctl up --ports auto` (MSP_DEVSTACK_PORTS=auto)"
+            )
+        return port
+
     def urls(self, names: list[str] | None = None) -> dict[str, str]:
         """{part: URL} for printing (no credentials)."""
         env = self.env
@@ -586,7 +622,7 @@ class Stack:
                 out[name] = env["MSP_JWT_ISSUER"]
             elif name == "vendor_sim":
                 out[name] = env["MSP_VENDOR_SIM_URL"]
-            elif name in parts.APIS:
+            elif name in parts.HTTP_APPS:
                 out[name] = env[f"MSP_{name.upper()}_URL"]
             else:
                 out[name] = self.layout.log(name).as_uri()

@@ -1,0 +1,19 @@
+"""The portal's cookies: `__Host-` prefixed, so always Secure, Path=/ and no Domain (loopback http accepts them)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+SESSION_COOKIE = "__Host-msp_session"
+# Binds a sign-in in progress to the browser that started it (login CSRF); holds only a random id.
+LOGIN_COOKIE = "__Host-msp_login"
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    """Set a `__Host-` cookie: Secure, HttpOnly, SameSite=Lax, Path=/."""
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="lax")
+
+
+def clear_cookie(response: Response, name: str) -> None:
+    """Expire a cookie (with the same attributes, or the browser keeps it)."""
+    response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="lax")

@@ -1,0 +1,120 @@
+"""FastAPI dependencies for pages: the signed-in viewer (with the CSRF check), their API client, role gates."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from mspkit.requestid import note_sub
+from portal.api import ApiClient
+from portal.auth.cookies import SESSION_COOKIE
+from portal.auth.returnto import safe_return_to
+from portal.auth.store import SessionRecord, load_session
+from portal.errors import CsrfRejected, NotSignedIn, PageNotFound
+from portal.runtime import runtime
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person, as their id_token said (read through the claim mapping)."""
+
+    sub: str
+    role: str
+    client_id: str | None
+    name: str
+    auth_time: int
+    csrf_token: str
+
+
+def here(request: Request) -> str:
+    """Where to come back after signing in: this page (for htmx, the page it was loaded into)."""
+    current = request.headers.get("HX-Current-URL")
+    if current and request.headers.get("HX-Request"):
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        if current.startswith(origin + "/"):
+            return safe_return_to(current[len(origin) :])
+    if request.method not in SAFE_METHODS:
+        return "/"  # a form's target is no page to come back to
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return safe_return_to(path)
+
+
+async def current_session(request: Request) -> SessionRecord | None:
+    """The live session of this request's cookie, or None (looked up once per request)."""
+    cached = getattr(request.state, "portal_session", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[return-value]
+    session_id = request.cookies.get(SESSION_COOKIE)
+    record = None
+    if session_id:
+        rt = runtime(request)
+        record = await run_in_threadpool(
+            load_session, rt.engine, rt.box, session_id, now=rt.clock(), idle_s=rt.settings.session_idle_s
+        )
+    request.state.portal_session = record
+    return record
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    """Raise CsrfRejected unless an unsafe request carries the session's token (header or form field)."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()  # Starlette caches it: the route's Form fields still read it
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfRejected("missing or wrong CSRF token")
+
+
+async def viewer(request: Request) -> Viewer:
+    """The signed-in person (else a redirect to sign-in and back); unsafe methods must carry the CSRF token."""
+    cached = getattr(request.state, "viewer", None)
+    if isinstance(cached, Viewer):
+        return cached
+    record = await current_session(request)
+    if record is None:
+        raise NotSignedIn(here(request))
+    await check_csrf(request, record.csrf)
+    who = record.identity
+    person = Viewer(who.sub, who.role, who.client_id, who.name, who.auth_time, record.csrf)
+    note_sub(person.sub)
+    request.state.viewer = person
+    return person
+
+
+async def api(request: Request) -> ApiClient:
+    """An API client acting as the signed-in person (their own token per API; never a service identity)."""
+    await viewer(request)
+    record = await current_session(request)
+    assert record is not None  # viewer() raised otherwise
+    return ApiClient(runtime(request), record, return_to=here(request))
+
+
+def require_roles(*roles: str) -> Callable[..., Awaitable[Viewer]]:
+    """A dependency admitting only these roles; anyone else gets the 404 page (as the APIs answer)."""
+    allowed = frozenset(roles)
+
+    async def _require(person: Annotated[Viewer, Depends(viewer)]) -> Viewer:
+        if person.role not in allowed:
+            raise PageNotFound()
+        return person
+
+    return _require
+
+
+CurrentViewer = Annotated[Viewer, Depends(viewer)]
+ApiDep = Annotated[ApiClient, Depends(api)]

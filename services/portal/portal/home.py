@@ -1,0 +1,17 @@
+"""GET / : the home of whoever signed in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse
+
+from portal.deps import CurrentViewer
+from portal.templating import areas_of, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home(request: Request, person: CurrentViewer) -> HTMLResponse:
+    """Links to the areas of the viewer's role."""
+    return render(request, "home.html", {"areas": areas_of(person.role)})

@@ -1,0 +1,127 @@
+"""What every admin page shares: who may see it, the 404 page, and reading the APIs' answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends
+
+from portal.api import Api, ApiClient
+from portal.deps import Viewer, api, require_roles
+from portal.errors import PageNotFound
+
+# Each page names the roles that see it; anyone else gets the core's 404 page, as the APIs would answer.
+Admin = Annotated[Viewer, Depends(require_roles("admin"))]
+LedgerReader = Annotated[Viewer, Depends(require_roles("admin", "client_admin"))]
+ApiDep = Annotated[ApiClient, Depends(api)]
+
+OPEN_TASK_STATUSES = ("new", "awaiting_approval", "ready", "in_progress", "on_hold")
+# Counting pages through an API is bounded: past this many items the page says "at least".
+COUNT_PAGES = 10
+PAGE_LIMIT = 200
+
+
+def not_found() -> Exception:
+    """The core's 404 page, as an exception to raise."""
+    return PageNotFound()
+
+
+class ApiRefused(Exception):
+    """An API answer the page did not expect; the core shows it as a plain message rather than a crash."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        detail = json_of(response).get("detail")
+        super().__init__(str(detail or f"The service answered {response.status_code}."))
+        self.status_code = response.status_code
+
+
+def parse_id(value: str) -> str:
+    """A path id that is a UUID; anything else is the 404 page (the API would not know it either)."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise not_found() from None
+
+
+def optional_id(value: str | None) -> str | None:
+    """A query id that is a UUID, or None when it is empty or not one."""
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
+def json_of(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of an answer, or an empty one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def found(response: httpx.Response) -> dict[str, Any]:
+    """The body of a 200 answer; a 404 (or a 403: not for this person) is the 404 page."""
+    if response.status_code in (403, 404):
+        raise not_found()
+    if response.status_code != 200:
+        raise ApiRefused(response)
+    return json_of(response)
+
+
+def page_of(response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
+    """The items and next cursor of a list answer (a 403/404 list is the 404 page)."""
+    body = found(response)
+    items = [item for item in body.get("items") or [] if isinstance(item, dict)]
+    cursor = body.get("next_cursor")
+    return items, str(cursor) if cursor else None
+
+
+async def collect(
+    client: ApiClient, target: Api, path: str, params: dict[str, Any] | None = None, *, pages: int = COUNT_PAGES
+) -> tuple[list[dict[str, Any]], bool]:
+    """Every item of a list, up to `pages` pages of 200; the flag says whether more remained."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(pages):
+        query = {**(params or {}), "limit": PAGE_LIMIT, **({"cursor": cursor} if cursor else {})}
+        batch, cursor = page_of(await client.get(target, path, params=query))
+        items.extend(batch)
+        if cursor is None:
+            return items, False
+    return items, True
+
+
+async def count_open_tasks(client: ApiClient, **filters: str) -> tuple[int, bool]:
+    """How many open tasks match `filters` (client_id, assignee), and whether the count is a lower bound."""
+    total, more = 0, False
+    for status in OPEN_TASK_STATUSES:
+        items, truncated = await collect(client, "intake", "/v1/tasks", {**filters, "status": status}, pages=2)
+        total += len(items)
+        more = more or truncated
+    return total, more
+
+
+async def all_clients(client: ApiClient) -> tuple[list[dict[str, Any]], bool]:
+    """The clients this person may see (for pickers and checkboxes), and whether the list was cut short."""
+    return await collect(client, "intake", "/v1/clients")
+
+
+def missing_is_404(response: httpx.Response) -> None:
+    """A 404 answer to a write (the object vanished or is not this person's) becomes the 404 page."""
+    if response.status_code == 404:
+        raise not_found()
+
+
+def short_time(value: Any) -> str:
+    """An API time as people read it (`2026-12-06 01:25 UTC`); the raw text when it is not a time."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return f"{parsed.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if parsed.tzinfo else f"{parsed:%Y-%m-%d %H:%M}"

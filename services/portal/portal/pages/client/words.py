@@ -1,0 +1,120 @@
+"""Plain-English words for the APIs' codes, as clients read them (no codes or jargon on their pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+REQUEST_TYPES: Final[dict[str, str]] = {
+    "purchase": "Purchase",
+    "isp_account_setup": "Internet service (ISP) account",
+    "spam_filter_setup": "Spam filtering for a domain",
+    "vendor_contact_update": "Contact change at a vendor",
+}
+REQUEST_STATUSES: Final[dict[str, str]] = {
+    "open": "Open",
+    "done": "Done",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+}
+TASK_STATUSES: Final[dict[str, str]] = {
+    "new": "Received",
+    "awaiting_approval": "Waiting for your approval",
+    "ready": "Ready to start",
+    "in_progress": "Being worked on",
+    "on_hold": "On hold",
+    "done": "Done",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+}
+STEP_STATUSES: Final[dict[str, str]] = {"pending": "Not done yet", "succeeded": "Done", "failed": "Did not work"}
+APPROVAL_STATUSES: Final[dict[str, str]] = {
+    "pending": "Waiting for your decision",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "expired": "Expired without a decision",
+}
+PARTY_CATEGORIES: Final[dict[str, str]] = {
+    "provider_for_msp": "a provider working for us, your IT provider",
+    "provider_for_client": "a provider working for you",
+    "client_legal_representative": "your legal representative",
+    "msp_professional_adviser": "our attorneys, accountants or auditors",
+    "government_legal_process": "a government body acting under a subpoena or other legal process",
+}
+INFORMATION_CATEGORIES: Final[dict[str, str]] = {
+    "contact_info": "contact details (names, email addresses and phone numbers)",
+    "service_address": "the address where the service is installed",
+    "billing": "billing details",
+    "domain": "your domain name",
+    "mail_routing": "how your email is delivered (the names of your mail servers)",
+    "credentials": "passwords or access keys",
+}
+RELEASE_STATUSES: Final[dict[str, str]] = {
+    "issued": "Handed out, not opened yet",
+    "unwrapped": "Opened",
+    "revoked": "Withdrawn before use",
+    "expired": "Expired unused",
+}
+# Services that may receive a credential, named for people (the `sub` of a service release's recipient).
+SERVICES: Final[dict[str, str]] = {
+    "svc:vendor_sync": "our automatic vendor set-up service",
+    "svc:intake": "our request service",
+    "svc:secrets_broker": "our password vault service",
+}
+VENDOR_KINDS: Final[dict[str, str]] = {
+    "isp": "Internet provider",
+    "registrar": "Domain registrar",
+    "dns_host": "DNS host",
+    "hosting": "Hosting",
+    "cloud": "Cloud",
+    "email": "Email",
+    "spam_filter": "Spam filter",
+    "software": "Software",
+}
+MONTHS: Final = ("January February March April May June July August September October November December").split()
+
+
+def _fallback(code: Any) -> str:
+    """An unknown code still reads as words (a newer API value must not break the page)."""
+    return str(code or "").replace("_", " ").capitalize()
+
+
+def word(table: dict[str, str], code: Any) -> str:
+    """The words for `code` in `table`, or the code itself made readable."""
+    return table.get(str(code), _fallback(code))
+
+
+def when(value: Any) -> str:
+    """An RFC 3339 time as `5 March 2026, 14:05 UTC`; empty stays empty, garbage is shown as given."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
+
+
+def service_name(sub: Any) -> str:
+    """A service recipient named in words."""
+    return SERVICES.get(str(sub), f"an automatic service ({sub})" if sub else "an automatic service")
+
+
+class Words:
+    """The word tables and helpers, handed to templates as `w` (`w.task_status(t.status)`)."""
+
+    request_type = staticmethod(lambda code: word(REQUEST_TYPES, code))
+    request_status = staticmethod(lambda code: word(REQUEST_STATUSES, code))
+    task_status = staticmethod(lambda code: word(TASK_STATUSES, code))
+    step_status = staticmethod(lambda code: word(STEP_STATUSES, code))
+    approval_status = staticmethod(lambda code: word(APPROVAL_STATUSES, code))
+    party = staticmethod(lambda code: word(PARTY_CATEGORIES, code))
+    information = staticmethod(lambda code: word(INFORMATION_CATEGORIES, code))
+    informations = staticmethod(lambda codes: [word(INFORMATION_CATEGORIES, c) for c in codes or []])
+    release_status = staticmethod(lambda code: word(RELEASE_STATUSES, code))
+    vendor_kind = staticmethod(lambda code: word(VENDOR_KINDS, code))
+    service = staticmethod(service_name)
+    when = staticmethod(when)
+
+
+WORDS: Final = Words()

@@ -1,0 +1,105 @@
+"""`GET /tasks/{id}`: one task, its work forms, and the credentials in its scope with a Reveal form each."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from portal import reveal_nonces
+from portal.api import ApiClient
+from portal.deps import Viewer
+from portal.pages.technician.common import ApiDep, TechViewer, body_of, not_found, parse_id, refusal_words
+from portal.pages.technician.session import session_hash
+from portal.pages.technician.words import (
+    APPROVAL_WORDS,
+    DONE_WORDS,
+    PARTY_WORDS,
+    TRANSITION_WORDS,
+    WORK_TRANSITIONS,
+    status_words,
+    type_words,
+)
+from portal.runtime import runtime
+from portal.templating import render
+
+router = APIRouter()
+
+
+async def load_task(client: ApiClient, task_id: uuid.UUID) -> dict[str, Any]:
+    """The task as intake shows it to this person; a 404 (missing or not theirs) is the 404 page."""
+    response = await client.get("intake", f"/v1/tasks/{task_id}")
+    if response.status_code != 200:
+        # 404 is the API's answer for another client's task; a malformed id (422) is as unknown to it.
+        raise not_found()
+    return body_of(response)
+
+
+async def client_name(client: ApiClient, client_id: str) -> str:
+    """The client's name, or its id when intake does not say."""
+    response = await client.get("intake", f"/v1/clients/{client_id}")
+    return str(body_of(response).get("name") or client_id) if response.status_code == 200 else client_id
+
+
+async def credentials_in_scope(client: ApiClient, task_id: uuid.UUID) -> tuple[list[dict[str, Any]], str]:
+    """The credentials in the task's scope (metadata only, the broker decides the scope), and a problem if any."""
+    response = await client.get("secrets_broker", "/v1/credentials", params={"task_id": str(task_id), "limit": 200})
+    if response.status_code == 200:
+        return list(body_of(response).get("items") or []), ""
+    if response.status_code in (403, 404):
+        # The broker lists a task's credentials to its assignee (and admins) only.
+        return [], "The credentials of this task are shown to its assignee."
+    return [], refusal_words(response)
+
+
+async def render_task(
+    request: Request,
+    viewer: Viewer,
+    client: ApiClient,
+    task_id: uuid.UUID,
+    *,
+    errors: dict[str, Any] | None = None,
+    notice: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The task page, with fresh reveal nonces, and any errors of the form just sent."""
+    task = await load_task(client, task_id)
+    name = await client_name(client, str(task.get("client_id")))
+    credentials, credentials_problem = await credentials_in_scope(client, task_id)
+    nonces = await run_in_threadpool(
+        reveal_nonces.issue,
+        runtime(request).engine,
+        session_hash=await session_hash(request),
+        task_id=task_id,
+        credential_ids=[uuid.UUID(str(c["id"])) for c in credentials],
+    )
+    status = str(task.get("status"))
+    context = {
+        "task": task,
+        "client_name": name,
+        "credentials": credentials,
+        "credentials_problem": credentials_problem,
+        "nonces": nonces,
+        "is_assignee": task.get("assignee") == viewer.sub,
+        "can_take": task.get("assignee") is None and status == "ready",
+        "transitions": [(to, TRANSITION_WORDS[to]) for to in WORK_TRANSITIONS.get(status, ())],
+        "errors": errors or {},
+        "notice": notice,
+        "status_words": status_words,
+        "type_words": type_words,
+        "party_words": PARTY_WORDS,
+        "approval_words": APPROVAL_WORDS,
+    }
+    response = render(request, "technician/task.html", context, status_code=status_code)
+    # The page carries single-use nonces: a cached copy would only offer spent ones.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(request: Request, task_id: str, viewer: TechViewer, client: ApiDep, done: str = "") -> HTMLResponse:
+    """One task: what it is, its approvals, steps and notes, and what the technician can do next."""
+    return await render_task(request, viewer, client, parse_id(task_id), notice=DONE_WORDS.get(done, ""))
