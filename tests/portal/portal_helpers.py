@@ -9,7 +9,10 @@ it again when the portal expires it), after recording the attributes the portal 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -150,3 +153,81 @@ def ensure_people(devstack_dir: Path) -> dict[str, Any]:
     if not path.exists() or not json.loads(path.read_text()).get("people"):
         people.record(layout, {spec["name"]: str(uuid.uuid4()) for spec in CLIENTS})
     return {p.sub: p for p in people.load(layout)}
+
+
+def add_person(devstack_dir: Path, role: str, *, client_id: Any = None, sub: str | None = None) -> str:
+    """Offer one more person on the issuer's sign-in page (it reads people.json on every request); their sub."""
+    from mspctl.files import read_json, write_json_private
+    from mspctl.people import PEOPLE_FILE
+
+    ensure_people(devstack_dir)
+    sub = sub or f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+    path = devstack_dir / PEOPLE_FILE
+    data = read_json(path)
+    person = {
+        "sub": sub,
+        "role": role,
+        "client_id": None if client_id is None else str(client_id),
+        "name": f"Person {sub}",
+        "email": f"{sub}@{'msp' if client_id is None else 'client'}.example",
+    }
+    data.setdefault("people", []).append(person)
+    write_json_private(path, data)
+    return sub
+
+
+def add_technician(world: Any, devstack_dir: Path, client_ids: list[Any]) -> str:
+    """A fresh technician: a staff row at intake for `client_ids`, and a person on the issuer's page; their sub."""
+    sub = f"tech-{uuid.uuid4().hex[:8]}"
+    staff = world.intake.post(
+        "/v1/staff",
+        headers=world.admin,
+        json={
+            "sub": sub,
+            "display_name": f"Person {sub}",
+            "email": f"{sub}@msp.example",
+            "role": "technician",
+            "client_ids": [str(c) for c in client_ids],
+        },
+    )
+    assert staff.status_code == 201, staff.text
+    return add_person(devstack_dir, "technician", sub=sub)
+
+
+def hidden(html: str, name: str) -> str:
+    """The value of a page's hidden field `name` (the CSRF token, an Idempotency-Key)."""
+    found = re.search(rf'name="{name}" value="([^"]+)"', html)
+    assert found, f"no hidden {name} on the page"
+    return found.group(1)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    return hidden(html, "csrf_token")
+
+
+def submit(
+    browser: httpx.Client, page_path: str, fields: dict[str, Any], *, action: str | None = None
+) -> httpx.Response:
+    """Open the page at `page_path` and send its form (to `action`, else back to the page) with its CSRF token."""
+    page = browser.get(page_path)
+    assert page.status_code == 200, page.text
+    return browser.post(action or page_path, data={"csrf_token": csrf_of(page.text), **fields})
+
+
+@contextmanager
+def open_world(
+    urls: dict[str, str], auth: Callable[..., dict[str, str]], devstack_dir: Path, *, timeout: float = 30
+) -> Iterator[Any]:
+    """A broker `World` (tests/secrets_broker) on the served APIs (`broker`, `intake`, `vendor_sync`), closed after."""
+    from broker_helpers import World  # on sys.path once a test module has added tests/secrets_broker
+
+    broker = httpx.Client(base_url=urls["broker"], timeout=timeout)
+    world = World(broker, urls["intake"], auth, devstack_dir, vendor_sync_url=urls["vendor_sync"])
+    try:
+        yield world
+    finally:
+        broker.close()
+        world.intake.close()
+        if world.registry is not None:
+            world.registry.close()

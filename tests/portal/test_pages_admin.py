@@ -18,20 +18,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "secrets_broker"))
 
 from broker_fixtures import broker_app, broker_live, vault_addr  # noqa: F401
 from broker_helpers import World
-from portal_helpers import ensure_people, sign_in
+from portal_helpers import add_person, csrf_of, ensure_people, open_world, sign_in, submit
 
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ADMIN_PAGES = ("/clients", "/staff", "/vendors", "/audit")
 
 
 # ---- helpers ----
-
-
-def csrf_of(page: httpx.Response) -> str:
-    """The CSRF token a page's forms carry."""
-    found = _CSRF.search(page.text)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
 
 
 def inline_error(page: httpx.Response, field: str) -> str | None:
@@ -45,22 +37,6 @@ def inline_error(page: httpx.Response, field: str) -> str | None:
 def is_404_page(page: httpx.Response) -> bool:
     """The portal's 404 page (HTML, not a JSON error and not a crash)."""
     return page.status_code == 404 and "text/html" in page.headers.get("content-type", "")
-
-
-def add_person(devstack_dir: Path, *, role: str, client_id: Any) -> str:
-    """Offer one more person on the test issuer's sign-in page: a client role of a client this test made."""
-    from mspctl import people
-    from mspctl.files import read_json, write_json_private
-    from mspctl.layout import Layout
-
-    ensure_people(devstack_dir)
-    sub = f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
-    path = Layout(devstack_dir).root / people.PEOPLE_FILE
-    data = read_json(path)
-    person = {"sub": sub, "role": role, "client_id": str(client_id), "name": f"Test {sub}", "email": f"{sub}@t.example"}
-    data["people"].append(person)
-    write_json_private(path, data)
-    return sub
 
 
 def text_of(page: httpx.Response) -> str:
@@ -80,9 +56,8 @@ def stack_live(intake_live: str, vendor_sync_live: str, broker_live: str, portal
 @pytest.fixture(scope="module")
 def world(stack_live: dict[str, str], auth: Callable[..., dict[str, str]], devstack_dir: Path) -> Iterator[World]:
     """Test data made through the real APIs."""
-    broker = httpx.Client(base_url=stack_live["broker"], timeout=15)
-    yield World(broker, stack_live["intake"], auth, devstack_dir, vendor_sync_url=stack_live["vendor_sync"])
-    broker.close()
+    with open_world(stack_live, auth, devstack_dir, timeout=15) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +79,7 @@ def test_admin_creates_a_client_through_the_form(admin: httpx.Client, world: Wor
         assert label in page.text
     name = f"Harbor {uuid.uuid4().hex[:8]}"
     form = {
-        "csrf_token": csrf_of(page),
+        "csrf_token": csrf_of(page.text),
         "name": name,
         "primary_domain": "harbor-dental.example",
         "approver_emails": "owner@harbor-dental.example,\nbooks@harbor-dental.example",
@@ -129,16 +104,14 @@ def test_admin_creates_a_client_through_the_form(admin: httpx.Client, world: Wor
 
 
 def test_two_bad_fields_are_both_shown_inline_and_nothing_is_created(admin: httpx.Client, world: World) -> None:
-    page = admin.get("/clients")
     name = f"Broken {uuid.uuid4().hex[:8]}"
     form = {
-        "csrf_token": csrf_of(page),
         "name": name,
         "primary_domain": "not a domain",
         "approver_emails": "nobody-at-all",
         "purchase_approval_threshold": "500",
     }
-    refused = admin.post("/clients", data=form)
+    refused = submit(admin, "/clients", form)
     assert refused.status_code == 422, refused.text
     domain_error = inline_error(refused, "primary_domain")
     email_error = inline_error(refused, "approver_emails")
@@ -153,15 +126,13 @@ def test_two_bad_fields_are_both_shown_inline_and_nothing_is_created(admin: http
 
 
 def test_a_bad_amount_is_shown_with_the_apis_errors(admin: httpx.Client) -> None:
-    page = admin.get("/clients")
     form = {
-        "csrf_token": csrf_of(page),
         "name": "Amounts Inc",
         "primary_domain": "amounts.example",
         "approver_emails": "not-an-address",
         "purchase_approval_threshold": "a lot",
     }
-    refused = admin.post("/clients", data=form)
+    refused = submit(admin, "/clients", form)
     assert refused.status_code == 422
     assert "dollars" in (inline_error(refused, "purchase_approval_threshold") or "")
     assert inline_error(refused, "approver_emails")
@@ -173,7 +144,7 @@ def test_closing_a_client_asks_first_with_the_open_task_count(admin: httpx.Clien
     detail = admin.get(f"/clients/{client_id}")
     assert detail.status_code == 200
 
-    asked = admin.post(f"/clients/{client_id}/status", data={"csrf_token": csrf_of(detail), "status": "closed"})
+    asked = admin.post(f"/clients/{client_id}/status", data={"csrf_token": csrf_of(detail.text), "status": "closed"})
     assert asked.status_code == 200, asked.text
     words = text_of(asked)
     assert "2 open tasks will be cancelled" in words, words
@@ -183,7 +154,7 @@ def test_closing_a_client_asks_first_with_the_open_task_count(admin: httpx.Clien
     assert world.intake.get(f"/v1/clients/{client_id}", headers=world.admin).json()["status"] == "active"
 
     done = admin.post(
-        f"/clients/{client_id}/status", data={"csrf_token": csrf_of(asked), "status": "closed", "confirm": "yes"}
+        f"/clients/{client_id}/status", data={"csrf_token": csrf_of(asked.text), "status": "closed", "confirm": "yes"}
     )
     assert done.status_code == 303, done.text
     assert world.intake.get(f"/v1/clients/{client_id}", headers=world.admin).json()["status"] == "closed"
@@ -215,7 +186,7 @@ def test_a_staff_member_is_added_appears_and_can_be_deactivated(admin: httpx.Cli
     assert f'value="{client_id}"' in page.text  # the client is offered as a checkbox
     sub = f"tara-{uuid.uuid4().hex[:8]}"
     form = {
-        "csrf_token": csrf_of(page),
+        "csrf_token": csrf_of(page.text),
         "sub": sub,
         "display_name": "Tara Nguyen",
         "email": "tara@msp.example",
@@ -234,15 +205,14 @@ def test_a_staff_member_is_added_appears_and_can_be_deactivated(admin: httpx.Cli
     assert f'data-sub="{sub}"' in listed.text or 'rel="next"' in listed.text
 
     assert "will be unassigned" in text_of(member) or "nothing needs unassigning" in text_of(member)
-    off = admin.post(f"/staff/{sub}/active", data={"csrf_token": csrf_of(member), "active": "false"})
+    off = admin.post(f"/staff/{sub}/active", data={"csrf_token": csrf_of(member.text), "active": "false"})
     assert off.status_code == 303, off.text
     assert world.intake.get(f"/v1/staff/{sub}", headers=world.admin).json()["active"] is False
 
 
 def test_a_taken_sub_and_a_bad_email_are_shown(admin: httpx.Client) -> None:
-    page = admin.get("/staff")
-    form = {"csrf_token": csrf_of(page), "sub": "admin-x", "display_name": "X", "email": "no", "role": "technician"}
-    refused = admin.post("/staff", data=form)
+    form = {"sub": "admin-x", "display_name": "X", "email": "no", "role": "technician"}
+    refused = submit(admin, "/staff", form)
     assert refused.status_code == 422
     assert inline_error(refused, "email")
 
@@ -251,15 +221,13 @@ def test_editing_a_member_gives_every_client(admin: httpx.Client, world: World) 
     sub = f"sam-{uuid.uuid4().hex[:8]}"
     body = {"sub": sub, "display_name": "Sam", "email": "sam@msp.example", "role": "technician", "client_ids": []}
     assert world.intake.post("/v1/staff", headers=world.admin, json=body).status_code == 201
-    page = admin.get(f"/staff/{sub}")
     form = {
-        "csrf_token": csrf_of(page),
         "display_name": "Sam Ortiz",
         "email": "sam@msp.example",
         "role": "technician",
         "access": "all",
     }
-    saved = admin.post(f"/staff/{sub}", data=form)
+    saved = submit(admin, f"/staff/{sub}", form)
     assert saved.status_code == 303, saved.text
     after = world.intake.get(f"/v1/staff/{sub}", headers=world.admin).json()
     assert after["display_name"] == "Sam Ortiz" and after["client_ids"] is None
@@ -273,7 +241,7 @@ def test_technicians_and_client_users_get_the_404_page(
     stack_live: dict[str, str], devstack_dir: Path, world: World
 ) -> None:
     client_id = world.new_client()
-    user = add_person(devstack_dir, role="client_user", client_id=client_id)
+    user = add_person(devstack_dir, "client_user", client_id=client_id)
     world.tech("tech1")  # a staff row, so the technician is a real one
     for sub in ("tech1", user):
         browser = sign_in(stack_live["portal"], sub)
@@ -361,7 +329,7 @@ def test_client_admin_sees_only_their_clients_disclosures(
     stack_live: dict[str, str], devstack_dir: Path, two_ledgers: dict[str, Any]
 ) -> None:
     mine, theirs = two_ledgers["mine"], two_ledgers["theirs"]
-    boss = add_person(devstack_dir, role="client_admin", client_id=mine["client_id"])
+    boss = add_person(devstack_dir, "client_admin", client_id=mine["client_id"])
     browser = sign_in(stack_live["portal"], boss)
     try:
         page = browser.get("/disclosures")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from portal_helpers import sign_in
+from portal_helpers import add_person, hidden, open_world, sign_in
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "secrets_broker"))
 
@@ -68,19 +68,6 @@ class Setup:
         return self.world.auth(role, sub, client_id)
 
 
-def add_person(devstack_dir: Path, sub: str, role: str, client_id: uuid.UUID) -> None:
-    """Offer one more client person on the issuer's sign-in page (it reads people.json on every request)."""
-    from mspctl.files import read_json, write_json_private
-    from mspctl.people import PEOPLE_FILE
-
-    path = devstack_dir / PEOPLE_FILE
-    data = read_json(path)
-    data.setdefault("people", []).append(
-        {"sub": sub, "role": role, "client_id": str(client_id), "name": f"Person {sub}", "email": f"{sub}@c.example"}
-    )
-    write_json_private(path, data)
-
-
 @pytest.fixture
 def setup(
     portal_live: str,
@@ -92,19 +79,15 @@ def setup(
     devstack_dir: Path,
 ) -> Iterator[Setup]:
     """Clients A and B at intake; A's client_user and client_admin and B's client_admin on the issuer's page."""
-    broker = httpx.Client(base_url=broker_live, timeout=30)
-    world = World(broker, intake_live, auth, devstack_dir, vendor_sync_url=vendor_sync_live)
-    client_a, client_b = world.new_client(), world.new_client()
-    tag = uuid.uuid4().hex[:8]
-    subs = {"user_a": f"cu-a-{tag}", "admin_a": f"ca-a-{tag}", "admin_b": f"ca-b-{tag}"}
-    add_person(devstack_dir, subs["user_a"], "client_user", client_a)
-    add_person(devstack_dir, subs["admin_a"], "client_admin", client_a)
-    add_person(devstack_dir, subs["admin_b"], "client_admin", client_b)
-    yield Setup(world, broker, portal_live, client_a, client_b, **subs)
-    broker.close()
-    world.intake.close()
-    if world.registry is not None:
-        world.registry.close()
+    urls = {"broker": broker_live, "intake": intake_live, "vendor_sync": vendor_sync_live}
+    with open_world(urls, auth, devstack_dir) as world:
+        client_a, client_b = world.new_client(), world.new_client()
+        tag = uuid.uuid4().hex[:8]
+        subs = {"user_a": f"cu-a-{tag}", "admin_a": f"ca-a-{tag}", "admin_b": f"ca-b-{tag}"}
+        add_person(devstack_dir, "client_user", client_id=client_a, sub=subs["user_a"])
+        add_person(devstack_dir, "client_admin", client_id=client_a, sub=subs["admin_a"])
+        add_person(devstack_dir, "client_admin", client_id=client_b, sub=subs["admin_b"])
+        yield Setup(world, world.broker, portal_live, client_a, client_b, **subs)
 
 
 # ---- reading pages ----
@@ -153,13 +136,6 @@ def parse(html: str) -> Inputs:
     parsed = Inputs()
     parsed.feed(html)
     return parsed
-
-
-def hidden(html: str, name: str) -> str:
-    """The value of a hidden field."""
-    found = re.search(rf'name="{name}" value="([^"]+)"', html)
-    assert found, f"no hidden {name} on the page"
-    return found.group(1)
 
 
 def form_page(browser: httpx.Client, request_type: str) -> tuple[str, str]:

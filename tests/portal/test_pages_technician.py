@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from portal_helpers import sign_in
+from portal_helpers import add_technician, csrf_of, open_world, sign_in
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "secrets_broker"))
 
@@ -49,19 +49,6 @@ class Setup:
     browser: httpx.Client
 
 
-def add_person(devstack_dir: Path, sub: str, role: str = "technician") -> None:
-    """Offer one more person on the issuer's sign-in page (it reads people.json on every request)."""
-    from mspctl.files import read_json, write_json_private
-    from mspctl.people import PEOPLE_FILE
-
-    path = devstack_dir / PEOPLE_FILE
-    data = read_json(path)
-    data.setdefault("people", []).append(
-        {"sub": sub, "role": role, "client_id": None, "name": f"Tech {sub}", "email": f"{sub}@msp.example"}
-    )
-    write_json_private(path, data)
-
-
 @pytest.fixture
 def setup(
     portal_live: str,
@@ -73,30 +60,13 @@ def setup(
     devstack_dir: Path,
 ) -> Iterator[Setup]:
     """Two clients, a technician who works only for client A, signed in to the portal."""
-    broker = httpx.Client(base_url=broker_live, timeout=30)
-    world = World(broker, intake_live, auth, devstack_dir, vendor_sync_url=vendor_sync_live)
-    client_a, client_b = world.new_client(), world.new_client()
-    sub = f"tech-{uuid.uuid4().hex[:8]}"
-    staff = world.intake.post(
-        "/v1/staff",
-        headers=world.admin,
-        json={
-            "sub": sub,
-            "display_name": f"Tech {sub}",
-            "email": f"{sub}@msp.example",
-            "role": "technician",
-            "client_ids": [str(client_a)],
-        },
-    )
-    assert staff.status_code == 201, staff.text
-    add_person(devstack_dir, sub)
-    browser = sign_in(portal_live, sub)
-    yield Setup(world, broker, portal_live, sub, client_a, client_b, browser)
-    browser.close()
-    broker.close()
-    world.intake.close()
-    if world.registry is not None:
-        world.registry.close()
+    urls = {"broker": broker_live, "intake": intake_live, "vendor_sync": vendor_sync_live}
+    with open_world(urls, auth, devstack_dir) as world:
+        client_a, client_b = world.new_client(), world.new_client()
+        sub = add_technician(world, devstack_dir, [client_a])
+        browser = sign_in(portal_live, sub)
+        yield Setup(world, world.broker, portal_live, sub, client_a, client_b, browser)
+        browser.close()
 
 
 def system_task(world: World, client_id: uuid.UUID, title: str) -> uuid.UUID:
@@ -117,13 +87,6 @@ def task_of(world: World, task_id: uuid.UUID) -> dict[str, Any]:
     got = world.intake.get(f"/v1/tasks/{task_id}", headers=world.admin)
     assert got.status_code == 200, got.text
     return dict(got.json())
-
-
-def csrf_of(html: str) -> str:
-    """The CSRF token a page's forms carry."""
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
 
 
 def nonce_of(html: str, credential_id: uuid.UUID) -> str:

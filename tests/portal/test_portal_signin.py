@@ -144,13 +144,29 @@ def _sign_token(devstack_dir, **claims):
 
 @pytest.mark.parametrize(
     ("change", "accepted"),
-    [({}, True), ({"aud": ["intake"]}, False), ({"aud": ["portal", "intake"]}, True), ({"iss": "http://evil"}, False),
-     ({"nonce": "other"}, False), ({"exp": 1}, False)],
+    [
+        ({}, True),
+        ({"aud": ["intake"]}, False),
+        ({"aud": ["portal", "intake"]}, True),
+        ({"iss": "http://evil"}, False),
+        ({"nonce": "other"}, False),
+        ({"exp": 1}, False),
+    ],
 )
 def test_id_token_checks(portal_rt, devstack_dir, stack_env, change, accepted):
     now = int(time.time())
-    claims = {"iss": stack_env["MSP_JWT_ISSUER"], "sub": "admin", "role": "admin", "aud": ["portal"], "iat": now,
-              "nbf": now, "exp": now + 300, "nonce": "n-1", "auth_time": now, **change}
+    claims = {
+        "iss": stack_env["MSP_JWT_ISSUER"],
+        "sub": "admin",
+        "role": "admin",
+        "aud": ["portal"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "nonce": "n-1",
+        "auth_time": now,
+        **change,
+    }
     if change.get("aud") == ["portal", "intake"]:
         claims["azp"] = "portal"  # OIDC: several audiences need azp naming this client
     token = _sign_token(devstack_dir, **claims)
@@ -167,8 +183,15 @@ def test_an_id_token_signed_by_another_key_is_refused(portal_rt, stack_env):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     now = int(time.time())
-    claims = {"iss": stack_env["MSP_JWT_ISSUER"], "sub": "admin", "role": "admin", "aud": ["portal"], "iat": now,
-              "exp": now + 300, "nonce": "n"}
+    claims = {
+        "iss": stack_env["MSP_JWT_ISSUER"],
+        "sub": "admin",
+        "role": "admin",
+        "aud": ["portal"],
+        "iat": now,
+        "exp": now + 300,
+        "nonce": "n",
+    }
     kid = jwt.get_unverified_header(_sign_token_any(portal_rt))["kid"]
     forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid})
     with pytest.raises(SignInRefused):

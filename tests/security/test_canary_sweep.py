@@ -1,4 +1,4 @@
-"""Canary sweep: run the broker suites on one stack, then grep every sink for every stored secret.
+"""Canary sweep: run the broker and portal suites on one stack, then grep every sink for every stored secret.
 
 Every secret written to OpenBao during the inner run is a canary (the suites generate unique random
 secrets). After the run, this test reads them back with the root token and looks for each one, in
@@ -30,9 +30,10 @@ from mspkit.leakcheck import find_leaks
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-# Two inner runs on one stack: the broker's fast suite, then every end-to-end test (all slow: they
-# start the broker API, its Celery worker and both relays, so Redis carries real kombu messages).
-INNER_RUNS = [["tests/secrets_broker", "-m", "not slow"], ["tests/e2e"]]
+# Three inner runs on one stack: the broker's fast suite, every end-to-end test (all slow: they start
+# the broker API, its Celery worker and both relays, so Redis carries real kombu messages), and the
+# portal's fast suite (its reveals show secrets in pages; its logs and session store must hold none).
+INNER_RUNS = [["tests/secrets_broker", "-m", "not slow"], ["tests/e2e"], ["tests/portal", "-m", "not slow"]]
 EXTERNAL_KEYS = ("MSP_DATABASE_URL", "MSP_REDIS_URL", "MSP_VAULT_ADDR")
 
 
@@ -109,6 +110,7 @@ def test_no_canary_in_any_sink(tmp_path):
             capture_output=True, timeout=300, check=True,
         ).stdout
         assert b"secrets_broker" in dump  # the dump really covers the broker's schema
+        assert b"portal.sessions" in dump and b"portal.reveal_nonces" in dump  # and the portal's session store
         monitor_text = "\n".join(_decode_kombu(line) for line in monitor_log.read_text("utf-8", "replace").splitlines())
         assert "LPUSH" in monitor_text.upper() or "RPUSH" in monitor_text.upper() or "SET" in monitor_text.upper()
         # The worker's messages were recorded, and their bodies decoded (an envelope is only in the body).

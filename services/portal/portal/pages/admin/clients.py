@@ -12,7 +12,7 @@ from portal.pages.admin.common import (
     ApiDep,
     count_open_tasks,
     found,
-    json_of,
+    json_object,
     missing_is_404,
     page_of,
     parse_id,
@@ -83,7 +83,7 @@ async def create_client(request: Request, viewer: Admin, client: ApiDep) -> Resp
     body, errors = create_body(values)
     response = await client.post("intake", "/v1/clients", json=body)
     if response.status_code == 201 and not errors:
-        return RedirectResponse(f"/clients/{json_of(response)['id']}?created=1", status_code=303)
+        return RedirectResponse(f"/clients/{json_object(response)['id']}?created=1", status_code=303)
     if response.status_code == 422:
         api_errors = field_errors(response, rename=RENAME)
         # The form's own word on the amount beats the API's "field required" for the amount it never got.
@@ -115,7 +115,7 @@ async def _pending_approvals(client: ApiDep, client_id: str) -> int | None:
     response = await client.get("intake", "/v1/approvals", params={"client_id": client_id, "status": "pending"})
     if response.status_code != 200:
         return None
-    return len(json_of(response).get("items") or [])
+    return len(json_object(response).get("items") or [])
 
 
 @router.post("/clients/{client_id}/status")

@@ -9,41 +9,20 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends
 
+from portal import answers
+from portal.answers import ApiRefused, json_object, not_found, parse_id
 from portal.api import Api, ApiClient
-from portal.deps import Viewer, api, require_roles
-from portal.errors import PageNotFound
+from portal.deps import ApiDep, Viewer, require_roles
 
 # Each page names the roles that see it; anyone else gets the core's 404 page, as the APIs would answer.
 Admin = Annotated[Viewer, Depends(require_roles("admin"))]
 LedgerReader = Annotated[Viewer, Depends(require_roles("admin", "client_admin"))]
-ApiDep = Annotated[ApiClient, Depends(api)]
+__all__ = ["ApiDep", "ApiRefused", "json_object", "not_found", "parse_id"]
 
 OPEN_TASK_STATUSES = ("new", "awaiting_approval", "ready", "in_progress", "on_hold")
 # Counting pages through an API is bounded: past this many items the page says "at least".
 COUNT_PAGES = 10
 PAGE_LIMIT = 200
-
-
-def not_found() -> Exception:
-    """The core's 404 page, as an exception to raise."""
-    return PageNotFound()
-
-
-class ApiRefused(Exception):
-    """An API answer the page did not expect; the core shows it as a plain message rather than a crash."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        detail = json_of(response).get("detail")
-        super().__init__(str(detail or f"The service answered {response.status_code}."))
-        self.status_code = response.status_code
-
-
-def parse_id(value: str) -> str:
-    """A path id that is a UUID; anything else is the 404 page (the API would not know it either)."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise not_found() from None
 
 
 def optional_id(value: str | None) -> str | None:
@@ -54,22 +33,9 @@ def optional_id(value: str | None) -> str | None:
         return None
 
 
-def json_of(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object of an answer, or an empty one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def found(response: httpx.Response) -> dict[str, Any]:
     """The body of a 200 answer; a 404 (or a 403: not for this person) is the 404 page."""
-    if response.status_code in (403, 404):
-        raise not_found()
-    if response.status_code != 200:
-        raise ApiRefused(response)
-    return json_of(response)
+    return answers.found(response, missing=(403, 404))
 
 
 def page_of(response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:

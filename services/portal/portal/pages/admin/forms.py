@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from portal.answers import json_object, problems
+
 # People paste address lists from mail clients and spreadsheets: commas, semicolons or one per line.
 _LIST_SEPARATORS = re.compile(r"[,;\r\n]+")
 # A dollar amount as people write it: an optional "$", thousands commas, at most two decimals.
@@ -45,15 +47,6 @@ def form_text(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def error_body(response: httpx.Response) -> dict[str, Any]:
-    """The API's error body (`{error, detail, field?, errors?}`), or an empty one when it is not JSON."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _words(field: str, detail: str) -> str:
     # The APIs prefix each detail with its dotted path ("approver_emails.0: ..."); next to the field
     # that prefix is noise, but the position in a list is worth keeping, counted from one.
@@ -67,12 +60,8 @@ def _words(field: str, detail: str) -> str:
 
 def field_errors(response: httpx.Response, *, rename: dict[str, str] | None = None) -> dict[str, str]:
     """The 422's problems keyed by the form field they belong to (the top of each dotted path)."""
-    body = error_body(response)
-    problems = body.get("errors") or [{"field": body.get("field") or "body", "detail": body.get("detail") or ""}]
     out: dict[str, str] = {}
-    for problem in problems:
-        if not isinstance(problem, dict):
-            continue
+    for problem in problems(json_object(response)):
         field = str(problem.get("field") or "body")
         top = field.split(".", 1)[0]
         top = (rename or {}).get(top, top)
@@ -83,5 +72,5 @@ def field_errors(response: httpx.Response, *, rename: dict[str, str] | None = No
 
 def message(response: httpx.Response, fallback: str) -> str:
     """The API's own words for a refusal (409 and the like), or `fallback` when it gave none."""
-    detail = error_body(response).get("detail")
+    detail = json_object(response).get("detail")
     return str(detail) if detail else fallback

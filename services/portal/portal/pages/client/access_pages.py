@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from portal.pages.client.common import ApiDep, ClientAdmin, body_of, fetch_many, page_context
+from portal.answers import list_page
+from portal.pages.client.common import ApiDep, ClientAdmin, fetch_many, page_context
 from portal.pages.client.words import WORDS
 from portal.templating import render
 
@@ -30,12 +31,9 @@ def recipient_words(recipient: dict[str, Any]) -> str:
 @router.get("/access", response_class=HTMLResponse)
 async def list_access(request: Request, viewer: ClientAdmin, client: ApiDep, cursor: str | None = None) -> HTMLResponse:
     """Releases of the client's credentials, newest first, service releases included."""
-    params: dict[str, Any] = {"client_id": viewer.client_id, "limit": PAGE_SIZE}
-    if cursor:
-        params["cursor"] = cursor
-    answer = await client.get("secrets_broker", "/v1/releases", params=params)
-    page = (body_of(answer) or {}) if answer.status_code == 200 else {}
-    releases = page.get("items") or []
+    filters = {"client_id": viewer.client_id}
+    page = await list_page(client, "secrets_broker", "/v1/releases", filters, limit=PAGE_SIZE, cursor=cursor)
+    releases = page.items
     names = await fetch_many(client, "secrets_broker", (f"/v1/credentials/{r.get('credential_id')}" for r in releases))
     rows = [
         {
@@ -52,7 +50,7 @@ async def list_access(request: Request, viewer: ClientAdmin, client: ApiDep, cur
             request,
             viewer,
             rows=rows,
-            next_cursor=page.get("next_cursor"),
-            problem="" if answer.status_code == 200 else "The list of releases could not be shown. Please try again.",
+            next_cursor=page.next_cursor,
+            problem="" if page.ok else "The list of releases could not be shown. Please try again.",
         ),
     )

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from portal.answers import list_page
 from portal.pages.client.common import (
     ApiDep,
     ClientAdmin,
-    body_of,
     fetch_many,
     found,
+    json_body,
     not_found,
     page_context,
     parse_id,
@@ -37,14 +38,11 @@ async def list_approvals(
     """Approvals waiting for a decision first, then the earlier ones."""
     pending: list[dict[str, Any]] = []
     if not cursor:
-        answer = await client.get("intake", "/v1/approvals", params={"status": "pending", "limit": 200})
-        pending = (body_of(answer) or {}).get("items") or [] if answer.status_code == 200 else []
-    params: dict[str, Any] = {"limit": PAGE_SIZE}
-    if cursor:
-        params["cursor"] = cursor
-    answer = await client.get("intake", "/v1/approvals", params=params)
-    page = (body_of(answer) or {}) if answer.status_code == 200 else {}
-    earlier = [a for a in page.get("items") or [] if a.get("status") != "pending"]
+        pending = (
+            await list_page(client, "intake", "/v1/approvals", {"status": "pending"}, limit=200, cursor=None)
+        ).items
+    page = await list_page(client, "intake", "/v1/approvals", {}, limit=PAGE_SIZE, cursor=cursor)
+    earlier = [a for a in page.items if a.get("status") != "pending"]
     return render(
         request,
         "client/approvals.html",
@@ -53,8 +51,8 @@ async def list_approvals(
             viewer,
             pending=pending,
             earlier=earlier,
-            next_cursor=page.get("next_cursor"),
-            problem="" if answer.status_code == 200 else LIST_PROBLEM,
+            next_cursor=page.next_cursor,
+            problem="" if page.ok else LIST_PROBLEM,
         ),
     )
 
@@ -76,7 +74,7 @@ async def _detail(
     names = await fetch_many(client, "secrets_broker", (f"/v1/credentials/{c}" for c in credential_ids))
     credentials = [{"id": c, "meta": names.get(f"/v1/credentials/{c}")} for c in credential_ids]
     task_answer = await client.get("intake", f"/v1/tasks/{approval.get('task_id')}")
-    task = body_of(task_answer) if task_answer.status_code == 200 else None
+    task = json_body(task_answer) if task_answer.status_code == 200 else None
     return render(
         request,
         "client/approval_detail.html",
@@ -119,7 +117,7 @@ async def decide(request: Request, approval_id: str, viewer: ClientAdmin, client
     if answer.status_code == 404:
         raise not_found()
     approval = found(await client.get("intake", path))
-    problems = errors_of(body_of(answer))
+    problems = errors_of(json_body(answer))
     words = " ".join(plain(str(p.get("detail") or ""), str(p.get("field") or "")) for p in problems)
     if answer.status_code == 409:
         # Already decided or expired; or the client is no longer active (`field: client_id`), in the API's words.

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from portal.answers import problems
 from portal.pages.client.formspec import FormSpec, Group, Input, Rows, dom_id
 
 _INTEGER = re.compile(r"^[+-]?\d{1,15}$")
 _AMOUNT = re.compile(r"^\d{1,12}(?:\.\d{1,2})?$")
 MONEY_WORDS = "Enter a price in dollars, such as 12.50."
 INTEGER_WORDS = "Enter a whole number, such as 2."
+REFUSED = "The request was refused."
 
 
 @dataclass
@@ -209,8 +211,5 @@ def _summary_label(path: str) -> str:
 def errors_of(body: Any) -> list[dict[str, Any]]:
     """The problems of an API error body: its `errors`, else its top-level field and detail."""
     if not isinstance(body, dict):
-        return [{"field": "body", "detail": "The request was refused."}]
-    listed = body.get("errors")
-    if isinstance(listed, list) and listed:
-        return [e for e in listed if isinstance(e, dict)]
-    return [{"field": body.get("field") or "body", "detail": body.get("detail") or "The request was refused."}]
+        return [{"field": "body", "detail": REFUSED}]
+    return problems(body, field="body", detail=REFUSED)

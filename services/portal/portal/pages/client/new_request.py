@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from portal.pages.client.common import ApiDep, ClientViewer, body_of, not_found, page_context, with_flash
+from portal.pages.client.common import ApiDep, ClientViewer, json_body, not_found, page_context, with_flash
 from portal.pages.client.forms import Built, Placed, Problem, build, errors_of, place
 from portal.pages.client.formspec import FORMS, FormSpec
 from portal.pages.client.words import WORDS
@@ -39,7 +39,7 @@ async def _options(client: ApiDep, viewer: ClientViewer, spec: FormSpec) -> dict
     if spec.type != "vendor_contact_update" or not viewer.client_id:
         return {}
     response = await client.get("vendor_sync", f"/v1/clients/{viewer.client_id}/vendor-accounts", params={"limit": 200})
-    accounts = (body_of(response) or {}).get("items") or [] if response.status_code == 200 else []
+    accounts = (json_body(response) or {}).get("items") or [] if response.status_code == 200 else []
     return {"vendor_account_id": [(str(a["id"]), _account_words(a)) for a in accounts if a.get("id")]}
 
 
@@ -92,7 +92,7 @@ async def submit_request(request: Request, request_type: str, viewer: ClientView
     key = str(form.get(KEY_FIELD) or "")
     built = build(spec, {name: value for name, value in form.items() if isinstance(value, str)})
     response = await client.post("intake", "/v1/requests", json=built.body, headers={"Idempotency-Key": key})
-    body = body_of(response)
+    body = json_body(response)
     if response.status_code == 201 and isinstance(body, dict) and body.get("id"):
         return RedirectResponse(with_flash(f"/requests/{body['id']}", "received"), status_code=303)
     if response.status_code == 409 and not (isinstance(body, dict) and body.get("field") == "client_id"):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from portal.answers import list_page
 from portal.pages.client.common import (
     ApiDep,
     ClientViewer,
-    body_of,
     found,
     page_context,
     parse_id,
@@ -45,18 +43,10 @@ async def list_requests(
 ) -> HTMLResponse:
     """The client's requests, newest first, with each task's status and steps."""
     filters = _filters(status, type)
-    params: dict[str, Any] = {**filters, "limit": PAGE_SIZE}
-    if cursor:
-        params["cursor"] = cursor
-    response = await client.get("intake", "/v1/requests", params=params)
-    problem = ""
-    page: dict[str, Any] = {"items": [], "next_cursor": None}
-    if response.status_code == 200:
-        page = body_of(response) or page
-    else:
-        # A stale or edited cursor: say so and offer the first page instead of failing.
-        problem = "This list could not be shown as asked. Start again from the first page."
-    items = page.get("items") or []
+    page = await list_page(client, "intake", "/v1/requests", filters, limit=PAGE_SIZE, cursor=cursor)
+    # A stale or edited cursor: say so and offer the first page instead of failing.
+    problem = "" if page.ok else "This list could not be shown as asked. Start again from the first page."
+    items = page.items
     tasks = await tasks_of(client, items)
     return render(
         request,
@@ -67,7 +57,7 @@ async def list_requests(
             requests=items,
             tasks=tasks,
             filters=filters,
-            next_cursor=page.get("next_cursor"),
+            next_cursor=page.next_cursor,
             problem=problem,
             forms=FORMS,
             request_types=REQUEST_TYPES,

@@ -11,7 +11,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from portal.api import ApiClient
 from portal.deps import Viewer
-from portal.pages.technician.common import ApiDep, TechViewer, body_of, field_errors, not_found, parse_id, refusal_words
+from portal.pages.technician.common import (
+    ApiDep,
+    TechViewer,
+    field_errors,
+    json_object,
+    not_found,
+    parse_uuid,
+    refusal_words,
+)
 from portal.pages.technician.task_page import render_task
 from portal.pages.technician.words import status_words
 
@@ -23,6 +31,11 @@ FormText = Annotated[str, Form()]
 def done(task_id: uuid.UUID, what: str) -> RedirectResponse:
     """Back to the task page after a change (POST, redirect, GET: a reload repeats nothing)."""
     return RedirectResponse(f"/tasks/{task_id}?done={what}", status_code=303)
+
+
+def with_text(payload: dict[str, Any], **texts: str) -> dict[str, Any]:
+    """`payload` plus each optional text that is not blank (intake wants a blank note left out, not empty)."""
+    return {**payload, **{name: text for name, text in texts.items() if text.strip()}}
 
 
 async def refused(
@@ -41,7 +54,7 @@ async def refused(
 
 def transition_words(response: httpx.Response) -> str:
     """An `invalid_transition` (or another refusal) in words, with where the task can go from here."""
-    body = body_of(response)
+    body = json_object(response)
     if body.get("error") != "invalid_transition":
         if response.status_code == 403:
             return "Only the task's assignee or an admin can change its status."
@@ -55,7 +68,7 @@ def transition_words(response: httpx.Response) -> str:
 @router.post("/tasks/{task_id}/take", response_class=HTMLResponse)
 async def take(request: Request, task_id: str, viewer: TechViewer, client: ApiDep) -> Response:
     """Take an unassigned ready task for oneself (intake allows only that to a technician)."""
-    tid = parse_id(task_id)
+    tid = parse_uuid(task_id)
     response = await client.post("intake", f"/v1/tasks/{tid}/assign", json={"assignee": viewer.sub})
     if response.status_code == 200:
         return done(tid, "taken")
@@ -70,11 +83,8 @@ async def transition(
     request: Request, task_id: str, viewer: TechViewer, client: ApiDep, to: FormText = "", note: FormText = ""
 ) -> Response:
     """Move the task to another status; intake's table decides, and its refusal is shown in words."""
-    tid = parse_id(task_id)
-    body: dict[str, Any] = {"to": to}
-    if note.strip():
-        body["note"] = note
-    response = await client.post("intake", f"/v1/tasks/{tid}/transition", json=body)
+    tid = parse_uuid(task_id)
+    response = await client.post("intake", f"/v1/tasks/{tid}/transition", json=with_text({"to": to}, note=note))
     if response.status_code == 200:
         return done(tid, "moved")
     errors: dict[str, Any] = {}
@@ -92,7 +102,7 @@ async def transition(
 @router.post("/tasks/{task_id}/notes", response_class=HTMLResponse)
 async def add_note(request: Request, task_id: str, viewer: TechViewer, client: ApiDep, body: FormText = "") -> Response:
     """Add an internal note (the assignee or an admin)."""
-    tid = parse_id(task_id)
+    tid = parse_uuid(task_id)
     response = await client.post("intake", f"/v1/tasks/{tid}/notes", json={"body": body})
     if response.status_code == 201:
         return done(tid, "noted")
@@ -116,11 +126,10 @@ async def decide_step(
     detail: FormText = "",
 ) -> Response:
     """Record the outcome of a human step (succeeded or failed, with what happened)."""
-    tid, sid = parse_id(task_id), parse_id(step_id)
-    payload: dict[str, Any] = {"status": status}
-    if detail.strip():
-        payload["detail"] = detail
-    response = await client.post("intake", f"/v1/tasks/{tid}/steps/{sid}", json=payload)
+    tid, sid = parse_uuid(task_id), parse_uuid(step_id)
+    response = await client.post(
+        "intake", f"/v1/tasks/{tid}/steps/{sid}", json=with_text({"status": status}, detail=detail)
+    )
     if response.status_code == 200:
         return done(tid, "step")
     step_errors: dict[str, str] = {}

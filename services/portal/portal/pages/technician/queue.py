@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from portal.answers import list_page
 from portal.api import ApiClient
-from portal.pages.technician.common import ApiDep, TechViewer, body_of, field_errors, refusal_words
+from portal.pages.technician.common import ApiDep, TechViewer, field_errors, refusal_words
 from portal.pages.technician.words import STATUS_WORDS, TYPE_WORDS, status_words, type_words
 from portal.templating import render
 
@@ -28,16 +28,10 @@ async def client_names(client: ApiClient) -> dict[str, str]:
     names: dict[str, str] = {}
     cursor: str | None = None
     for _ in range(CLIENT_PAGES):
-        params: dict[str, Any] = {"limit": CLIENT_PAGE}
-        if cursor:
-            params["cursor"] = cursor
-        response = await client.get("intake", "/v1/clients", params=params)
-        if response.status_code != 200:
-            break
-        body = body_of(response)
-        for item in body.get("items") or []:
+        page = await list_page(client, "intake", "/v1/clients", {}, limit=CLIENT_PAGE, cursor=cursor)
+        for item in page.items:
             names[str(item.get("id"))] = str(item.get("name") or item.get("id"))
-        cursor = body.get("next_cursor")
+        cursor = page.next_cursor
         if not cursor:
             break
     return names
@@ -45,8 +39,7 @@ async def client_names(client: ApiClient) -> dict[str, str]:
 
 def task_params(filters: dict[str, str], sub: str) -> dict[str, str]:
     """The intake query for the chosen filters (only those given)."""
-    params = {key: filters[key] for key in ("status", "client_id", "type", "cursor") if filters.get(key)}
-    params["limit"] = str(QUEUE_PAGE)
+    params = {key: filters[key] for key in ("status", "client_id", "type") if filters.get(key)}
     if filters.get("assigned") == "mine":
         params["assignee"] = sub
     elif filters.get("assigned") == "unassigned":
@@ -68,17 +61,17 @@ async def queue(
     """The queue: tasks of the technician's clients and tasks assigned to them, as intake lists them."""
     filters = {"status": status, "client_id": client_id, "type": type, "assigned": assigned, "cursor": cursor}
     names = await client_names(client)
-    response = await client.get("intake", "/v1/tasks", params=task_params(filters, viewer.sub))
+    page = await list_page(
+        client, "intake", "/v1/tasks", task_params(filters, viewer.sub), limit=QUEUE_PAGE, cursor=cursor
+    )
+    response = page.response
     errors: dict[str, str] = {}
     problem = ""
-    tasks: list[dict[str, Any]] = []
     next_url = None
-    if response.status_code == 200:
-        body = body_of(response)
-        tasks = list(body.get("items") or [])
-        if body.get("next_cursor"):
+    if page.ok:
+        if page.next_cursor:
             kept = {k: v for k, v in filters.items() if v and k != "cursor"}
-            next_url = "/tasks?" + urlencode({**kept, "cursor": body["next_cursor"]})
+            next_url = "/tasks?" + urlencode({**kept, "cursor": page.next_cursor})
     elif response.status_code == 422:
         errors = field_errors(response)
         # A bad cursor or `assignee` is no form field: say it above the table.
@@ -89,7 +82,7 @@ async def queue(
         request,
         "technician/queue.html",
         {
-            "tasks": tasks,
+            "tasks": page.items,
             "filters": filters,
             "errors": errors,
             "problem": problem,

@@ -20,7 +20,7 @@ from portal import reveal_nonces
 from portal.api import ApiClient
 from portal.auth.recent import signed_in_recently
 from portal.pages.technician import words
-from portal.pages.technician.common import ApiDep, TechViewer, body_of, field_errors, parse_id
+from portal.pages.technician.common import ApiDep, TechViewer, field_errors, json_object, parse_uuid
 from portal.pages.technician.session import session_hash
 from portal.runtime import runtime
 from portal.templating import render
@@ -39,7 +39,7 @@ FormText = Annotated[str, Form()]
 
 def release_refusal(response: httpx.Response) -> str:
     """The broker's refusal of a release or an unwrap, in words a technician can act on."""
-    body = body_of(response)
+    body = json_object(response)
     error = body.get("error")
     if error == "release_denied":
         return words.rule_words(body.get("rule"))
@@ -92,11 +92,11 @@ async def release_and_unwrap(
     if released.status_code != 201:
         return None, released
     unwrapped = await client.post(
-        "secrets_broker", "/v1/unwrap", json={"wrap_token": body_of(released).get("wrap_token")}
+        "secrets_broker", "/v1/unwrap", json={"wrap_token": json_object(released).get("wrap_token")}
     )
     if unwrapped.status_code != 200:
         return None, unwrapped
-    return body_of(unwrapped), unwrapped
+    return json_object(unwrapped), unwrapped
 
 
 @router.post("/tasks/{task_id}/reveal", response_class=HTMLResponse)
@@ -111,7 +111,7 @@ async def reveal(
     reason: FormText = "",
 ) -> HTMLResponse:
     """Reveal one credential of the task once, for a reason, to its assignee who signed in recently."""
-    tid = parse_id(task_id)
+    tid = parse_uuid(task_id)
     base: dict[str, Any] = {"task_id": str(tid), "credential_id": credential_id}
     try:
         cid = uuid.UUID(credential_id)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from portal import reveal_nonces
 from portal.api import ApiClient
 from portal.deps import Viewer
-from portal.pages.technician.common import ApiDep, TechViewer, body_of, not_found, parse_id, refusal_words
+from portal.pages.technician.common import ApiDep, TechViewer, json_object, not_found, parse_uuid, refusal_words
 from portal.pages.technician.session import session_hash
 from portal.pages.technician.words import (
     APPROVAL_WORDS,
@@ -35,20 +35,20 @@ async def load_task(client: ApiClient, task_id: uuid.UUID) -> dict[str, Any]:
     if response.status_code != 200:
         # 404 is the API's answer for another client's task; a malformed id (422) is as unknown to it.
         raise not_found()
-    return body_of(response)
+    return json_object(response)
 
 
 async def client_name(client: ApiClient, client_id: str) -> str:
     """The client's name, or its id when intake does not say."""
     response = await client.get("intake", f"/v1/clients/{client_id}")
-    return str(body_of(response).get("name") or client_id) if response.status_code == 200 else client_id
+    return str(json_object(response).get("name") or client_id) if response.status_code == 200 else client_id
 
 
 async def credentials_in_scope(client: ApiClient, task_id: uuid.UUID) -> tuple[list[dict[str, Any]], str]:
     """The credentials in the task's scope (metadata only, the broker decides the scope), and a problem if any."""
     response = await client.get("secrets_broker", "/v1/credentials", params={"task_id": str(task_id), "limit": 200})
     if response.status_code == 200:
-        return list(body_of(response).get("items") or []), ""
+        return list(json_object(response).get("items") or []), ""
     if response.status_code in (403, 404):
         # The broker lists a task's credentials to its assignee (and admins) only.
         return [], "The credentials of this task are shown to its assignee."
@@ -102,4 +102,4 @@ async def render_task(
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 async def task_page(request: Request, task_id: str, viewer: TechViewer, client: ApiDep, done: str = "") -> HTMLResponse:
     """One task: what it is, its approvals, steps and notes, and what the technician can do next."""
-    return await render_task(request, viewer, client, parse_id(task_id), notice=DONE_WORDS.get(done, ""))
+    return await render_task(request, viewer, client, parse_uuid(task_id), notice=DONE_WORDS.get(done, ""))
