@@ -1,0 +1,87 @@
+"""What the browser tests share: the full stack's handle, `mspctl` runs, and where screenshots go."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@dataclass(frozen=True)
+class Person:
+    """One line of `mspctl people`: `SUB ROLE CLIENT_ID` (`-` for staff)."""
+
+    sub: str
+    role: str
+    client_id: str | None
+
+
+@dataclass
+class FullStack:
+    """A running full dev stack: its dir, its `NAME URL` lines and its demo people."""
+
+    root: Path
+    urls: dict[str, str]
+    people: list[Person] = field(default_factory=list)
+
+    @property
+    def portal(self) -> str:
+        return self.urls["portal"].rstrip("/")
+
+    def mspctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run_mspctl(self.root, *args, timeout=timeout)
+
+    def token(self, role: str, sub: str) -> str:
+        """A JWT from `mspctl token` (the dev issuer's key), as the README tells people to get one."""
+        minted = self.mspctl("token", "--role", role, "--sub", sub)
+        assert minted.returncode == 0, minted.stderr
+        return minted.stdout.strip()
+
+    def env(self) -> dict[str, str]:
+        """The stack's dotenv (`<devstack>/env`): database URL and the like."""
+        from mspctl.envfile import read_env
+
+        return read_env(self.root / "env")
+
+    def api(self, name: str, token: str) -> httpx.Client:
+        """An HTTP client for one of the stack's APIs, with a bearer token."""
+        return httpx.Client(base_url=self.urls[name], headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def run_mspctl(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`mspctl ARGS` against the devstack dir `root`, with no MSP_/VAULT_/BAO_ variable of this session."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MSP_", "VAULT_", "BAO_"))}
+    env["MSP_DEVSTACK_DIR"] = str(root)
+    return subprocess.run(
+        [sys.executable, "-m", "mspctl", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def parse_urls(stdout: str) -> dict[str, str]:
+    """The `NAME URL` lines `mspctl up` prints on stdout."""
+    urls: dict[str, str] = {}
+    for line in stdout.splitlines():
+        found = re.fullmatch(r"(\S+) ((?:https?|postgresql|redis|file)://\S+)", line.strip())
+        if found:
+            urls[found.group(1)] = found.group(2)
+    return urls
+
+
+def parse_people(stdout: str) -> list[Person]:
+    """The `SUB ROLE CLIENT_ID` lines of `mspctl people`."""
+    people = []
+    for line in stdout.splitlines():
+        sub, role, client_id = line.split()
+        people.append(Person(sub, role, None if client_id == "-" else client_id))
+    return people
