@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# The README's pictures are refreshed only on purpose: `MSP_SCREENSHOTS_DIR=docs/screenshots`.
+SCREENSHOTS_ENV = "MSP_SCREENSHOTS_DIR"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 800}
@@ -85,3 +86,12 @@ def parse_people(stdout: str) -> list[Person]:
         sub, role, client_id = line.split()
         people.append(Person(sub, role, None if client_id == "-" else client_id))
     return people
+
+
+def screenshots_dir(default: Path) -> Path:
+    """`MSP_SCREENSHOTS_DIR` (relative to the repo when relative) if set, else `default` (a pytest tmp dir)."""
+    chosen = os.environ.get(SCREENSHOTS_ENV, "").strip()
+    if not chosen:
+        return default
+    path = Path(chosen)
+    return path if path.is_absolute() else REPO / path

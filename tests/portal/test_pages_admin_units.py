@@ -62,8 +62,8 @@ def test_expiry_within_30_days_or_past_needs_attention() -> None:
     soon = (now + timedelta(days=10)).isoformat().replace("+00:00", "Z")
     later = (now + timedelta(days=90)).isoformat()
     past = (now - timedelta(days=1)).isoformat()
-    assert expiry_note(soon, now) == ("2026-01-11 (in 10 days)", True)
-    assert expiry_note(later, now) == ("2026-04-01", False)
+    assert expiry_note(soon, now) == ("11 January 2026 (in 10 days)", True)
+    assert expiry_note(later, now) == ("1 April 2026", False)
     assert expiry_note(past, now)[1] is True and "expired" in expiry_note(past, now)[0]
     assert expiry_note(None, now) == ("not known yet", False)
 

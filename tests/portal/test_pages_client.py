@@ -247,7 +247,14 @@ def test_client_user_files_an_isp_request_through_the_form(setup: Setup) -> None
     landed = browser.get(location)
     assert landed.status_code == 200, landed.text
     assert "Request received" in landed.text
-    assert "Waiting for your approval" in landed.text  # the ISP task waits for the client's approval
+    # The ISP task waits for the client's approval, which only the client_admin gives.
+    assert "Waiting for approval by your organisation&#39;s administrator" in landed.text
+    assert "Waiting for your approval" not in landed.text
+    owner = s.browser(s.admin_a)
+    try:
+        assert "Waiting for your approval" in owner.get(location).text
+    finally:
+        owner.close()
     listed = browser.get("/requests")
     assert f'href="/requests/{request_id}"' in listed.text and "Internet service (ISP) account" in listed.text
 

@@ -87,5 +87,4 @@ def test_unknown_paths_go_to_the_summary_and_bodies_without_errors_still_say_som
 def test_words_for_codes_and_times() -> None:
     assert WORDS.party("provider_for_client") == "a provider working for you"
     assert WORDS.party("something_new") == "Something new"
-    assert WORDS.when("2026-03-05T14:05:09Z") == "5 March 2026, 14:05 UTC"
     assert WORDS.service("svc:vendor_sync") == "our automatic vendor set-up service"

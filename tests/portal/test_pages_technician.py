@@ -565,7 +565,7 @@ def test_reveal_in_a_real_browser(setup: Setup) -> None:
             page.goto(f"{s.portal_url}/login?return_to=/tasks/{task_id}")
             page.get_by_role("button", name=f"Sign in as {s.sub}").click()
             page.wait_for_url(f"{s.portal_url}/tasks/{task_id}*")
-            result = page.locator(f"#reveal-result-{credential_id}")
+            message = page.locator(f"#reveal-message-{credential_id}")
 
             page.get_by_label("Reason for revealing ISP portal").fill(REASON)
             page.get_by_role("button", name="Reveal").click()
@@ -576,12 +576,13 @@ def test_reveal_in_a_real_browser(setup: Setup) -> None:
             page.wait_for_function("() => document.getElementById('flash').textContent.includes('Copied')")
             assert page.evaluate("navigator.clipboard.readText()") == secret
 
-            # The same form again: its nonce is spent; the 409 fragment replaces the secret.
+            # The same form again: its nonce is spent; the 409 goes to the message area, the secret stays.
             page.get_by_role("button", name="Reveal").click()
             page.wait_for_function(
-                f"() => document.getElementById('reveal-result-{credential_id}').textContent.includes('already used')"
+                f"() => document.getElementById('reveal-message-{credential_id}').textContent.includes('already used')"
             )
-            assert secret not in result.inner_html()
+            assert secret_field.input_value() == secret
+            assert secret not in message.inner_html()
 
             page.reload()
             assert secret not in page.content()
@@ -590,12 +591,13 @@ def test_reveal_in_a_real_browser(setup: Setup) -> None:
             page.get_by_label("Reason for revealing ISP portal").fill("abc")
             page.get_by_role("button", name="Reveal").click()
             page.wait_for_function(
-                f"() => document.getElementById('reveal-result-{credential_id}').textContent.includes('at least 10')"
+                f"() => document.getElementById('reveal-message-{credential_id}').textContent.includes('at least 10')"
             )
             page.get_by_label("Reason for revealing ISP portal").fill(REASON)
             page.get_by_role("button", name="Reveal").click()
             secret_field.wait_for(timeout=10000)
             assert secret_field.input_value() == secret
+            assert "at least 10" not in message.inner_text()
             assert not [m for m in problems if "Content Security Policy" in m], problems
         finally:
             browser.close()

@@ -73,7 +73,7 @@ def test_csrf_is_needed_for_every_state_change(probe, portal_rt):
     for sent in ({}, {"csrf_token": "x" * 43}, {"csrf_token": ""}):
         refused = client.post("/_probe/change", data={"note": "n", **sent})
         assert refused.status_code == 403
-        assert "This form has expired; reload the page and try again." in refused.text
+        assert "Go back, reload the form and submit it again." in refused.text
     assert client.post("/_probe/change", json={"note": "n"}).status_code == 403
     assert client.post("/_probe/change", data={"note": "n"}, headers={"X-CSRF-Token": "wrong"}).status_code == 403
     assert client.delete("/_probe/change").status_code == 403
@@ -86,6 +86,50 @@ def test_csrf_is_needed_for_every_state_change(probe, portal_rt):
     assert client.post("/_probe/change", data={"note": "c", "csrf_token": other_csrf}).status_code == 403
     assert changed == ["a", "b"]
     client.cookies.clear()
+
+
+def test_the_403_page_has_the_layout_a_way_home_and_says_what_to_do(probe, portal_rt):
+    client, changed = probe
+    session_id, csrf = _session(portal_rt)
+    client.cookies.set(SESSION_COOKIE, session_id)
+    before = list(changed)
+    refused = client.post("/_probe/change", data={"note": "n"})
+    client.cookies.clear()
+    assert refused.status_code == 403
+    page = refused.text
+    # The signed-in layout: the role's navigation, the person's name and Sign out (with the real token).
+    assert '<nav aria-label="Main">' in page and '<a href="/tasks"' in page
+    assert '<span class="who">tech1</span>' in page and "Sign out" in page
+    assert f'name="csrf_token" value="{csrf}"' in page
+    assert '<a href="/">Go to your home page</a>' in page
+    # The body says what to do, not the heading again, and never to reload a POST's answer.
+    body = page.split("</h1>", 1)[1]
+    assert "This form has expired" not in body
+    assert "Go back, reload the form and submit it again." in body
+    assert "reload the page" not in page
+    assert changed == before
+
+
+def test_the_404_page_of_an_unknown_path_keeps_the_signed_in_layout(probe, portal_rt):
+    client, _ = probe
+    session_id, _ = _session(portal_rt)
+    client.cookies.set(SESSION_COOKIE, session_id)
+    missing = client.get("/no-such-page")
+    client.cookies.clear()
+    assert missing.status_code == 404
+    assert '<span class="who">tech1</span>' in missing.text and '<a href="/">Go to your home page</a>' in missing.text
+
+
+def test_the_site_icon_is_linked_and_favicon_ico_leads_to_it(probe):
+    client, _ = probe
+    icon = client.get("/favicon.ico", follow_redirects=False)
+    assert icon.status_code in (301, 302, 307, 308)
+    assert icon.headers["location"] == "/static/favicon.svg"
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in svg.text
+    page = client.get("/signed-out")  # every page extends base.html, which links the icon
+    assert page.status_code == 200 and '<link rel="icon" href="/static/favicon.svg"' in page.text
 
 
 def test_an_unsafe_request_without_a_session_changes_nothing(probe):

@@ -234,7 +234,8 @@ def test_logout_needs_csrf_then_revokes_and_clears(portal_live, portal_rt, stack
 
     refused = client.post("/logout", data={"csrf_token": "wrong"})
     assert refused.status_code == 403
-    assert "This form has expired; reload the page and try again." in refused.text
+    assert "Go back, reload the form and submit it again." in refused.text
+    assert "Sign out" in refused.text  # still signed in: the 403 page has the usual header
     assert client.post("/logout").status_code == 403
     assert _row(portal_rt, client) is not None and client.get("/").status_code == 200  # nothing changed
 

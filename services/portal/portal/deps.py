@@ -80,6 +80,21 @@ async def check_csrf(request: Request, expected: str) -> None:
         raise CsrfRejected("missing or wrong CSRF token")
 
 
+def viewer_of(record: SessionRecord) -> Viewer:
+    """The person a live session belongs to."""
+    who = record.identity
+    return Viewer(who.sub, who.role, who.client_id, who.name, who.auth_time, record.csrf)
+
+
+async def known_viewer(request: Request) -> Viewer | None:
+    """Who is signed in, without the CSRF check: error pages still show the navigation and Sign out."""
+    cached = getattr(request.state, "viewer", None)
+    if isinstance(cached, Viewer):
+        return cached
+    record = await current_session(request)
+    return None if record is None else viewer_of(record)
+
+
 async def viewer(request: Request) -> Viewer:
     """The signed-in person (else a redirect to sign-in and back); unsafe methods must carry the CSRF token."""
     cached = getattr(request.state, "viewer", None)
@@ -89,8 +104,7 @@ async def viewer(request: Request) -> Viewer:
     if record is None:
         raise NotSignedIn(here(request))
     await check_csrf(request, record.csrf)
-    who = record.identity
-    person = Viewer(who.sub, who.role, who.client_id, who.name, who.auth_time, record.csrf)
+    person = viewer_of(record)
     note_sub(person.sub)
     request.state.viewer = person
     return person

@@ -6,10 +6,12 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from mspkit.logging import get_logger
+from portal.deps import known_viewer
 from portal.errors import ApiUnavailable, CsrfRejected, NotSignedIn, PageNotFound
 from portal.templating import render
 
@@ -34,11 +36,22 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return render(request, "errors/503.html", {}, status_code=503)
 
 
+async def _with_viewer(request: Request) -> None:
+    """Make the signed-in person (if any) known to the page, so it has the usual header and Sign out."""
+    # A 404 for an unknown path or a 403 for a missing token comes before any page asked who is signed in.
+    try:
+        request.state.viewer = await known_viewer(request)
+    except (SQLAlchemyError, OSError, ValueError) as exc:  # the error page must not fail: no header then
+        log.warning("portal_error_page_viewer", error=type(exc).__name__)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
+    await _with_viewer(request)
     return render(request, "errors/404.html", {}, status_code=404)
 
 
 async def _csrf(request: Request, exc: Exception) -> Response:
+    await _with_viewer(request)
     return render(request, "errors/403.html", {}, status_code=403)
 
 

@@ -9,8 +9,15 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from portal.credential_words import category_words, kind_words
+from portal.dates import when
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# Shared by every area, so a date or a credential code reads the same on every page.
+templates.env.filters["when"] = when
+templates.env.filters["credential_kind"] = kind_words
+templates.env.filters["credential_category"] = category_words
 
 # Each role's areas (path, label, what it is for), for the navigation and the home page.
 AREAS: dict[str, list[tuple[str, str, str]]] = {
@@ -23,6 +30,7 @@ AREAS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "technician": [("/tasks", "Tasks", "Your queue: filter by status, client, type, yours or unassigned")],
     "admin": [
+        ("/tasks", "Tasks", "Every task: open one to assign it to a technician"),
         ("/clients", "Clients", "Create clients and change their status"),
         ("/staff", "Staff", "Technicians and admins"),
         ("/vendors", "Vendors", "Vendors, accounts, contacts and domains"),

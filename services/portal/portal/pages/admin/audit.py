@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from portal.pages.admin.common import Admin, ApiDep, found, page_of, short_time
+from portal.pages.admin.common import Admin, ApiDep, found, page_of
 from portal.templating import render
 
 router = APIRouter()
@@ -60,7 +60,6 @@ async def audit_page(request: Request, viewer: Admin, client: ApiDep, start: str
     params: dict[str, Any] = {"limit": PAGE, **({"cursor": str(first - 1)} if first > 0 else {})}
     items, next_cursor = page_of(await client.get("secrets_broker", "/v1/audit", params=params))
     for item in items:
-        item["when"] = short_time(item.get("created_at"))
         item["action_words"] = ACTION_WORDS.get(str(item.get("action")), str(item.get("action")))
     context = {
         "result": result,

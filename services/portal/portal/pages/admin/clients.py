@@ -16,7 +16,6 @@ from portal.pages.admin.common import (
     missing_is_404,
     page_of,
     parse_id,
-    short_time,
 )
 from portal.pages.admin.forms import (
     MONEY_WORDS,
@@ -104,7 +103,6 @@ def _detail(request: Request, record: dict[str, Any], *, status_code: int = 200,
     context = {
         "client": record,
         "statuses": STATUSES,
-        "created": short_time(record.get("created_at")),
         "threshold": cents_to_dollars(record.get("purchase_approval_threshold_cents")),
         **context,
     }

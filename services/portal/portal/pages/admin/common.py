@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -80,14 +79,3 @@ def missing_is_404(response: httpx.Response) -> None:
     """A 404 answer to a write (the object vanished or is not this person's) becomes the 404 page."""
     if response.status_code == 404:
         raise not_found()
-
-
-def short_time(value: Any) -> str:
-    """An API time as people read it (`2026-12-06 01:25 UTC`); the raw text when it is not a time."""
-    if not isinstance(value, str) or not value:
-        return ""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return f"{parsed.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if parsed.tzinfo else f"{parsed:%Y-%m-%d %H:%M}"

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from portal.pages.admin.common import ApiDep, LedgerReader, all_clients, found, optional_id, page_of, short_time
+from portal.pages.admin.common import ApiDep, LedgerReader, all_clients, found, optional_id, page_of
 from portal.templating import render
 
 router = APIRouter()
@@ -49,7 +49,6 @@ async def disclosures_page(
     for item in items:
         item["party_words"] = PARTY_WORDS.get(str(item.get("party_category")), str(item.get("party_category")))
         item["info_words"] = ", ".join(INFO_WORDS.get(str(c), str(c)) for c in item.get("information_categories") or [])
-        item["when"] = short_time(item.get("created_at"))
         item["client_name"] = names.get(str(item.get("client_id")), str(item.get("client_id")))
     context = {
         "items": items,

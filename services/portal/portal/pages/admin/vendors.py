@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from portal.pages.admin.common import Admin, ApiDep, all_clients, collect, optional_id, page_of, short_time
+from portal import dates
+from portal.pages.admin.common import Admin, ApiDep, all_clients, collect, optional_id, page_of
 from portal.templating import render
 
 router = APIRouter()
@@ -18,14 +19,9 @@ EXPIRY_WINDOW = timedelta(days=30)
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 time from an API, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """An RFC 3339 time from an API (UTC when it names no offset), or None."""
+    parsed = dates.parse_time(value)
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def expiry_note(expires_at: Any, now: datetime) -> tuple[str, bool]:
@@ -35,10 +31,10 @@ def expiry_note(expires_at: Any, now: datetime) -> tuple[str, bool]:
         return "not known yet", False
     days = (when - now).days
     if when <= now:
-        return f"{when:%Y-%m-%d} (expired)", True
+        return f"{dates.day(when)} (expired)", True
     if when - now <= EXPIRY_WINDOW:
-        return f"{when:%Y-%m-%d} (in {days} day{'s' if days != 1 else ''})", True
-    return f"{when:%Y-%m-%d}", False
+        return f"{dates.day(when)} (in {days} day{'s' if days != 1 else ''})", True
+    return dates.day(when), False
 
 
 def drift_words(event: dict[str, Any]) -> str:
@@ -64,12 +60,10 @@ async def _client_view(client: ApiDep, client_id: str, now: datetime) -> dict[st
         await client.get("vendor_sync", "/v1/drift-events", params={"client_id": client_id, "limit": 50})
     )
     for domain in domains:
-        domain["checked"] = short_time(domain.get("last_checked_at"))
         domain["expiry_words"], domain["expiry_soon"] = expiry_note(domain.get("expires_at"), now)
     names = {d["id"]: d.get("unicode_name") or d.get("name") for d in domains}
     for event in drift:
         event["words"] = drift_words(event)
-        event["when"] = short_time(event.get("detected_at"))
         event["domain_name"] = names.get(event.get("domain_id") or "", "")
     return {
         "accounts": accounts,

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from portal.answers import ApiRefused, found, json_body, not_found, parse_id
 from portal.api import Api, ApiClient
 from portal.deps import ApiDep, Viewer, require_roles
-from portal.pages.client.words import WORDS
+from portal.pages.client.words import words_for
 
 CLIENT_ROLES = ("client_user", "client_admin")
 
@@ -65,4 +65,5 @@ async def tasks_of(client: ApiClient, requests: Iterable[dict[str, Any]]) -> dic
 
 def page_context(request: Request, viewer: Viewer, **context: Any) -> dict[str, Any]:
     """The context every client template gets: word helpers, flash, whether the viewer decides approvals."""
-    return {"w": WORDS, "flash": flashes(request), "is_client_admin": viewer.role == "client_admin", **context}
+    is_client_admin = viewer.role == "client_admin"
+    return {"w": words_for(viewer.role), "flash": flashes(request), "is_client_admin": is_client_admin, **context}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Final
 
 REQUEST_TYPES: Final[dict[str, str]] = {
@@ -71,7 +70,8 @@ VENDOR_KINDS: Final[dict[str, str]] = {
     "spam_filter": "Spam filter",
     "software": "Software",
 }
-MONTHS: Final = ("January February March April May June July August September October November December").split()
+# A client_user cannot approve: the approval waits for their organisation's administrator.
+AWAITING_ADMIN: Final = "Waiting for approval by your organisation's administrator"
 
 
 def _fallback(code: Any) -> str:
@@ -84,28 +84,25 @@ def word(table: dict[str, str], code: Any) -> str:
     return table.get(str(code), _fallback(code))
 
 
-def when(value: Any) -> str:
-    """An RFC 3339 time as `5 March 2026, 14:05 UTC`; empty stays empty, garbage is shown as given."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
-
-
 def service_name(sub: Any) -> str:
     """A service recipient named in words."""
     return SERVICES.get(str(sub), f"an automatic service ({sub})" if sub else "an automatic service")
 
 
 class Words:
-    """The word tables and helpers, handed to templates as `w` (`w.task_status(t.status)`)."""
+    """The word tables and helpers for one client role, handed to templates as `w` (`w.task_status(t.status)`)."""
+
+    def __init__(self, role: str = "client_admin") -> None:
+        self.role = role
+
+    def task_status(self, code: Any) -> str:
+        """A task status in words; only a client_admin is asked for the approval a task waits for."""
+        if str(code) == "awaiting_approval" and self.role != "client_admin":
+            return AWAITING_ADMIN
+        return word(TASK_STATUSES, code)
 
     request_type = staticmethod(lambda code: word(REQUEST_TYPES, code))
     request_status = staticmethod(lambda code: word(REQUEST_STATUSES, code))
-    task_status = staticmethod(lambda code: word(TASK_STATUSES, code))
     step_status = staticmethod(lambda code: word(STEP_STATUSES, code))
     approval_status = staticmethod(lambda code: word(APPROVAL_STATUSES, code))
     party = staticmethod(lambda code: word(PARTY_CATEGORIES, code))
@@ -114,7 +111,11 @@ class Words:
     release_status = staticmethod(lambda code: word(RELEASE_STATUSES, code))
     vendor_kind = staticmethod(lambda code: word(VENDOR_KINDS, code))
     service = staticmethod(service_name)
-    when = staticmethod(when)
 
 
 WORDS: Final = Words()
+
+
+def words_for(role: str) -> Words:
+    """The words a person of `role` reads (client_user and client_admin differ on approvals)."""
+    return Words(role)

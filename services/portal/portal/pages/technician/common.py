@@ -10,8 +10,11 @@ from fastapi import Depends
 from portal.answers import json_object, not_found, parse_uuid, problems
 from portal.deps import ApiDep, Viewer, require_roles
 
-# The queue and task pages are the technicians' own (the contract's page list); anyone else gets the 404 page.
+# The work forms are the technicians' own (the contract's page list); anyone else gets the 404 page.
 TechViewer = Annotated[Viewer, Depends(require_roles("technician"))]
+# Admins also open the queue and task pages (intake decides what they see) to assign tasks.
+StaffViewer = Annotated[Viewer, Depends(require_roles("technician", "admin"))]
+AdminViewer = Annotated[Viewer, Depends(require_roles("admin"))]
 __all__ = ["ApiDep", "json_object", "not_found", "parse_uuid"]
 
 

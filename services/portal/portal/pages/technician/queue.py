@@ -1,4 +1,4 @@
-"""`GET /tasks`: the technician's queue, filtered and paged by intake itself."""
+"""`GET /tasks`: the queue (a technician's, or every task for an admin), filtered and paged by intake itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from portal.answers import list_page
 from portal.api import ApiClient
-from portal.pages.technician.common import ApiDep, TechViewer, field_errors, refusal_words
+from portal.pages.technician.common import ApiDep, StaffViewer, field_errors, refusal_words
 from portal.pages.technician.words import STATUS_WORDS, TYPE_WORDS, status_words, type_words
 from portal.templating import render
 
@@ -50,7 +50,7 @@ def task_params(filters: dict[str, str], sub: str) -> dict[str, str]:
 @router.get("/tasks", response_class=HTMLResponse)
 async def queue(
     request: Request,
-    viewer: TechViewer,
+    viewer: StaffViewer,
     client: ApiDep,
     status: str = "",
     client_id: str = "",

@@ -55,16 +55,33 @@ def release_refusal(response: httpx.Response) -> str:
     return words.NOT_AVAILABLE
 
 
+def message_region(credential_id: str) -> str | None:
+    """The selector of the credential's message area, or None when the form named no credential."""
+    try:
+        return f"#reveal-message-{uuid.UUID(credential_id)}"
+    except ValueError:
+        return None
+
+
 def fragment(request: Request, context: dict[str, Any], status_code: int) -> HTMLResponse:
-    """The result region's content (a whole page when the form was sent without htmx); never cached."""
-    if request.headers.get("HX-Request"):
+    """The result (a whole page when the form was sent without htmx); never cached.
+
+    Only a revealed secret goes to the result area; a refusal goes to the message area, so a second
+    answer (a double click's 409) can never replace a secret that is already shown.
+    """
+    htmx = bool(request.headers.get("HX-Request"))
+    if htmx:
         name = "technician/reveal_result.html"
+        context = {**context, "oob": True}
     else:
         # A whole page replaces the form, so there is no hidden field to refresh: the page links back.
         name = "technician/reveal_page.html"
         context = {k: v for k, v in context.items() if k != "nonce"}
     response = render(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
+    target = message_region(str(context.get("credential_id") or ""))
+    if htmx and "revealed" not in context and target:
+        response.headers["HX-Retarget"] = target
     return response
 
 

@@ -1,4 +1,4 @@
-"""`GET /tasks/{id}`: one task, its work forms, and the credentials in its scope with a Reveal form each."""
+"""`GET /tasks/{id}`: one task, its work forms (an admin's Assign form), its credentials with a Reveal form each."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from portal import reveal_nonces
 from portal.api import ApiClient
 from portal.deps import Viewer
-from portal.pages.technician.common import ApiDep, TechViewer, json_object, not_found, parse_uuid, refusal_words
+from portal.pages.technician.common import ApiDep, StaffViewer, json_object, not_found, parse_uuid, refusal_words
+from portal.pages.technician.roster import technicians
 from portal.pages.technician.session import session_hash
 from portal.pages.technician.words import (
     APPROVAL_WORDS,
@@ -69,14 +70,18 @@ async def render_task(
     task = await load_task(client, task_id)
     name = await client_name(client, str(task.get("client_id")))
     credentials, credentials_problem = await credentials_in_scope(client, task_id)
-    nonces = await run_in_threadpool(
-        reveal_nonces.issue,
-        runtime(request).engine,
-        session_hash=await session_hash(request),
-        task_id=task_id,
-        credential_ids=[uuid.UUID(str(c["id"])) for c in credentials],
-    )
+    works = viewer.role == "technician"  # admins assign; the work forms and Reveal are the technicians'
+    nonces: dict[str, str] = {}
+    if works:
+        nonces = await run_in_threadpool(
+            reveal_nonces.issue,
+            runtime(request).engine,
+            session_hash=await session_hash(request),
+            task_id=task_id,
+            credential_ids=[uuid.UUID(str(c["id"])) for c in credentials],
+        )
     status = str(task.get("status"))
+    is_admin = viewer.role == "admin"
     context = {
         "task": task,
         "client_name": name,
@@ -84,8 +89,12 @@ async def render_task(
         "credentials_problem": credentials_problem,
         "nonces": nonces,
         "is_assignee": task.get("assignee") == viewer.sub,
-        "can_take": task.get("assignee") is None and status == "ready",
-        "transitions": [(to, TRANSITION_WORDS[to]) for to in WORK_TRANSITIONS.get(status, ())],
+        "can_work": works,
+        "can_take": works and task.get("assignee") is None and status == "ready",
+        "transitions": [(to, TRANSITION_WORDS[to]) for to in WORK_TRANSITIONS.get(status, ())] if works else [],
+        "is_admin": is_admin,
+        "is_open": status in WORK_TRANSITIONS,
+        "technicians": await technicians(client, str(task.get("client_id"))) if is_admin else [],
         "errors": errors or {},
         "notice": notice,
         "status_words": status_words,
@@ -100,6 +109,8 @@ async def render_task(
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
-async def task_page(request: Request, task_id: str, viewer: TechViewer, client: ApiDep, done: str = "") -> HTMLResponse:
-    """One task: what it is, its approvals, steps and notes, and what the technician can do next."""
+async def task_page(
+    request: Request, task_id: str, viewer: StaffViewer, client: ApiDep, done: str = ""
+) -> HTMLResponse:
+    """One task: what it is, its approvals, steps and notes, and what the viewer can do next."""
     return await render_task(request, viewer, client, parse_uuid(task_id), notice=DONE_WORDS.get(done, ""))

@@ -85,6 +85,7 @@ APPROVAL_WORDS: Final[dict[str, str]] = {
 # After a successful form, the task page says what happened (a fixed key in the URL, never free text).
 DONE_WORDS: Final[dict[str, str]] = {
     "taken": "You took this task.",
+    "assigned": "The task was assigned.",
     "moved": "The task's status changed.",
     "noted": "Your note was added.",
     "step": "The step was recorded.",
