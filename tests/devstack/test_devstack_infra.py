@@ -90,7 +90,10 @@ def test_mail_sink_stores_and_lists_messages(infra):
     stored = [p for p in mail_dir.glob("*.eml") if subject in p.read_text()]
     assert len(stored) == 1
     listed = httpx.get(env["MSP_MAIL_UI_URL"] + "messages.json").json()
-    assert any(m["subject"] == subject and m["to"] == "client@example.com" for m in listed)
+    [item] = [m for m in listed if m["subject"] == subject]
+    assert item["to"] == ["client@example.com"] and item["from"] == "noreply@msp.example"
+    assert item["text"].strip() == "a link only: https://example.invalid/x" and item["html"] is None
+    assert set(item) == {"id", "from", "to", "subject", "date", "text", "html"}
     page = httpx.get(env["MSP_MAIL_UI_URL"])
     assert page.status_code == 200 and subject in page.text
 

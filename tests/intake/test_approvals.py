@@ -51,7 +51,9 @@ def test_approving_moves_the_task_to_ready(api, admin_h, auth, waiting, sql):
     assert get_task(api, admin_h, waiting["task_id"])["status"] == "ready"
     user = auth("client_user", "u", waiting["client_id"])
     assert api.get(f"/v1/requests/{waiting['request_id']}", headers=user).json()["status"] == "open"
-    assert events(sql, waiting["client_id"])[1:] == [
+    # task.created and approval.created (the expansion), then the decision's events.
+    assert [t for t, _ in events(sql, waiting["client_id"])[:2]] == ["task.created", "approval.created"]
+    assert events(sql, waiting["client_id"])[2:] == [
         (
             "approval.decided",
             {"approval_id": waiting["approval_id"], "task_id": waiting["task_id"], "decision": "approved"},
@@ -71,7 +73,7 @@ def test_rejecting_moves_the_task_to_rejected_and_closes_the_request(api, admin_
     user = auth("client_user", "u", waiting["client_id"])
     assert api.get(f"/v1/requests/{waiting['request_id']}", headers=user).json()["status"] == "rejected"
     types = [t for t, _ in outbox(sql, waiting["client_id"])]
-    assert types == ["task.created", "approval.decided", "task.status_changed"]
+    assert types == ["task.created", "approval.created", "approval.decided", "task.status_changed"]
 
 
 def test_another_clients_admin_gets_the_missing_404(api, admin_h, auth, waiting, sql):
@@ -83,7 +85,7 @@ def test_another_clients_admin_gets_the_missing_404(api, admin_h, auth, waiting,
     assert foreign.content == missing.content == b'{"error":"not_found","detail":"approval not found"}'
     assert api.get(f"/v1/approvals/{waiting['approval_id']}", headers=mallory).status_code == 404
     assert get_task(api, admin_h, waiting["task_id"])["status"] == "awaiting_approval"
-    assert [t for t, _ in outbox(sql, waiting["client_id"])] == ["task.created"]
+    assert [t for t, _ in outbox(sql, waiting["client_id"])] == ["task.created", "approval.created"]
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_deciding_an_expired_approval_is_409(api, admin_h, waiting, sql):
     assert response.json() == {"error": "conflict", "detail": "the approval has expired", "current_status": "expired"}
     assert client_state(sql, waiting["client_id"]) == before
     assert get_task(api, admin_h, waiting["task_id"])["status"] == "awaiting_approval"
-    assert [t for t, _ in outbox(sql, waiting["client_id"])] == ["task.created"]
+    assert [t for t, _ in outbox(sql, waiting["client_id"])] == ["task.created", "approval.created"]
 
 
 def test_deciding_twice_is_409(api, waiting, sql):

@@ -39,6 +39,7 @@ def test_every_event_type_is_routed():
         "task.status_changed",
         "task.scope_changed",
         "approval.decided",
+        "approval.created",
         "provisioning.step_reported",
     }
 

@@ -77,7 +77,11 @@ def test_purchase_over_threshold_waits_for_the_supplier_approval(api, admin_h, c
     lifetime = _ts(approval["expires_at"]) - _ts(task["created_at"])
     assert abs(lifetime - timedelta(days=14)) < timedelta(seconds=5)
     assert outbox(sql, client_a["id"]) == [
-        ("task.created", {"task_id": task["id"], "request_id": created["id"], "status": "awaiting_approval"})
+        ("task.created", {"task_id": task["id"], "request_id": created["id"], "status": "awaiting_approval"}),
+        (
+            "approval.created",
+            {"approval_id": approval["id"], "task_id": task["id"], "status": "pending", "origin": "request"},
+        ),
     ]
 
 

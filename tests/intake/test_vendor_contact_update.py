@@ -66,7 +66,7 @@ def test_adding_contacts_needs_the_vendor_approval_and_scopes_the_account(api, a
         "legal_reference": None,
     }
     assert approval["information_categories"] == ["contact_info"]
-    assert [t for t, _ in outbox(sql, client["id"])] == ["task.created"]
+    assert [t for t, _ in outbox(sql, client["id"])] == ["task.created", "approval.created"]
 
 
 def test_updating_a_contact_needs_the_approval(api, admin_h, setup):

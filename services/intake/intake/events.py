@@ -10,20 +10,38 @@ from sqlalchemy.orm import Session
 from intake.db import KIT
 from mspkit.outbox import write_event
 
+# intake's own worker: the notifications (tasks in `intake.jobs`, queue `intake`).
+NOTIFY_APPROVAL_CREATED = "intake.notifications.approval_created"
+NOTIFY_TASK_CREATED = "intake.notifications.task_created"
+NOTIFY_TASK_STATUS_CHANGED = "intake.notifications.task_status_changed"
+# The broker's `release.granted` and `release.denied` reach these (secrets_broker/events.py names them).
+NOTIFY_RELEASE_GRANTED = "intake.notifications.release_granted"
+NOTIFY_RELEASE_DENIED = "intake.notifications.release_denied"
+QUEUE = "intake"
+
 ROUTES: dict[str, list[tuple[str, str]]] = {
     "client.status_changed": [("secrets_broker.events.client_status_changed", "secrets_broker")],
     "staff.changed": [
         ("secrets_broker.events.staff_changed", "secrets_broker"),
         ("vendor_sync.events.staff_changed", "vendor_sync"),
     ],
-    "task.created": [],
+    "task.created": [(NOTIFY_TASK_CREATED, QUEUE)],
     "task.assigned": [("secrets_broker.events.task_assigned", "secrets_broker")],
-    "task.status_changed": [("secrets_broker.events.task_status_changed", "secrets_broker")],
+    "task.status_changed": [
+        ("secrets_broker.events.task_status_changed", "secrets_broker"),
+        (NOTIFY_TASK_STATUS_CHANGED, QUEUE),
+    ],
     "task.scope_changed": [("secrets_broker.events.task_scope_changed", "secrets_broker")],
     "approval.decided": [("vendor_sync.events.approval_decided", "vendor_sync")],
+    "approval.created": [(NOTIFY_APPROVAL_CREATED, QUEUE)],
     # Notifications and the PSA note will consume it; until they exist the relay marks it sent, unpublished.
     "provisioning.step_reported": [],
 }
+
+
+def approval_created_data(approval_id: uuid.UUID, *, task_id: uuid.UUID, origin: str) -> dict[str, Any]:
+    """The `data` of `approval.created` (ids and the origin only: the mail reads the rest)."""
+    return {"approval_id": str(approval_id), "task_id": str(task_id), "status": "pending", "origin": origin}
 
 
 def emit(

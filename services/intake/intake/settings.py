@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mspkit.settings import PLACEHOLDER_SECRETS, KitSettings
@@ -29,6 +30,23 @@ class Settings(KitSettings):
     idempotency_purge_batch_size: int = Field(1000, ge=1, le=100_000)
     idempotency_purge_max_batches: int = Field(100, ge=1)
 
+    # --- notifications (intake-worker) ---
+    # Where people open the links in mail (`{portal}/approvals/{id}`, ...).
+    portal_url: str = Field(
+        "http://127.0.0.1:8000", validation_alias=AliasChoices("INTAKE_PORTAL_URL", "MSP_PORTAL_URL")
+    )
+    # Who reads `drift_review` and `renewal` tasks; empty: no such mail.
+    ops_email: str = Field("", validation_alias=AliasChoices("INTAKE_OPS_EMAIL", "MSP_OPS_EMAIL"))
+    mail_from: str = "MSP notifications <no-reply@msp.invalid>"
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    # STARTTLS on an smtp:// relay. Unset: on outside dev, off in dev (the mail sink speaks plain
+    # SMTP). Outside dev it cannot be turned off; an smtps:// relay uses TLS from the first byte.
+    smtp_starttls: bool | None = None
+    # Transient SMTP (or broker) failures are retried with capped, jittered backoff, attempts counted
+    # in the database, dead-lettered after this many.
+    notify_max_attempts: int = Field(30, ge=1)
+    notify_retry_max_s: float = Field(60.0, gt=0, le=290)
+
     @model_validator(mode="after")
     def _refuse_placeholder_webhook_secrets(self) -> Settings:
         if self.is_dev:
@@ -37,6 +55,21 @@ class Settings(KitSettings):
             if secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"psa_webhook_secrets[{provider}] is a placeholder; refusing to start outside dev")
         return self
+
+    @model_validator(mode="after")
+    def _require_mail_tls(self) -> Settings:
+        if not self.is_dev and self.smtp_starttls is False and urlsplit(self.smtp_url).scheme != "smtps":
+            raise ValueError(
+                "INTAKE_SMTP_STARTTLS=false: outside MSP_ENV=dev notifications must use STARTTLS "
+                "(or an smtps:// MSP_SMTP_URL)"
+            )
+        return self
+
+    def smtp_uses_starttls(self) -> bool:
+        """Whether the mailer must upgrade an smtp:// connection with STARTTLS before sending."""
+        if urlsplit(self.smtp_url).scheme == "smtps":
+            return False
+        return self.smtp_starttls if self.smtp_starttls is not None else not self.is_dev
 
     def secret_values(self) -> list[str]:
         """Every secret value, the PSA webhook secrets included, for the log redactor."""

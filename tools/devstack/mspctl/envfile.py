@@ -31,6 +31,8 @@ EXTRA_KEYS = (
     "PORTAL_DATABASE_URL",
     # Where browsers reach the portal; the dev issuer registers `<MSP_PORTAL_URL>/auth/callback`.
     "MSP_PORTAL_URL",
+    # Where intake's worker mails drift-review and renewal tasks (notifications).
+    "MSP_OPS_EMAIL",
     "VENDOR_SYNC_RDAP_BOOTSTRAP_URL",
     "VENDOR_SYNC_HTTP_ALLOWED_HOSTS",
     # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.

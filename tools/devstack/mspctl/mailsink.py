@@ -11,8 +11,10 @@ import os
 import time
 import uuid
 from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from aiosmtpd.controller import Controller
@@ -42,20 +44,46 @@ class StoreHandler:
         return "250 Message accepted for delivery"
 
 
+def _body(msg: EmailMessage, subtype: str) -> str | None:
+    """The decoded text/<subtype> body (transfer encoding and charset undone), or None when absent."""
+    part = msg.get_body(preferencelist=(subtype,))
+    if part is None or part.get_content_type() != f"text/{subtype}":
+        return None
+    try:
+        content = str(part.get_content())
+    except (LookupError, UnicodeError, ValueError):
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            return None
+        content = payload.decode("utf-8", "replace")
+    # Lines end as in the text, not as on the wire (CRLF).
+    return content.replace("\r\n", "\n")
+
+
+def _addresses(value: str) -> list[str]:
+    return [address for _, address in getaddresses([value]) if address]
+
+
 def list_messages(mail_dir: Path) -> list[dict[str, Any]]:
-    """Stored messages, newest first."""
+    """Stored messages, newest first: `{id, from, to: [address], subject, date, text, html}` (decoded bodies).
+
+    `to` is the envelope's recipients (what the relay delivered to), or the To header's addresses.
+    """
     items = []
     for path in sorted(mail_dir.glob("*.eml"), reverse=True):
-        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        # policy.default builds EmailMessage objects (get_body, get_content).
+        msg = cast(EmailMessage, message_from_bytes(path.read_bytes(), policy=policy.default))
+        envelope_to = [a.strip() for a in str(msg.get("X-Mspctl-Rcpt-To", "")).split(",") if a.strip()]
         items.append(
             {
                 "id": path.stem,
                 "from": str(msg.get("From", "")),
-                "to": str(msg.get("To", "")),
-                "envelope_to": str(msg.get("X-Mspctl-Rcpt-To", "")),
-                "subject": str(msg.get("Subject", "")),
+                "to": envelope_to or _addresses(str(msg.get("To", ""))),
+                # Unfolded and trimmed: a long subject is folded on the wire.
+                "subject": str(msg.get("Subject", "")).strip(),
                 "date": str(msg.get("Date", "")),
-                "size": path.stat().st_size,
+                "text": _body(msg, "plain"),
+                "html": _body(msg, "html"),
             }
         )
     return items
@@ -67,7 +95,7 @@ def create_app(mail_dir: Path) -> Starlette:
     async def index(request: Request) -> HTMLResponse:
         rows = "".join(
             f"<tr><td>{html.escape(m['date'])}</td><td>{html.escape(m['from'])}</td>"
-            f"<td>{html.escape(m['to'])}</td>"
+            f"<td>{html.escape(', '.join(m['to']))}</td>"
             f"<td><a href='messages/{html.escape(m['id'])}.eml'>"
             f"{html.escape(m['subject']) or '(no subject)'}</a></td></tr>"
             for m in list_messages(mail_dir)

@@ -36,6 +36,7 @@ _SCRUBBED_PREFIXES = ("MSP_", "INTAKE_", "VENDOR_SYNC_", "SECRETS_BROKER_", "POR
 _NOT_FOR_PORTAL = ("MSP_DATABASE_URL", "MSP_REDIS_URL", "MSP_VAULT_ADDR", "MSP_SMTP_URL", "MSP_VENDOR_SIM_URL")
 _MAX_UNIX_SOCKET = 100
 LISTENER = "openbao-bootstrap"
+DEV_OPS_EMAIL = "ops@msp.example"
 DEFAULT_TIMEOUT = 180.0
 
 
@@ -196,6 +197,8 @@ class Stack:
             "SECRETS_BROKER_DATABASE_URL": service_urls["secrets_broker"],
             "PORTAL_DATABASE_URL": service_urls["portal"],
             "MSP_PORTAL_URL": f"{local}:{ports['portal']}",
+            # Where intake's worker mails drift-review and renewal tasks (the dev mail sink takes anything).
+            "MSP_OPS_EMAIL": DEV_OPS_EMAIL,
             "VENDOR_SYNC_RDAP_BOOTSTRAP_URL": f"{sim}/rdap/bootstrap/dns.json",
             "VENDOR_SYNC_HTTP_ALLOWED_HOSTS": f"http://127.0.0.1:{ports['vendor_sim']}",
             "MSP_DEV_TOKEN_PROFILE": self.token_profile,

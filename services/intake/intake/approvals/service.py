@@ -14,7 +14,7 @@ from intake.approvals.views import approval_view, effective_status, status_claus
 from intake.clients.models import Client
 from intake.common.queries import get_visible, keyset_page, where_equal, where_visible
 from intake.common.types import new_id, utcnow
-from intake.events import emit
+from intake.events import approval_created_data, emit
 from intake.tasks import workflow
 from intake.tasks.models import Task
 from intake.tasks.service import apply_status, get_task
@@ -95,6 +95,13 @@ def request_approval(session: Session, *, user: Principal, task_id: uuid.UUID, b
         updated_at=now,
     )
     session.add(approval)
+    emit(
+        session,
+        "approval.created",
+        client_id=approval.client_id,
+        aggregate_id=approval.id,
+        data=approval_created_data(approval.id, task_id=approval.task_id, origin="task"),
+    )
     session.commit()
     return approval
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Index, Text, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -29,6 +29,15 @@ class Client(SQLModel, table=True):
     primary_domain: str = Field(sa_type=Text)
     approver_emails: list[str] = Field(sa_column=Column(JSONB, nullable=False))
     purchase_approval_threshold_cents: int = Field(sa_type=BigInteger)
+    # Who gets access alerts; NULL means the approvers (migration 0006).
+    alert_emails: list[str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    # Whether requesters with a verified address get mail when their tasks change status.
+    status_mail: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
     status: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+    @property
+    def alert_recipients(self) -> list[str]:
+        """Where access alerts go: `alert_emails`, or the approvers when none are set."""
+        return list(self.alert_emails or self.approver_emails)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from intake.common.types import Cents, Email, Hostname, Input, Name, Output, UtcDatetime
 from mspkit.vocabulary import ClientStatus
 
 ApproverEmails = Annotated[list[Email], Field(min_length=1, max_length=20)]
+# Empty in a PATCH: back to the default (the approvers get the access alerts).
+AlertEmails = Annotated[list[Email], Field(max_length=20)]
+# true or false only (not "yes" or 1).
+Switch = Annotated[bool, Strict()]
 
 
 class ClientCreate(Input):
@@ -20,6 +24,10 @@ class ClientCreate(Input):
     primary_domain: Hostname
     approver_emails: ApproverEmails
     purchase_approval_threshold_cents: Cents
+    # Access alerts (a credential released to a person); absent or empty: the approver_emails.
+    alert_emails: AlertEmails | None = None
+    # Mail to requesters (with a verified address) when one of their tasks changes status.
+    status_mail: Switch = True
 
 
 class ClientUpdate(Input):
@@ -29,6 +37,8 @@ class ClientUpdate(Input):
     primary_domain: Hostname | None = None
     approver_emails: ApproverEmails | None = None
     purchase_approval_threshold_cents: Cents | None = None
+    alert_emails: AlertEmails | None = None
+    status_mail: Switch | None = None
     status: ClientStatus | None = None
 
 
@@ -40,6 +50,9 @@ class ClientPublic(Output):
     primary_domain: str
     approver_emails: list[str]
     purchase_approval_threshold_cents: int
+    # Null: access alerts go to the approver_emails.
+    alert_emails: list[str] | None
+    status_mail: bool
     status: ClientStatus
     created_at: UtcDatetime
     updated_at: UtcDatetime

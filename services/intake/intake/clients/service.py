@@ -28,6 +28,8 @@ def create_client(session: Session, *, body: ClientCreate) -> Client:
         primary_domain=body.primary_domain.lower(),
         approver_emails=list(dict.fromkeys(body.approver_emails)),
         purchase_approval_threshold_cents=body.purchase_approval_threshold_cents,
+        alert_emails=_alert_emails(body.alert_emails),
+        status_mail=body.status_mail,
         status="active",
         created_at=now,
         updated_at=now,
@@ -35,6 +37,11 @@ def create_client(session: Session, *, body: ClientCreate) -> Client:
     session.add(client)
     session.commit()
     return client
+
+
+def _alert_emails(emails: list[str] | None) -> list[str] | None:
+    """Stored alert addresses, deduplicated; None (the approvers) for none."""
+    return list(dict.fromkeys(emails)) if emails else None
 
 
 def get_client(session: Session, *, user: Principal, client_id: uuid.UUID, for_update: bool = False) -> Client:
@@ -70,6 +77,8 @@ def update_client(session: Session, *, user: Principal, client_id: uuid.UUID, bo
         changes["primary_domain"] = changes["primary_domain"].lower()
     if "approver_emails" in changes:
         changes["approver_emails"] = list(dict.fromkeys(changes["approver_emails"]))
+    if "alert_emails" in changes:
+        changes["alert_emails"] = _alert_emails(changes["alert_emails"])
     for name, value in changes.items():
         setattr(client, name, value)
     if status is not None and status != client.status:

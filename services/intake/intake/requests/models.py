@@ -32,5 +32,7 @@ class ServiceRequest(SQLModel, table=True):
     status: str = Field(sa_type=Text)
     body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     created_by: str = Field(sa_type=Text)
+    # The requester's address, kept only when their token said `email_verified: true` (status mail).
+    requester_email: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

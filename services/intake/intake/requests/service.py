@@ -15,7 +15,7 @@ from intake.approvals.models import Approval
 from intake.clients.models import Client
 from intake.common.queries import get_visible, tenant_page
 from intake.common.types import new_id, utcnow
-from intake.events import emit
+from intake.events import approval_created_data, emit
 from intake.idempotency import service as idem
 from intake.requests.expansion import SCOPED_VENDOR_KINDS, AnyBody, Plan, expand, reads_registry
 from intake.requests.models import ServiceRequest
@@ -161,7 +161,15 @@ def _write_rows(
     common = {"client_id": client_id, "created_by": user.sub, "created_at": now, "updated_at": now}
     stored_body = body.model_dump(mode="json", exclude={"client_id"})
     session.execute(
-        _INSERT_REQUEST, {"id": request_id, "type": body.type, "status": "open", "body": stored_body, **common}
+        _INSERT_REQUEST,
+        {
+            "id": request_id,
+            "type": body.type,
+            "status": "open",
+            "body": stored_body,
+            "requester_email": verified_email(user),
+            **common,
+        },
     )
     tasks: list[dict[str, Any]] = []
     approvals: list[dict[str, Any]] = []
@@ -216,6 +224,28 @@ def _write_rows(
             aggregate_id=row["id"],
             data={"task_id": str(row["id"]), "request_id": str(request_id), "status": row["status"]},
         )
+    for approval_row in approvals:
+        emit(
+            session,
+            "approval.created",
+            client_id=client_id,
+            aggregate_id=approval_row["id"],
+            data=approval_created_data(approval_row["id"], task_id=approval_row["task_id"], origin="request"),
+        )
+
+
+def verified_email(user: Principal) -> str | None:
+    """The caller's address when their token vouches for it (`email_verified: true`), else None."""
+    if not user.is_client:
+        return None  # status mail is for a client's own requesters
+    email = user.claims.get("email")
+    if user.claims.get("email_verified") is not True or not isinstance(email, str):
+        return None
+    email = email.strip()
+    # A token's claim is not a validated body field: keep only a plausible single address.
+    if not 3 <= len(email) <= 254 or "@" not in email or any(c.isspace() or c in ',;<>"\x00' for c in email):
+        return None
+    return email
 
 
 def get_request(session: Session, *, user: Principal, request_id: uuid.UUID) -> ServiceRequest:

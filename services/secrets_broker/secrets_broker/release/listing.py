@@ -1,4 +1,5 @@
-"""`GET /v1/releases`: releases newest first, service releases included, with who, when and why.
+"""`GET /v1/releases`: releases newest first, service releases included, with who, when and why;
+and `GET /internal/releases/{id}`, one release with its credential's name for intake's access alert.
 
 Who may list, and which client they are held to, is decided before this module is called
 (`deps.AuditClient`: an admin sees every client or the one asked for, a client_admin only their
@@ -13,7 +14,9 @@ import uuid
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from mspkit.errors import NotFound
 from mspkit.pagination import keyset, page_of
+from secrets_broker.credentials.models import Credential
 from secrets_broker.ledger.models import Disclosure
 from secrets_broker.release.models import Release
 
@@ -40,3 +43,21 @@ def list_page(
         found = session.execute(select(Disclosure).where(col(Disclosure.release_id).in_(third_party))).scalars()
         ledger = {d.release_id: d for d in found}
     return [(r, ledger.get(r.id)) for r in rows], next_cursor
+
+
+def get_with_name(session: Session, *, release_id: uuid.UUID) -> tuple[Release, Disclosure | None, str]:
+    """One release, its ledger row (third party) and its credential's name; 404 when unknown."""
+    row = session.execute(
+        select(Release, Credential.name)  # type: ignore[call-overload]
+        .join(Credential, col(Credential.id) == col(Release.credential_id))
+        .where(col(Release.id) == release_id)
+    ).first()
+    if row is None:
+        raise NotFound("release not found")
+    release, name = row
+    disclosure = None
+    if release.recipient_type == "third_party":
+        disclosure = session.execute(
+            select(Disclosure).where(col(Disclosure.release_id) == release.id)
+        ).scalar_one_or_none()
+    return release, disclosure, str(name)

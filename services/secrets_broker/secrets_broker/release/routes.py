@@ -1,4 +1,5 @@
-"""Release routes: `POST|GET /v1/releases`, `GET /v1/releases/{id}`, `POST /internal/service-releases`."""
+"""Release routes: `POST|GET /v1/releases`, `GET /v1/releases/{id}`, `POST /internal/service-releases`,
+`GET /internal/releases/{id}` (svc:intake)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from secrets_broker.deps import (
     AuditClient,
     Gateway,
     Intake,
+    IntakeService,
     MailerDep,
     NoStore,
     SessionDep,
@@ -23,6 +25,7 @@ from secrets_broker.deps import (
 from secrets_broker.release import listing, service
 from secrets_broker.release.schemas import (
     ReleaseCreate,
+    ReleaseForIntake,
     ReleaseIssued,
     ReleasePublic,
     ServiceReleaseCreate,
@@ -72,9 +75,14 @@ def get_release(release_id: uuid.UUID, session: SessionDep, user: TechnicianOrAd
     return ReleasePublic.of(release, disclosure, now=utcnow())
 
 
-@router.post(
-    "/internal/service-releases", status_code=201, response_model=ServiceReleaseIssued, dependencies=[NoStore]
-)
+@router.get("/internal/releases/{release_id}", response_model=ReleaseForIntake)
+def get_release_for_intake(release_id: uuid.UUID, session: SessionDep, _: IntakeService) -> ReleaseForIntake:
+    """One release with its credential's name and reason, for intake's access alert (never a secret); 404 unknown."""
+    release, disclosure, name = listing.get_with_name(session, release_id=release_id)
+    return ReleaseForIntake.with_name(release, disclosure, credential_name=name, now=utcnow())
+
+
+@router.post("/internal/service-releases", status_code=201, response_model=ServiceReleaseIssued, dependencies=[NoStore])
 def create_service_release(
     body: ServiceReleaseCreate,
     session: SessionDep,

@@ -86,6 +86,24 @@ class ReleasePublic(Output):
         )
 
 
+class ReleaseForIntake(ReleasePublic):
+    """`GET /internal/releases/{id}` (svc:intake, for the access alert): the release with its client
+    and the credential's name; never a secret, token, fingerprint or accessor."""
+
+    client_id: uuid.UUID
+    credential_name: str
+
+    @classmethod
+    def with_name(
+        cls, release: Release, disclosure: Disclosure | None, *, credential_name: str, now: datetime
+    ) -> ReleaseForIntake:
+        """The internal view of a release row and its credential's name."""
+        public = ReleasePublic.of(release, disclosure, now=now)
+        return cls.model_validate(
+            {**public.model_dump(), "client_id": release.client_id, "credential_name": credential_name}
+        )
+
+
 class ServiceReleaseCreate(Input):
     """`POST /internal/service-releases`."""
 
