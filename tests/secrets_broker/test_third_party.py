@@ -293,6 +293,11 @@ def test_starttls_is_required_where_configured_and_never_skipped(world: World, m
         "SECRETS_BROKER_SERVICE_CLIENT_SECRET": uuid.uuid4().hex,
         "SECRETS_BROKER_FINGERPRINT_KEY": uuid.uuid4().hex,
         "SECRETS_BROKER_SMTP_URL": "smtp://relay.example.net:587",
+        # Outside dev the issuer and Vault must be https:// too (tests/mspkit/test_production_guards.py).
+        "MSP_JWT_ISSUER": "https://idp.example.net",
+        "MSP_JWKS_URL": "https://idp.example.net/.well-known/jwks.json",
+        "MSP_TOKEN_URL": "https://idp.example.net/oauth/token",
+        "MSP_VAULT_ADDR": "https://openbao.example.net:8200",
     }.items():
         monkeypatch.setenv(name, value)
     assert Settings().smtp_uses_starttls() is True

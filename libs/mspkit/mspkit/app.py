@@ -17,6 +17,7 @@ from mspkit.accesslog import AccessLogMiddleware
 from mspkit.apidocs import install_api_docs
 from mspkit.auth import JWTVerifier, VerifiedTokens
 from mspkit.errors import COMMON_ERROR_RESPONSES, install_error_handlers
+from mspkit.issuer_guard import IssuerGuard
 from mspkit.logging import configure_logging, get_logger
 from mspkit.metrics import MetricsMiddleware, metrics_response
 from mspkit.settings import KitSettings
@@ -100,11 +101,17 @@ def _run_checks(checks: Mapping[str, Check]) -> tuple[bool, dict[str, str]]:
 
 def _with_gc_tuning(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
+    guard: IssuerGuard | None = None,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan, preceded by `gctune.tune()`: at start-up everything the process needs is imported."""
+    """The app's lifespan, preceded by `gctune.tune()`: at start-up everything the process needs is imported.
+
+    Outside dev it first reads the issuer's discovery document once: a dev issuer stops the start-up.
+    """
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if guard is not None:
+            await run_in_threadpool(guard.check_at_startup)
         gctune.tune()
         if lifespan is None:
             yield
@@ -128,12 +135,14 @@ def create_app(
 ) -> FastAPI:
     """Build a FastAPI app with the kit's rules wired in."""
     configure_logging(service, settings.log_level, secrets=settings.secret_values())
+    # Outside dev the issuer must not be mspctl's dev issuer: checked at start-up and by /readyz.
+    guard = None if settings.is_dev else IssuerGuard(settings.jwt_issuer)
     # docs_url/redoc_url off: FastAPI's pages load their assets from a CDN; apidocs serves its own.
     app = _KitApp(
         title=service,
         version=version,
         responses=COMMON_ERROR_RESPONSES,
-        lifespan=_with_gc_tuning(lifespan),
+        lifespan=_with_gc_tuning(lifespan, guard),
         docs_url=None,
         redoc_url=None,
     )
@@ -149,6 +158,9 @@ def create_app(
     app.state.verified_tokens = VerifiedTokens()
     install_error_handlers(app, union_tags=union_tags, header_names=header_names)
     ready = dict(ready_checks or {})
+    if guard is not None:
+        ready["issuer"] = guard.check
+    app.state.issuer_guard = guard
     health = dict(health_checks or {})
 
     @app.get("/healthz", include_in_schema=False)

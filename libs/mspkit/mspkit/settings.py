@@ -11,7 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mspkit.auth import ClaimMap
 
 # Values that mean "nobody configured this": refused outside dev.
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "dev", "xxx", "todo"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "placeholder", "dev", "xxx", "todo", "replace", "replace-me"}
+)
+# Shared URLs that carry tokens or keys: outside dev each must be https://.
+HTTPS_SETTINGS = ("jwt_issuer", "jwks_url", "token_url")
 
 
 class KitSettings(BaseSettings):
@@ -21,8 +25,12 @@ class KitSettings(BaseSettings):
     `<devstack>/env` serves all services while a single service can still be pointed elsewhere.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    # hide_input_in_errors: a refusal must not echo the environment (secrets included) into a log.
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, hide_input_in_errors=True)
     service_name: ClassVar[str] = "service"
+    # Shared settings this service never uses (the portal has no service identity): the production
+    # guards skip them, so a deployment need not invent a value nobody reads.
+    unused_settings: ClassVar[frozenset[str]] = frozenset()
 
     env: str = Field("production", validation_alias=AliasChoices("MSP_ENV"))
     log_level: str = "INFO"
@@ -74,13 +82,41 @@ class KitSettings(BaseSettings):
         """Client id at the token endpoint: the service identity `svc:<name>`."""
         return f"svc:{self.service_name}"
 
+    def env_name(self, name: str) -> str:
+        """The environment variable an operator sets for a field (`MSP_<NAME>` for a shared one)."""
+        upper = name.upper()
+        if name in KitSettings.model_fields:
+            return f"MSP_{upper}"
+        return f"{self.model_config.get('env_prefix', '')}{upper}"
+
+    def _also(self, name: str) -> str:
+        prefix = str(self.model_config.get("env_prefix", ""))
+        return f"; also read as {prefix}{name.upper()}" if prefix and name in KitSettings.model_fields else ""
+
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> KitSettings:
         if self.is_dev:
             return self
         for name, value in self:
+            if name in self.unused_settings:
+                continue
             if isinstance(value, SecretStr) and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-                raise ValueError(f"{name} holds a placeholder secret; refusing to start outside MSP_ENV=dev")
+                raise ValueError(
+                    f"{self.env_name(name)} holds a placeholder secret; refusing to start outside MSP_ENV=dev"
+                    f" ({name}{self._also(name)})"
+                )
+        for name in HTTPS_SETTINGS:
+            if name in self.unused_settings:
+                continue
+            value = str(getattr(self, name))
+            if not value.startswith("https://"):
+                # Only the scheme: a URL may carry credentials an operator pasted into it.
+                scheme = value.split("://", 1)[0] + "://" if "://" in value else "no scheme"
+                what = "issuer" if name == "jwt_issuer" else "URL"
+                raise ValueError(
+                    f"{self.env_name(name)} must be an https:// {what} outside MSP_ENV=dev"
+                    f" (got {scheme}{self._also(name)})"
+                )
         return self
 
     @property

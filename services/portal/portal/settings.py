@@ -17,6 +17,9 @@ class Settings(KitSettings):
 
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
     service_name = "portal"
+    # The portal acts for people only: no service identity (client credentials, MSP_TOKEN_URL), and it
+    # takes the key set's address from the discovery document it reads from the https:// issuer.
+    unused_settings = frozenset({"service_client_secret", "token_url", "jwks_url"})
 
     db_pool_size: int = 10
     # Where browsers reach the portal; the OIDC redirect URI is `<public_url>/auth/callback`.

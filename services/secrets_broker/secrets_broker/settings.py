@@ -85,6 +85,16 @@ class Settings(KitSettings):
         return (self.public_url or self.secrets_broker_url).rstrip("/")
 
     @model_validator(mode="after")
+    def _require_vault_tls(self) -> Settings:
+        # The broker sends its AppRole login and every wrapping token to Vault: never in clear text.
+        if not self.is_dev and urlsplit(self.vault_addr).scheme != "https":
+            raise ValueError(
+                f"{self.env_name('vault_addr')} must be an https:// Vault address outside MSP_ENV=dev"
+                " (also read as SECRETS_BROKER_VAULT_ADDR)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _require_mail_tls(self) -> Settings:
         if not self.is_dev and self.smtp_starttls is False and urlsplit(self.smtp_url).scheme != "smtps":
             raise ValueError(

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -153,9 +154,18 @@ def server_command(layout: Layout) -> list[str]:
     return [binary(), "server", f"-config={layout.bao_hcl}"]
 
 
+# A production OpenBao's TLS certificate may come from a private CA: `MSP_VAULT_CACERT` names its PEM file.
+CACERT_ENV = "MSP_VAULT_CACERT"
+
+
+def _verify() -> ssl.SSLContext | bool:
+    cafile = os.environ.get(CACERT_ENV)
+    return ssl.create_default_context(cafile=cafile) if cafile else True
+
+
 def _client(addr: str, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
     headers = {"X-Vault-Token": token} if token else {}
-    return httpx.Client(base_url=addr.rstrip("/") + "/v1/", headers=headers, timeout=timeout)
+    return httpx.Client(base_url=addr.rstrip("/") + "/v1/", headers=headers, timeout=timeout, verify=_verify())
 
 
 def _check(resp: httpx.Response, what: str, ok: tuple[int, ...] = (200, 204)) -> httpx.Response:
@@ -357,6 +367,40 @@ def bootstrap(addr: str, admin_token: str, layout: Layout) -> list[str]:
             changed += _ensure_role(c, role)
         changed += _ensure_launcher_token(addr, c, layout)
     return changed
+
+
+def verify(addr: str, admin_token: str) -> list[str]:
+    """What differs from the broker's configuration, read-only (empty when all is in place).
+
+    Checks an enabled audit device, the KV v2 mount, each policy's exact text, AppRole, and each role's
+    settings; it writes nothing, so an operator's read-capable token is enough.
+    """
+    problems: list[str] = []
+    with _client(addr, admin_token) as c:
+        if not audit_enabled(addr, admin_token):
+            problems.append("no audit device is enabled")
+        mount = _data(_check(c.get("sys/mounts"), "list mounts")).get(f"{KV_MOUNT}/")
+        if mount is None:
+            problems.append(f"mount {KV_MOUNT}/ is missing")
+        elif mount.get("type") != "kv" or (mount.get("options") or {}).get("version") != "2":
+            problems.append(f"mount {KV_MOUNT}/ is not KV v2")
+        for name, text in POLICIES.items():
+            resp = c.get(f"sys/policies/acl/{name}")
+            if resp.status_code != 200:
+                problems.append(f"policy {name} is missing")
+            elif _data(resp).get("policy") != text:
+                problems.append(f"policy {name} differs from bootstrap's")
+        if "approle/" not in _data(_check(c.get("sys/auth"), "list auth methods")):
+            problems.append("auth approle/ is not enabled")
+        else:
+            for role in ROLES:
+                resp = c.get(f"auth/approle/role/{role}")
+                wanted = {**ROLE_SETTINGS, "token_policies": [role]}
+                if resp.status_code != 200:
+                    problems.append(f"approle {role} is missing")
+                elif any(_data(resp).get(k) != v for k, v in wanted.items()):
+                    problems.append(f"approle {role} differs from bootstrap's")
+    return problems
 
 
 def is_bootstrapped(addr: str, layout: Layout) -> bool:

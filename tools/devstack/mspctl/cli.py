@@ -8,18 +8,25 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 from rich.console import Console
 
-from mspctl import parts
+from mspctl import bao, parts
 from mspctl.bao import BaoError
+from mspctl.envfile import read_env
+from mspctl.files import write_private
 from mspctl.launcher import LaunchRefusedError, run_with_secret_id
-from mspctl.layout import DEFAULT_DIRNAME, Layout
-from mspctl.stack import Stack, StackError
-from mspctl.tokens import TokenError, mint
+from mspctl.layout import DEFAULT_DIRNAME, Layout, devstack_dir
+
+if TYPE_CHECKING:
+    from mspctl.stack import Stack
+
+# The dev stack's modules (supervisor, embedded servers, the dev issuer) are imported by the commands
+# that need them: `run-with-secret-id` and `vault-bootstrap` also run in the production images, which
+# ship only mspctl's launcher and bootstrap (see deploy/README.md).
 
 app = typer.Typer(
     add_completion=False,
@@ -32,6 +39,8 @@ err = Console(stderr=True, highlight=False)
 
 
 def _stack(ports: str | None = None) -> Stack:
+    from mspctl.stack import Stack
+
     return Stack(ports=ports, say=lambda message: err.print(f"[dim]{message}[/dim]"))
 
 
@@ -50,6 +59,8 @@ def up(
     demo: Annotated[bool, typer.Option(help="Seed demo data once (full stack only).")] = True,
 ) -> None:
     """Start the stack; print one `NAME URL` line per part once all are ready."""
+    from mspctl.stack import StackError
+
     if ports not in (None, "auto", "fixed"):
         raise _fail("--ports must be 'auto' or 'fixed'")
     stack = _stack(ports)
@@ -174,6 +185,8 @@ def urls() -> None:
 
 
 def _part_command(action: str, part: str) -> None:
+    from mspctl.stack import StackError
+
     stack = _stack()
     try:
         if action == "stop":
@@ -219,6 +232,8 @@ def token(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 3600,
 ) -> None:
     """Print one line: a JWT signed by the dev issuer."""
+    from mspctl.tokens import TokenError, mint
+
     try:
         jwt = mint(None, role=role, sub=sub, client_id=client_id, aud=aud or None, ttl=ttl)
     except (TokenError, OSError) as exc:
@@ -254,6 +269,54 @@ def run_with_secret_id_cmd(
         run_with_secret_id(None, role, args)
     except (LaunchRefusedError, BaoError, OSError) as exc:
         raise _fail(str(exc), code=2) from exc
+
+
+@app.command("vault-bootstrap")
+def vault_bootstrap(
+    addr: Annotated[str, typer.Option(help="Vault or OpenBao address, e.g. https://openbao:8200")],
+    token_file: Annotated[Path, typer.Option(help="File holding an admin token (read once, never printed)")],
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the launcher token and env are written; default MSP_DEVSTACK_DIR or .devstack/"),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only verify the audit device, mount, policies and roles")
+    ] = False,
+) -> None:
+    """Bring any Vault or OpenBao to the broker's configuration, the same bootstrap as `mspctl up`.
+
+    Idempotent: only what is missing or different is written. It refuses a server with no audit device.
+    `--check` writes nothing and exits 1 listing what differs.
+    """
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise _fail(f"--token-file: cannot read {token_file}: {exc.strerror}") from exc
+    if not token:
+        raise _fail(f"--token-file: {token_file} is empty")
+    try:
+        if check:
+            problems = bao.verify(addr, token)
+            for problem in problems:
+                print(problem)
+            if problems:
+                raise _fail(f"{addr} is not bootstrapped: {'; '.join(problems)}")
+            err.print(f"{addr}: audit device, mount, policies and roles are in place")
+            return
+        layout = Layout(devstack_dir(state_dir))
+        layout.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        known = read_env(layout.env_file).get("MSP_VAULT_ADDR")
+        if known not in (None, addr):
+            raise _fail(f"--state-dir {layout.root} belongs to the server at {known}, not {addr}")
+        changed = bao.bootstrap(addr, token, layout)
+        if known is None:
+            # The launcher (`run-with-secret-id`) finds the server here, beside its token.
+            write_private(layout.env_file, f"# Written by mspctl vault-bootstrap.\nMSP_VAULT_ADDR={addr}\n")
+    except (BaoError, httpx.HTTPError, OSError) as exc:
+        raise _fail(f"vault-bootstrap: {exc}") from exc
+    for item in changed:
+        print(f"changed {item}")
+    err.print(f"{addr}: bootstrapped ({', '.join(changed) or 'nothing to change'})")
 
 
 def main() -> None:

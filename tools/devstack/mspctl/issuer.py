@@ -11,7 +11,8 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -257,15 +258,43 @@ def create_app(
     )
 
 
+class DevOnlyRefused(RuntimeError):
+    """The dev issuer was asked to start outside MSP_ENV=dev."""
+
+
+def require_dev_env(root: Path, environ: Mapping[str, str] | None = None) -> None:
+    """Raise DevOnlyRefused unless MSP_ENV=dev: the process's own, else the devstack's env file.
+
+    The dev issuer signs a token for anyone who picks a name on its page, so it never runs elsewhere.
+    Supervisor hands parts a scrubbed environment, hence the devstack's env file when MSP_ENV is unset.
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get("MSP_ENV")
+    where = "MSP_ENV"
+    if value is None:
+        value = read_env(Layout(root).env_file).get("MSP_ENV")
+        where = f"MSP_ENV in {Layout(root).env_file}"
+    if value != "dev":
+        raise DevOnlyRefused(
+            f"the dev issuer refuses to start: {where} is {value or 'unset'!r}; it runs only with MSP_ENV=dev"
+        )
+
+
 def main() -> None:
-    """Run the issuer on 127.0.0.1."""
+    """Run the issuer on 127.0.0.1 (dev only)."""
     parser = argparse.ArgumentParser(description="mspctl dev token issuer")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--devstack", default=None)
+    # docker-compose.dev.yml runs it in a container of its own; mspctl keeps it on loopback.
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    try:
+        require_dev_env(devstack_dir(args.devstack))
+    except DevOnlyRefused as exc:
+        raise SystemExit(str(exc)) from exc
     issuer_url = os.environ.get("MSP_JWT_ISSUER") or f"http://127.0.0.1:{args.port}"
     app = create_app(devstack_dir(args.devstack), issuer_url, os.environ.get("MSP_DEV_TOKEN_PROFILE") or "dev")
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
 
 
 if __name__ == "__main__":

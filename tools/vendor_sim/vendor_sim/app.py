@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vendor_sim import faults, rdap
 from vendor_sim.state import FaultSpecError, SimState
@@ -129,6 +133,67 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"reset": True})
 
 
+# `/_sim` answers only a loopback Host: a page on another site (DNS rebinding) cannot drive it.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class DevOnlyRefused(RuntimeError):
+    """vendor_sim was asked to start outside MSP_ENV=dev."""
+
+
+def require_dev_env(env: dict[str, str] | None = None) -> None:
+    """Raise DevOnlyRefused unless MSP_ENV=dev: the simulator takes any API key and is never deployed."""
+    value = (os.environ if env is None else env).get("MSP_ENV", "")
+    if value != "dev":
+        raise DevOnlyRefused(
+            f"vendor_sim refuses to start: MSP_ENV is {value or 'unset'!r}; it runs only with MSP_ENV=dev"
+        )
+
+
+def _host_name(host: str) -> str:
+    if host.startswith("["):  # [::1]:8080
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class ControlGuard:
+    """`/_sim/*`: a loopback `Host` only, and writes only with no body or an `application/json` one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not (scope["path"] == "/_sim" or scope["path"].startswith("/_sim/")):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        refusal = self._refusal(scope["method"], headers)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, error, detail = refusal
+        await JSONResponse({"error": error, "detail": detail}, status_code=status)(scope, receive, send)
+
+    @staticmethod
+    def _refusal(method: str, headers: Headers) -> tuple[int, str, str] | None:
+        if _host_name(headers.get("host", "").strip().lower()) not in LOOPBACK_HOSTS:
+            return 403, "forbidden", "the /_sim control API answers only a loopback Host"
+        if method not in WRITE_METHODS:
+            return None
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+        if (media or has_body) and media != "application/json":
+            return 415, "unsupported_media_type", "/_sim writes take an application/json body only"
+        return None
+
+
+@asynccontextmanager
+async def _dev_only(_: Starlette) -> AsyncIterator[None]:
+    require_dev_env()
+    yield
+
+
 def create_app(*, latency_ms: float | None = None, sleep: faults.Sleep = asyncio.sleep) -> Starlette:
     """Build a simulator with its own state (tests build one each, and may pass a recording `sleep`)."""
     routes = [
@@ -147,7 +212,8 @@ def create_app(*, latency_ms: float | None = None, sleep: faults.Sleep = asyncio
         Route("/_sim/requests", requests_delete, methods=["DELETE"]),
         Route("/_sim/reset", reset, methods=["POST"]),
     ]
-    application = Starlette(routes=routes)
+    application = Starlette(routes=routes, lifespan=_dev_only)
+    application.add_middleware(ControlGuard)
     application.state.sim = SimState(latency_ms)
     application.state.sleep = sleep
     return application
