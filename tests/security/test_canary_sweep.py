@@ -7,6 +7,7 @@ plain, base64, JSON-escaped, URL-encoded and hex forms, in:
 - the inner run's own output (the in-process services' logs) and every `<devstack>/logs/*` file;
 - a `pg_dump` of every schema (the embedded wheel's `pg_dump`: the system one is too old);
 - every Redis command recorded by `MONITOR` for the whole run, kombu bodies base64-decoded;
+- every mailed message (`<devstack>/mail/*.eml`), also scanned by `mspkit.mailguard` for token shapes;
 - OpenBao's audit log, which must hold no canary, but must hold the canary's HMAC as returned by
   `sys/audit-hash` (the positive control that proves the sweep looks at a live log).
 """
@@ -21,12 +22,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from email import message_from_bytes
 from pathlib import Path
 
 import httpx
 import pytest
 
 from mspkit.leakcheck import find_leaks
+from mspkit.mailguard import scan_message
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -124,6 +127,14 @@ def test_no_canary_in_any_sink(tmp_path):
         }
         for log_file in (root / "logs").glob("*"):
             sinks[f"log {log_file.name}"] = log_file.read_bytes()
+        # Every message the services mailed (reveal links, approval requests, access alerts): no
+        # secret in any form, and no token shape (Vault token, JWT, PEM key) once every part is decoded.
+        mails = sorted((root / "mail").glob("*.eml"))
+        assert mails, "the inner runs mailed nothing: the sweep would not look at any message"
+        for mail in mails:
+            sinks[f"mail {mail.name}"] = mail.read_bytes()
+            finding = scan_message(message_from_bytes(mail.read_bytes()), canaries=canaries)
+            assert finding is None, f"{mail.name}: {finding}"
         hits = {
             (name, canary[:6] + "…", form)
             for canary in canaries

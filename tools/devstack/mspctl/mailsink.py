@@ -136,13 +136,15 @@ def main() -> None:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--smtp-port", type=int, required=True)
     parser.add_argument("--http-port", type=int, required=True)
+    # Loopback for mspctl; a container (docker-compose.dev.yml) listens on its own interface instead.
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     mail_dir = Path(args.dir)
     mail_dir.mkdir(parents=True, exist_ok=True)
-    controller = Controller(StoreHandler(mail_dir), hostname="127.0.0.1", port=args.smtp_port)
+    controller = Controller(StoreHandler(mail_dir), hostname=args.host, port=args.smtp_port)
     controller.start()
     try:
-        uvicorn.run(create_app(mail_dir), host="127.0.0.1", port=args.http_port, log_level="info", access_log=False)
+        uvicorn.run(create_app(mail_dir), host=args.host, port=args.http_port, log_level="info", access_log=False)
     finally:
         controller.stop()
 
