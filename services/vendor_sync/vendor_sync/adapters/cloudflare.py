@@ -1,0 +1,332 @@
+"""Cloudflare DNS (API v4), read side: zones and DNS records through the vendor HTTP kit.
+
+Statuses are mapped by the kit (`error_for_status`); this module adds Cloudflare's error envelope
+(`success: false`, `errors[{code, message, error_chain}]`) to the kit's error once, in `_envelope_error`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from redis import Redis
+
+from mspkit.http import (
+    BreakerConfig,
+    FetchLimits,
+    RetryPolicy,
+    VendorError,
+    VendorHTTP,
+    VendorPermanentError,
+    VendorResponseError,
+    is_json_media_type,
+    origin_of,
+    parse_json,
+    redact_url,
+)
+from mspkit.http.body import read_capped
+from mspkit.http.urls import is_loopback_host
+from vendor_sync.adapters.dns_types import RECORDS_READ, ZONES_READ, DnsRecord, Zone
+
+VENDOR = "cloudflare"
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+# Cloudflare's global limit per user token: 1200 requests per five minutes.
+DEFAULT_RATE = "1200 per 5 minutes"
+ZONES_PER_PAGE = 50  # the API's maximum for /zones
+RECORDS_PER_PAGE = 100
+# A longer listing is refused rather than returned in part: a partial list would plan deletes.
+MAX_PAGES = 200
+# Error envelopes are small; anything bigger is not worth reading for its words.
+ERROR_BODY_MAX_BYTES = 64 * 1024
+ERROR_BODY_DEADLINE_S = 5.0
+_MAX_ERRORS_SHOWN = 5
+_MAX_WORDS = 200
+
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,1024}")
+_ZONE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+# Set by the adapter around each call: the response hook keeps the body of an error response here,
+# since the kit raises on a 4xx/5xx status without reading the body.
+_error_body: ContextVar[list[bytes] | None] = ContextVar("cloudflare_error_body", default=None)
+
+
+def _keep_error_body(response: httpx.Response) -> None:
+    """httpx response hook: read a small JSON error body under a cap for the envelope, never anything else."""
+    box = _error_body.get()
+    if box is None or response.status_code < 400:
+        return
+    content_type = response.headers.get("content-type")
+    if content_type and not is_json_media_type(content_type):
+        return
+    try:
+        body = read_capped(
+            response,
+            deadline=time.monotonic() + ERROR_BODY_DEADLINE_S,
+            deadline_s=ERROR_BODY_DEADLINE_S,
+            max_bytes=ERROR_BODY_MAX_BYTES,
+            clock=time.monotonic,
+            where=redact_url(response.request.url),
+            vendor=VENDOR,
+        )
+    except (httpx.HTTPError, VendorError):
+        # Unreadable or oversized: the kit's status error stands on its own.
+        return
+    box[:] = [body]
+
+
+class CloudflareAdapter:
+    """Lists a Cloudflare account's zones and their DNS records with a scoped API token (Bearer)."""
+
+    vendor = VENDOR
+    capabilities: frozenset[str] = frozenset({ZONES_READ, RECORDS_READ})
+
+    def __init__(
+        self,
+        api_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        http: VendorHTTP | None = None,
+        redis: Redis | None = None,
+        rate: str | None = None,
+        breaker: BreakerConfig | None = None,
+        retry: RetryPolicy | None = None,
+        limits: FetchLimits | None = None,
+        transport: httpx.BaseTransport | None = None,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
+        if not isinstance(api_token, str) or not _TOKEN_SHAPE.fullmatch(api_token):
+            # Never echo the value: it is (or was meant to be) a secret.
+            raise ValueError("Cloudflare API token must be a non-empty printable ASCII string without spaces")
+        self.base_url = base_url.rstrip("/")
+        origin = origin_of(self.base_url)
+        if origin.scheme != "https" and not is_loopback_host(origin.host):
+            raise ValueError(f"Cloudflare base URL must be https (plain http only on loopback): {origin}")
+        self.max_pages = max_pages
+        self._secret = api_token
+        self._headers = {"Authorization": f"Bearer {api_token}"}
+        self._owns_http = http is None
+        self.http = http or VendorHTTP(
+            VENDOR,
+            allowed_hosts=[str(origin)],
+            redis=redis,
+            rate=(rate or DEFAULT_RATE) if redis is not None else None,
+            breaker=breaker,
+            retry=retry,
+            limits=limits,
+            transport=transport,
+        )
+        hooks = self.http.client.event_hooks
+        if _keep_error_body not in hooks["response"]:
+            hooks["response"] = [*hooks["response"], _keep_error_body]
+            self.http.client.event_hooks = hooks
+
+    def __repr__(self) -> str:
+        return f"CloudflareAdapter(base_url={self.base_url!r})"
+
+    def list_zones(self) -> list[Zone]:
+        """Every zone the token can read, across all pages."""
+        zones: dict[str, Zone] = {}
+        for item in self._items("/zones", per_page=ZONES_PER_PAGE):
+            zone = _zone(item)
+            zones.setdefault(zone.id, zone)
+        return list(zones.values())
+
+    def list_records(self, zone_id: str) -> list[DnsRecord]:
+        """Every DNS record of a zone, across all pages; VendorNotFound when the zone is unknown."""
+        if not isinstance(zone_id, str) or not _ZONE_ID.fullmatch(zone_id):
+            raise ValueError("invalid Cloudflare zone id")
+        records: list[DnsRecord] = []
+        seen: set[str] = set()
+        for item in self._items(f"/zones/{zone_id}/dns_records", per_page=RECORDS_PER_PAGE):
+            record = _record(item)
+            # Offset pages can repeat a record when the zone changes between pages.
+            if record.id is not None:
+                if record.id in seen:
+                    continue
+                seen.add(record.id)
+            records.append(record)
+        return records
+
+    def _items(self, path: str, *, per_page: int) -> Iterator[Any]:
+        """Yield the results of every page: trusts total_pages, stops on an empty page, refuses too many."""
+        page = 1
+        while True:
+            data = self._get(path, {"page": page, "per_page": per_page})
+            result = data.get("result")
+            if not isinstance(result, list):
+                raise VendorResponseError(f"{VENDOR}: {path} page {page} has no result list", vendor=VENDOR)
+            if not result:
+                return
+            info = data.get("result_info")
+            info = info if isinstance(info, Mapping) else {}
+            served = info.get("page", page)
+            if served != page:
+                raise VendorResponseError(f"{VENDOR}: asked {path} page {page}, got page {served!r}", vendor=VENDOR)
+            total = info.get("total_pages", page)
+            if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+                raise VendorResponseError(f"{VENDOR}: {path} has an invalid total_pages", vendor=VENDOR)
+            if total > self.max_pages:
+                raise VendorResponseError(
+                    f"{VENDOR}: {path} has {total} pages, over the cap of {self.max_pages}; refusing a partial list",
+                    vendor=VENDOR,
+                )
+            yield from result
+            if page >= total:
+                return
+            page += 1
+
+    def _get(self, path: str, params: Mapping[str, int]) -> Mapping[str, Any]:
+        """GET one API path; returns the success envelope, or raises the kit's error with Cloudflare's words."""
+        url = f"{self.base_url}{path}?{urlencode(params)}"
+        box: list[bytes] = []
+        capture = _error_body.set(box)
+        try:
+            response = self.http.get_json(url, headers=self._headers)
+        except VendorError as exc:
+            enriched = _envelope_error(exc, box[0] if box else None, self._secret)
+            if enriched is exc:
+                raise
+            raise enriched from None
+        finally:
+            _error_body.reset(capture)
+        data = response.data
+        if not isinstance(data, Mapping) or "success" not in data:
+            raise VendorResponseError(f"{VENDOR}: {response.url} did not answer with an API envelope", vendor=VENDOR)
+        if data.get("success") is not True:
+            words = _describe(data.get("errors"), self._secret) or "no error given"
+            message = f"{VENDOR}: HTTP {response.status} from {response.url} with success false ({words})"
+            raise VendorPermanentError(message, vendor=VENDOR, status=response.status)
+        return data
+
+    def close(self) -> None:
+        """Close the HTTP client if this adapter created it."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> CloudflareAdapter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _envelope_error(exc: VendorError, body: bytes | None, secret: str) -> VendorError:
+    """The kit's error (same class, status and retry_after) with Cloudflare's codes and words, or exc itself."""
+    if body is None:
+        return exc
+    try:
+        data = parse_json(body)
+    except VendorResponseError:
+        return exc
+    if not isinstance(data, Mapping):
+        return exc
+    words = _describe(data.get("errors"), secret)
+    if not words:
+        return exc
+    enriched = copy.copy(exc)
+    enriched.args = (f"{exc} ({words})",)
+    return enriched
+
+
+def _describe(errors: Any, secret: str) -> str:
+    """Each error as 'Cloudflare error 1004: DNS Validation Error [9011: Length of content is invalid]'."""
+    if not isinstance(errors, list):
+        return ""
+    parts = []
+    for error in errors[:_MAX_ERRORS_SHOWN]:
+        if not isinstance(error, Mapping):
+            continue
+        text = f"Cloudflare error {_code(error.get('code'))}: {_words(error.get('message'), secret)}"
+        chain = error.get("error_chain")
+        if isinstance(chain, list):
+            links = [
+                f"{_code(link.get('code'))}: {_words(link.get('message'), secret)}"
+                for link in chain[:_MAX_ERRORS_SHOWN]
+                if isinstance(link, Mapping)
+            ]
+            if links:
+                text += f" [{'; '.join(links)}]"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _code(value: Any) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _words(value: Any, secret: str) -> str:
+    # Vendor text is hostile input: one line, bounded, and never the token even if a server echoes it.
+    text = _CONTROL.sub(" ", value).strip() if isinstance(value, str) else ""
+    return text.replace(secret, "[redacted]")[:_MAX_WORDS] or "(no message)"
+
+
+def _text(item: Mapping[str, Any], key: str, what: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise VendorResponseError(f"{VENDOR}: {what} without a {key}", vendor=VENDOR)
+    return value
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _zone(item: Any) -> Zone:
+    if not isinstance(item, Mapping):
+        raise VendorResponseError(f"{VENDOR}: a zone is not an object", vendor=VENDOR)
+    servers = item.get("name_servers")
+    status = item.get("status")
+    return Zone(
+        id=_text(item, "id", "zone"),
+        name=_text(item, "name", "zone").rstrip(".").lower(),
+        status=status if isinstance(status, str) else None,
+        name_servers=tuple(s.rstrip(".").lower() for s in servers if isinstance(s, str))
+        if isinstance(servers, list)
+        else (),
+    )
+
+
+def _record(item: Any) -> DnsRecord:
+    if not isinstance(item, Mapping):
+        raise VendorResponseError(f"{VENDOR}: a DNS record is not an object", vendor=VENDOR)
+    kind = _text(item, "type", "DNS record").upper()
+    ttl = _int(item.get("ttl"))
+    if ttl is None or ttl < 1:
+        raise VendorResponseError(f"{VENDOR}: a {kind} record without a valid ttl", vendor=VENDOR)
+    content = item.get("content")
+    if not isinstance(content, str):
+        raise VendorResponseError(f"{VENDOR}: a {kind} record without content", vendor=VENDOR)
+    data = item.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    priority = _int(item.get("priority"))
+    if priority is None:
+        # SRV and URI records carry it only inside `data`.
+        priority = _int(data.get("priority"))
+    record_id = item.get("id")
+    return DnsRecord(
+        type=kind,
+        name=_text(item, "name", "DNS record").rstrip(".").lower(),
+        content=_caa_content(data) if kind == "CAA" and data else content,
+        ttl=ttl,
+        priority=priority,
+        id=record_id if isinstance(record_id, str) and record_id else None,
+    )
+
+
+def _caa_content(data: Mapping[str, Any]) -> str:
+    """CAA in presentation form (RFC 8659: flags tag "value") from Cloudflare's `data`, not its tab-joined content."""
+    flags, tag, value = _int(data.get("flags")), data.get("tag"), data.get("value")
+    if flags is None or not isinstance(tag, str) or not isinstance(value, str):
+        raise VendorResponseError(f"{VENDOR}: a CAA record with incomplete data", vendor=VENDOR)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{flags} {tag} "{escaped}"'

@@ -1,0 +1,404 @@
+"""GoDaddy Domains API v1 (read side): `sso-key` auth, marker pagination, its error body mapped once."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn
+from urllib.parse import quote
+
+import httpx
+from redis import Redis
+
+from mspkit.http import (
+    BreakerConfig,
+    FetchLimits,
+    RateLimited,
+    RetryPolicy,
+    VendorAuthError,
+    VendorError,
+    VendorHTTP,
+    VendorNotFound,
+    VendorPermanentError,
+    VendorResponseError,
+    VendorTransientError,
+    error_for_status,
+    is_json_media_type,
+    origin_of,
+    parse_json,
+    redact_url,
+)
+from vendor_sync.adapters.rdap import InvalidDomainName, to_a_label
+from vendor_sync.adapters.rdap_parse import parse_rdap_datetime
+from vendor_sync.adapters.registrar_types import (
+    DOMAINS_READ,
+    Lifecycle,
+    RegistrarContact,
+    RegistrarDomain,
+)
+
+GODADDY_API = "https://api.godaddy.com"
+# GoDaddy documents 60 requests per minute per endpoint; callers pass it with a Redis client.
+GODADDY_RATE = "60/minute"
+PAGE_LIMIT = 500
+MAX_PAGES = 200
+# An error body is a few hundred bytes; read at most this much of it, and only for this long.
+_ERROR_BODY_MAX = 64 * 1024
+_ERROR_BODY_S = 5.0
+_MAX_TEXT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,256}$")
+Role = Literal["registrant", "admin", "tech", "billing"]
+_ROLES: tuple[tuple[str, Role], ...] = (
+    ("contactRegistrant", "registrant"),
+    ("contactAdmin", "admin"),
+    ("contactTech", "tech"),
+    ("contactBilling", "billing"),
+)
+# GoDaddy's status words (its `statuses` enum) folded by prefix; the first match wins.
+_LIFECYCLE: tuple[tuple[str, Lifecycle], ...] = (
+    ("ACTIVE", "active"),
+    ("EXPIRED", "expired"),
+    ("CANCELLED", "cancelled"),
+    ("DISABLED", "cancelled"),
+    ("TRANSFERRED_OUT", "transferred_out"),
+    ("TRANSFERRED", "transferred_out"),
+    ("AWAITING", "pending"),
+    ("PENDING", "pending"),
+)
+
+
+@dataclass(frozen=True)
+class GoDaddyFieldError:
+    """One entry of the `fields` array of a GoDaddy error (which input was wrong, and why)."""
+
+    path: str | None
+    code: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class GoDaddyErrorBody:
+    """GoDaddy's error body `{code, message, fields}`, cleaned of control characters and credentials."""
+
+    code: str | None
+    message: str | None
+    fields: tuple[GoDaddyFieldError, ...] = ()
+
+    def summary(self) -> str:
+        """One line for an exception message: code, message and each field's path and code."""
+        head = ": ".join(part for part in (self.code, self.message) if part)
+        parts = [f"{f.path or '?'} {f.code or ''}".strip() for f in self.fields[:5]]
+        return head + (f" (fields: {', '.join(parts)})" if parts else "")
+
+
+class GoDaddyError(VendorError):
+    """A GoDaddy HTTP error; `body` holds its parsed error body when it sent one."""
+
+    body: GoDaddyErrorBody | None = None
+
+
+class GoDaddyAuthError(GoDaddyError, VendorAuthError):
+    """401/403 from GoDaddy: the key is wrong, or lacks access to this account or domain."""
+
+
+class GoDaddyNotFound(GoDaddyError, VendorNotFound):
+    """404/410 from GoDaddy: the account does not hold this domain."""
+
+
+class GoDaddyRateLimited(GoDaddyError, RateLimited):
+    """429 from GoDaddy, with its Retry-After as `retry_after`."""
+
+
+class GoDaddyTransientError(GoDaddyError, VendorTransientError):
+    """408 or a 5xx from GoDaddy: may succeed later."""
+
+
+class GoDaddyPermanentError(GoDaddyError, VendorPermanentError):
+    """Any other 4xx (400, 409, 422...) from GoDaddy: retrying will not help."""
+
+
+# The kit decides the category (and Retry-After) from the status; this only adds GoDaddy's body.
+_ERROR_CLASSES: dict[type[VendorError], type[GoDaddyError]] = {
+    VendorAuthError: GoDaddyAuthError,
+    VendorNotFound: GoDaddyNotFound,
+    RateLimited: GoDaddyRateLimited,
+    VendorTransientError: GoDaddyTransientError,
+    VendorPermanentError: GoDaddyPermanentError,
+}
+
+
+class _SsoKey:
+    """The `sso-key KEY:SECRET` header value, which never shows in a repr and is never pickled."""
+
+    __slots__ = ("_key", "_secret")
+
+    def __init__(self, key: str, secret: str) -> None:
+        for label, value in (("api_key", key), ("api_secret", secret)):
+            # Printable ASCII without spaces: anything else is a paste error or a header injection.
+            if not isinstance(value, str) or not _TOKEN.match(value):
+                raise ValueError(f"GoDaddy {label} must be 1-256 printable ASCII characters without spaces")
+        if ":" in key:
+            raise ValueError("GoDaddy api_key must not contain ':'")
+        self._key = key
+        self._secret = secret
+
+    def header(self) -> str:
+        return f"sso-key {self._key}:{self._secret}"
+
+    def scrub(self, text: str) -> str:
+        # A vendor that echoes the credential back must not get it into our logs or exceptions.
+        for secret in (f"{self._key}:{self._secret}", self._secret, self._key):
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def __repr__(self) -> str:
+        return "<sso-key redacted>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("GoDaddy credentials are held in memory for one job only and are never pickled")
+
+
+class GoDaddyAdapter:
+    """Reads a GoDaddy account's domains through the vendor HTTP kit (allowlist, caps, deadline, retries)."""
+
+    vendor = "godaddy"
+    capabilities: frozenset[str] = frozenset({DOMAINS_READ})
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        base_url: str = GODADDY_API,
+        shopper_id: str | None = None,
+        page_limit: int = PAGE_LIMIT,
+        max_pages: int = MAX_PAGES,
+        redis: Redis | None = None,
+        rate: str | None = None,
+        breaker: BreakerConfig | None = None,
+        retry: RetryPolicy | None = None,
+        limits: FetchLimits | None = None,
+        denied_hosts: tuple[str, ...] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 1 <= page_limit <= 1000 or max_pages < 1:
+            raise ValueError("page_limit must be 1-1000 and max_pages at least 1")
+        if shopper_id is not None and not shopper_id.isdigit():
+            raise ValueError("shopper_id must be digits")
+        self._auth = _SsoKey(api_key, api_secret)
+        self.base_url = base_url.rstrip("/")
+        # Only the base URL's own origin: a redirect anywhere else is refused by the kit.
+        origin = str(origin_of(self.base_url))
+        self.shopper_id = shopper_id
+        self.page_limit = page_limit
+        self.max_pages = max_pages
+        self.http = VendorHTTP(
+            self.vendor,
+            allowed_hosts=[origin],
+            denied_hosts=denied_hosts,
+            redis=redis,
+            rate=rate,
+            breaker=breaker,
+            retry=retry,
+            limits=limits,
+            sleep=sleep,
+        )
+        # The kit raises on an error status before reading the body; this hook reads GoDaddy's small
+        # error body first (capped, timed) and raises the kit's category with it, inside the kit's
+        # retry, rate-limit and breaker handling.
+        self.http.client.event_hooks["response"].append(self._raise_for_error)
+
+    def __repr__(self) -> str:
+        return f"GoDaddyAdapter(base_url={redact_url(self.base_url)!r})"
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.close()
+
+    def __enter__(self) -> GoDaddyAdapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def list_domains(self) -> list[RegistrarDomain]:
+        """Every domain of the account, following `marker` pages until one is shorter than the limit."""
+        found: dict[str, RegistrarDomain] = {}
+        marker: str | None = None
+        for _page in range(self.max_pages):
+            items = self._page(marker)
+            for item in items:
+                domain = parse_domain(item)
+                found.setdefault(domain.name, domain)
+            if len(items) < self.page_limit:
+                return list(found.values())
+            next_marker = parse_domain(items[-1]).name
+            if next_marker == marker:
+                raise VendorResponseError("godaddy: pagination did not advance past its marker", vendor=self.vendor)
+            marker = next_marker
+        # A silently truncated list would look like deleted domains to the sync plan.
+        raise VendorResponseError(f"godaddy: more than {self.max_pages} pages of domains", vendor=self.vendor)
+
+    def get_domain(self, name: str) -> RegistrarDomain:
+        """One domain with nameservers and contacts; GoDaddyNotFound when the account does not hold it."""
+        try:
+            a_label, _unicode = to_a_label(name)
+        except InvalidDomainName as exc:
+            raise VendorPermanentError(f"godaddy: {exc}", vendor=self.vendor) from None
+        data = self._get(f"/v1/domains/{quote(a_label, safe='')}", params=None)
+        if not isinstance(data, dict):
+            raise VendorResponseError("godaddy: domain answer is not a JSON object", vendor=self.vendor)
+        domain = parse_domain(data)
+        if domain.name != a_label:
+            raise VendorResponseError(f"godaddy: asked for {a_label}, answer is for another domain", vendor=self.vendor)
+        return domain
+
+    def _page(self, marker: str | None) -> list[dict[str, Any]]:
+        params = {"limit": str(self.page_limit)}
+        if marker is not None:
+            params["marker"] = marker
+        data = self._get("/v1/domains", params=params)
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise VendorResponseError("godaddy: domain list is not a JSON array of objects", vendor=self.vendor)
+        return data
+
+    def _get(self, path: str, *, params: dict[str, str] | None) -> Any:
+        url = str(httpx.URL(self.base_url + path, params=params))
+        headers = {"Authorization": self._auth.header()}
+        if self.shopper_id is not None:
+            headers["X-Shopper-Id"] = self.shopper_id
+        return self.http.get_json(url, headers=headers).data
+
+    def _raise_for_error(self, response: httpx.Response) -> None:
+        """httpx response hook: turn an error status and GoDaddy's error body into one GoDaddyError."""
+        where = redact_url(response.request.url)
+        base = error_for_status(response.status_code, response.headers, vendor=self.vendor, where=where)
+        if base is None:
+            return
+        body = self._error_body(response)
+        message = str(base) + (f": {body.summary()}" if body else "")
+        error = _ERROR_CLASSES.get(type(base), GoDaddyPermanentError)(message, vendor=self.vendor, status=base.status)
+        if isinstance(error, VendorTransientError) and isinstance(base, VendorTransientError):
+            error.retry_after = base.retry_after
+        error.body = body
+        raise error
+
+    def _error_body(self, response: httpx.Response) -> GoDaddyErrorBody | None:
+        if not is_json_media_type(response.headers.get("content-type")):
+            return None
+        if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            return None
+        deadline = time.monotonic() + _ERROR_BODY_S
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_raw():
+                total += len(chunk)
+                if total > _ERROR_BODY_MAX or time.monotonic() > deadline:
+                    return None
+                chunks.append(chunk)
+        except httpx.HTTPError:
+            return None
+        try:
+            data = parse_json(b"".join(chunks))
+        except VendorResponseError:
+            return None
+        return self._parse_error(data)
+
+    def _parse_error(self, data: Any) -> GoDaddyErrorBody | None:
+        if not isinstance(data, dict):
+            return None
+        fields = tuple(
+            GoDaddyFieldError(
+                path=self._clean(item.get("path")),
+                code=self._clean(item.get("code")),
+                message=self._clean(item.get("message")),
+            )
+            for item in _list(data.get("fields"))[:20]
+            if isinstance(item, dict)
+        )
+        code, message = self._clean(data.get("code")), self._clean(data.get("message"))
+        if code is None and message is None and not fields:
+            return None
+        return GoDaddyErrorBody(code=code, message=message, fields=fields)
+
+    def _clean(self, value: Any) -> str | None:
+        text = _text(value)
+        return self._auth.scrub(text) if text is not None else None
+
+
+def parse_domain(data: dict[str, Any]) -> RegistrarDomain:
+    """Map one GoDaddy domain object (list item or detail) to a RegistrarDomain; never its authCode."""
+    raw_name = _text(data.get("domain"))
+    try:
+        name, _unicode = to_a_label(raw_name or "")
+    except InvalidDomainName:
+        raise VendorResponseError("godaddy: a domain object has no valid `domain` name", vendor="godaddy") from None
+    status = (_text(data.get("status")) or "UNKNOWN").upper()
+    domain_id = data.get("domainId")
+    return RegistrarDomain(
+        name=name,
+        status=status,
+        lifecycle=lifecycle(status),
+        vendor_id=str(domain_id) if isinstance(domain_id, int) and not isinstance(domain_id, bool) else None,
+        expires_at=parse_rdap_datetime(data.get("expires")),
+        created_at=parse_rdap_datetime(data.get("createdAt")),
+        renew_deadline=parse_rdap_datetime(data.get("renewDeadline")),
+        renew_auto=_bool(data.get("renewAuto")),
+        locked=_bool(data.get("locked")),
+        privacy=_bool(data.get("privacy")),
+        nameservers=_nameservers(data.get("nameServers")) if "nameServers" in data else None,
+        contacts=_contacts(data) if any(key in data for key, _role in _ROLES) else None,
+    )
+
+
+def lifecycle(status: str) -> Lifecycle:
+    """Fold a GoDaddy status word (ACTIVE, PENDING_*, CANCELLED_*...) into a Lifecycle."""
+    return next((state for prefix, state in _LIFECYCLE if status.startswith(prefix)), "other")
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = _CONTROL.sub(" ", str(value)).strip()
+    return text[:_MAX_TEXT] or None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _nameservers(value: Any) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in _list(value)[:20]:
+        text = _text(item)
+        if text is None or not isinstance(item, str):
+            continue
+        try:
+            names.append(to_a_label(text)[0])
+        except InvalidDomainName:
+            continue
+    return tuple(dict.fromkeys(names))
+
+
+def _contacts(data: dict[str, Any]) -> tuple[RegistrarContact, ...]:
+    return tuple(_contact(data[key], role) for key, role in _ROLES if isinstance(data.get(key), dict))
+
+
+def _contact(value: dict[str, Any], role: Role) -> RegistrarContact:
+    # GoDaddy has sent `phone` as a JSON number; keep what it sent as text.
+    return RegistrarContact(
+        role=role,
+        name_first=_text(value.get("nameFirst")),
+        name_last=_text(value.get("nameLast")),
+        organization=_text(value.get("organization")),
+        email=_text(value.get("email")),
+        phone=_text(value.get("phone")),
+    )

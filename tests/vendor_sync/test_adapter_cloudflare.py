@@ -1,0 +1,346 @@
+"""Cloudflare adapter (read side): recorded responses replayed with respx, the error envelope, the kit's guards."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from mspkit.http import (
+    RateLimited,
+    RedirectRefused,
+    RetryPolicy,
+    VendorAuthError,
+    VendorError,
+    VendorHTTP,
+    VendorNotFound,
+    VendorPermanentError,
+    VendorResponseError,
+)
+from vendor_sync.adapters.cloudflare import CloudflareAdapter
+from vendor_sync.adapters.dns_types import DnsHostAdapter, DnsRecord, Zone
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudflare"
+BASE = "https://api.cloudflare.com/client/v4"
+ZONES = f"{BASE}/zones"
+RECORDS = f"{BASE}/zones/1234/dns_records"
+TOKEN = "cf-canary-TOKEN-7f3a9c2e1b"
+JSON = {"Content-Type": "application/json"}
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def adapter(**kwargs: object) -> CloudflareAdapter:
+    return CloudflareAdapter(TOKEN, retry=RetryPolicy(max_attempts=1), **kwargs)  # type: ignore[arg-type]
+
+
+def envelope(code: int, message: str) -> bytes:
+    """A hand-written error envelope in the shape of zone_GET_404.json (not a recorded response)."""
+    body = {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+    return json.dumps(body).encode()
+
+
+def serve(url: str, status: int, body: bytes, headers: dict[str, str] | None = None) -> respx.Route:
+    return respx.get(url).respond(status, content=body, headers={**JSON, **(headers or {})})
+
+
+def test_adapter_satisfies_the_dns_host_protocol() -> None:
+    cf = adapter()
+    assert isinstance(cf, DnsHostAdapter)
+    assert cf.vendor == "cloudflare"
+    assert cf.capabilities == frozenset({"zones.read", "records.read"})
+
+
+@respx.mock
+def test_list_zones() -> None:
+    """Replays zones_GET.json: one zone, page 1 of 1, with the token sent as a Bearer header."""
+    route = serve(ZONES, 200, fixture("zones_GET.json"))
+    zones = adapter().list_zones()
+    assert zones == [
+        Zone(
+            id="1234",
+            name="example.com",
+            status="active",
+            name_servers=("anna.ns.cloudflare.com", "john.ns.cloudflare.com"),
+        )
+    ]
+    assert route.call_count == 1
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Accept"] == "application/json"
+    assert dict(request.url.params) == {"page": "1", "per_page": "50"}
+
+
+@respx.mock
+def test_list_records_over_two_pages() -> None:
+    """Replays records_GET_1/2.json: all 11 records listed (despite result_info.count 5 and 4), in order."""
+    page1 = respx.get(RECORDS, params={"page": "1"}).respond(200, content=fixture("records_GET_1.json"), headers=JSON)
+    page2 = respx.get(RECORDS, params={"page": "2"}).respond(200, content=fixture("records_GET_2.json"), headers=JSON)
+    records = adapter().list_records("1234")
+    assert page1.call_count == 1 and page2.call_count == 1
+    assert page2.calls.last.request.url.params["per_page"] == "100"
+    assert [(r.type, r.name, r.content, r.ttl, r.priority) for r in records] == [
+        ("A", "example.com", "192.30.252.153", 1, None),
+        ("A", "example.com", "192.30.252.154", 1, None),
+        ("CNAME", "email.example.com", "mailgun.org", 1, None),
+        ("CNAME", "foo.example.com", "foo.com", 1, None),
+        ("CNAME", "yesyes", "verify.bing.com", 1, None),
+        ("MX", "foo.bar", "aspmx3.googlemail.com", 1, 30),
+        ("MX", "example.com", "mxa.mailgun.org", 1, 1),
+        ("MX", "example.com", "mxb.mailgun.org", 1, 2),
+        ("TXT", "example.com", "v=spf1 include:mailgun.org ~all", 1, None),
+        ("TXT", "pic._domainkey.example.com", "k=rsa; ...", 1, None),
+        # CAA from its `data` object in presentation form, not the tab-joined `content`.
+        ("CAA", "test1", '0 issue "test.example.com"', 1, None),
+    ]
+    assert records[0].id == "364797364" and records[-1].id == "r8"
+    assert records[6] == DnsRecord(type="MX", name="example.com", content="mxa.mailgun.org", ttl=1, priority=1)
+
+
+@respx.mock
+def test_pagination_stops_on_an_empty_page() -> None:
+    """total_pages says 3 but page 2 is empty: stop there, never ask for page 3."""
+    page1 = json.loads(fixture("records_GET_1.json"))
+    page1["result_info"]["total_pages"] = 3
+    empty = {"result": [], "result_info": {"page": 2, "total_pages": 3}, "success": True, "errors": []}
+    respx.get(RECORDS, params={"page": "1"}).respond(200, json=page1)
+    respx.get(RECORDS, params={"page": "2"}).respond(200, json=empty)
+    third = respx.get(RECORDS, params={"page": "3"}).respond(200, json=empty)
+    records = adapter().list_records("1234")
+    assert len(records) == 6
+    assert third.call_count == 0
+
+
+@respx.mock
+def test_pagination_refuses_more_pages_than_the_cap() -> None:
+    """A listing longer than max_pages is refused, not returned in part (a partial list would plan deletes)."""
+    page1 = json.loads(fixture("records_GET_1.json"))
+    page1["result_info"]["total_pages"] = 10_000
+    route = respx.get(RECORDS).respond(200, json=page1)
+    with pytest.raises(VendorResponseError, match="10000 pages, over the cap of 5"):
+        adapter(max_pages=5).list_records("1234")
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_pagination_refuses_a_server_that_ignores_the_page() -> None:
+    route = respx.get(RECORDS).respond(200, content=fixture("records_GET_1.json"), headers=JSON)
+    with pytest.raises(VendorResponseError, match=r"asked .* page 2, got page 1"):
+        adapter().list_records("1234")
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_404_envelope_maps_to_not_found_with_code_1001() -> None:
+    """Replays zone_GET_404.json: VendorNotFound carrying Cloudflare's code and words."""
+    serve(RECORDS, 404, fixture("zone_GET_404.json"))
+    with pytest.raises(VendorNotFound) as caught:
+        adapter().list_records("1234")
+    assert caught.value.status == 404
+    assert caught.value.vendor == "cloudflare"
+    assert str(caught.value) == (
+        "cloudflare: HTTP 404 from https://api.cloudflare.com/client/v4/zones/1234/dns_records"
+        " (Cloudflare error 1001: Invalid zone identifier)"
+    )
+
+
+@respx.mock
+def test_400_envelope_with_error_chain() -> None:
+    """Replays error_with_error_chain.json (leading space and all): permanent, with the chain's words."""
+    serve(ZONES, 400, fixture("error_with_error_chain.json"))
+    with pytest.raises(VendorPermanentError) as caught:
+        adapter().list_zones()
+    assert type(caught.value) is VendorPermanentError
+    assert caught.value.status == 400
+    assert str(caught.value).endswith(
+        "(Cloudflare error 1004: DNS Validation Error [9011: Length of content is invalid])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "error"),
+    [
+        (401, 10000, "Authentication error", VendorAuthError),
+        (403, 9109, "Unauthorized to access requested resource", VendorAuthError),
+        (409, 81057, "Record already exists.", VendorPermanentError),
+    ],
+)
+@respx.mock
+def test_4xx_envelopes_map_once(status: int, code: int, message: str, error: type[VendorError]) -> None:
+    serve(ZONES, status, envelope(code, message))
+    with pytest.raises(error) as caught:
+        adapter().list_zones()
+    assert type(caught.value) is error
+    assert caught.value.status == status
+    assert str(caught.value).endswith(f"(Cloudflare error {code}: {message})")
+
+
+@respx.mock
+def test_429_retry_after_in_seconds() -> None:
+    serve(ZONES, 429, envelope(971, "Please wait and consider throttling your request speed"), {"Retry-After": "42"})
+    with pytest.raises(RateLimited) as caught:
+        adapter().list_zones()
+    assert caught.value.status == 429
+    assert caught.value.retry_after == 42.0
+    assert caught.value.local is False
+    assert "Cloudflare error 971: Please wait" in str(caught.value)
+
+
+@respx.mock
+def test_429_retry_after_as_http_date() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    serve(ZONES, 429, envelope(971, "Please wait"), {"Retry-After": when})
+    with pytest.raises(RateLimited) as caught:
+        adapter().list_zones()
+    assert caught.value.retry_after is not None
+    assert 110 <= caught.value.retry_after <= 120
+
+
+@respx.mock
+def test_429_is_retried_by_the_kit_after_retry_after() -> None:
+    """With retries on, the kit waits Retry-After and the second answer wins."""
+    waits: list[float] = []
+    respx.get(ZONES).mock(
+        side_effect=[
+            httpx.Response(429, content=envelope(971, "Please wait"), headers={**JSON, "Retry-After": "3"}),
+            httpx.Response(200, content=fixture("zones_GET.json"), headers=JSON),
+        ]
+    )
+    http = VendorHTTP("cloudflare", allowed_hosts=[BASE.rsplit("/client", 1)[0]], sleep=waits.append)
+    zones = CloudflareAdapter(TOKEN, http=http).list_zones()
+    assert [z.id for z in zones] == ["1234"]
+    assert len(waits) == 1 and waits[0] >= 3.0
+
+
+@respx.mock
+def test_200_with_success_false_is_an_error() -> None:
+    serve(ZONES, 200, envelope(1001, "Invalid zone identifier"))
+    with pytest.raises(VendorPermanentError, match=r"success false \(Cloudflare error 1001: Invalid zone identifier\)"):
+        adapter().list_zones()
+
+
+@respx.mock
+def test_malformed_json() -> None:
+    serve(ZONES, 200, b'{"result": [{"id": "1234",')
+    with pytest.raises(VendorResponseError, match="not valid JSON"):
+        adapter().list_zones()
+
+
+@respx.mock
+def test_html_with_200_is_refused() -> None:
+    respx.get(ZONES).respond(200, content=b"<html><body>Sign in</body></html>", headers={"Content-Type": "text/html"})
+    with pytest.raises(VendorResponseError, match=r"expected JSON .* got text/html"):
+        adapter().list_zones()
+
+
+@respx.mock
+def test_non_json_error_body_keeps_the_kit_error() -> None:
+    respx.get(ZONES).respond(403, content=b"<html>denied</html>", headers={"Content-Type": "text/html"})
+    with pytest.raises(VendorAuthError) as caught:
+        adapter().list_zones()
+    assert str(caught.value) == "cloudflare: HTTP 403 from https://api.cloudflare.com/client/v4/zones"
+
+
+@respx.mock
+def test_redirect_to_a_host_not_allowlisted_is_refused() -> None:
+    respx.get(ZONES).respond(302, headers={"Location": "https://evil.example/steal"})
+    evil = respx.get("https://evil.example/steal").respond(200, json={"success": True, "result": []})
+    with pytest.raises(RedirectRefused):
+        adapter().list_zones()
+    assert evil.call_count == 0
+
+
+@respx.mock
+def test_redirect_to_another_allowlisted_origin_drops_the_token() -> None:
+    """Even where a redirect may go, the Authorization header stays on the first origin."""
+    respx.get(ZONES).respond(307, headers={"Location": "https://mirror.example/zones?page=1&per_page=50"})
+    mirror = respx.get("https://mirror.example/zones").respond(200, content=fixture("zones_GET.json"), headers=JSON)
+    http = VendorHTTP(
+        "cloudflare",
+        allowed_hosts=["https://api.cloudflare.com", "https://mirror.example"],
+        retry=RetryPolicy(max_attempts=1),
+    )
+    assert [z.name for z in CloudflareAdapter(TOKEN, http=http).list_zones()] == ["example.com"]
+    assert mirror.call_count == 1
+    assert "authorization" not in mirror.calls.last.request.headers
+
+
+@respx.mock
+def test_six_megabyte_body_is_refused() -> None:
+    big = b'{"success": true, "result": [], "pad": "' + b"x" * (6 * 1024 * 1024) + b'"}'
+    serve(ZONES, 200, big)
+    with pytest.raises(VendorResponseError, match="over the cap"):
+        adapter().list_zones()
+
+
+@respx.mock
+def test_six_megabyte_body_without_length_is_refused() -> None:
+    chunks = [b'{"success": true, "result": [], "pad": "'] + [b"x" * 65536] * 96
+    respx.get(ZONES).mock(return_value=httpx.Response(200, headers=JSON, stream=httpx.ByteStream(b"".join(chunks))))
+    with pytest.raises(VendorResponseError, match="is over 5242880 bytes"):
+        adapter().list_zones()
+
+
+def test_refuses_a_bad_token_or_zone_id_without_echoing_it() -> None:
+    with pytest.raises(ValueError) as caught:
+        CloudflareAdapter("abc def\nInjected: 1")
+    assert "abc" not in str(caught.value)
+    with pytest.raises(ValueError, match="https"):
+        CloudflareAdapter(TOKEN, base_url="http://api.cloudflare.com/client/v4")
+    with pytest.raises(ValueError, match="zone id"):
+        adapter().list_records("../accounts")
+
+
+@respx.mock
+def test_token_never_in_errors_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Every failure path: the token is in no error's str/repr/args, no log line, nor the adapter's repr."""
+    caplog.set_level(logging.DEBUG)
+    echo = envelope(10000, f"Authentication error for token {TOKEN}")
+    answers = [
+        httpx.Response(401, content=echo, headers=JSON),
+        httpx.Response(403, content=envelope(9109, "Unauthorized"), headers=JSON),
+        httpx.Response(404, content=fixture("zone_GET_404.json"), headers=JSON),
+        httpx.Response(409, content=envelope(81057, "Record already exists."), headers=JSON),
+        httpx.Response(429, content=envelope(971, "Please wait"), headers={**JSON, "Retry-After": "1"}),
+        httpx.Response(500, content=echo, headers=JSON),
+        httpx.Response(200, content=b"{not json", headers=JSON),
+        httpx.Response(200, content=b"<html></html>", headers={"Content-Type": "text/html"}),
+        httpx.Response(200, content=echo, headers=JSON),
+        httpx.Response(302, headers={"Location": f"https://evil.example/?t={TOKEN}"}),
+    ]
+    respx.get(ZONES).mock(side_effect=answers)
+    cf = adapter()
+    errors: list[BaseException] = []
+    for _ in answers:
+        with pytest.raises(VendorError) as caught:
+            cf.list_zones()
+        errors.append(caught.value)
+    assert respx.calls.call_count == len(answers)
+    assert [type(e).__name__ for e in errors] == [
+        "VendorAuthError",
+        "VendorAuthError",
+        "VendorNotFound",
+        "VendorPermanentError",
+        "RateLimited",
+        "VendorTransientError",
+        "VendorResponseError",
+        "VendorResponseError",
+        "VendorPermanentError",
+        "RedirectRefused",
+    ]
+    # A server echoing the token gets it redacted from the vendor's words.
+    assert "Authentication error for token [redacted]" in str(errors[0])
+    for error in errors:
+        for text in (str(error), repr(error), repr(error.args), repr(vars(error))):
+            assert TOKEN not in text
+    assert caplog.records, "httpx's request log lines should have been captured"
+    assert TOKEN not in caplog.text
+    assert TOKEN not in repr(cf)
