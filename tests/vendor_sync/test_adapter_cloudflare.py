@@ -303,6 +303,8 @@ def test_refuses_a_bad_token_or_zone_id_without_echoing_it() -> None:
 def test_token_never_in_errors_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Every failure path: the token is in no error's str/repr/args, no log line, nor the adapter's repr."""
     caplog.set_level(logging.DEBUG)
+    # Importing vendor_sync.api (other test modules do) runs configure_logging, which quiets httpx to WARNING.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     echo = envelope(10000, f"Authentication error for token {TOKEN}")
     answers = [
         httpx.Response(401, content=echo, headers=JSON),

@@ -263,7 +263,7 @@ def test_error_statuses_map_once_with_godaddys_body(
     assert type(error) is godaddy_class
     assert not isinstance(error, VendorTransientError)
     assert error.status == status and error.vendor == "godaddy"
-    assert error.body == GoDaddyErrorBody(code=body["code"], message=body["message"])
+    assert error.details == GoDaddyErrorBody(code=body["code"], message=body["message"])
     assert str(error) == f"godaddy: HTTP {status} from {LIST}/example.com: {body['code']}: {body['message']}"
     assert route.call_count == 1  # 4xx is never retried
 
@@ -280,9 +280,9 @@ def test_422_carries_godaddys_fields() -> None:
         adapter().list_domains()
     error = caught.value
     assert isinstance(error, GoDaddyPermanentError) and error.status == 422
-    assert error.body is not None
-    assert error.body.code == "INVALID_BODY"
-    assert error.body.fields == (
+    assert error.details is not None
+    assert error.details.code == "INVALID_BODY"
+    assert error.details.fields == (
         GoDaddyFieldError(path="limit", code="MISMATCH_FORMAT", message="limit must be <= 1000"),
     )
     assert str(error).endswith("(fields: limit MISMATCH_FORMAT)")
@@ -293,7 +293,7 @@ def test_error_without_a_json_body_still_maps_by_status() -> None:
     respx.get(LIST).respond(403, content=b"<html>denied</html>", headers={"Content-Type": "text/html"})
     with pytest.raises(GoDaddyAuthError) as caught:
         adapter().list_domains()
-    assert caught.value.body is None
+    assert caught.value.details is None
     assert str(caught.value) == f"godaddy: HTTP 403 from {LIST}"
 
 
@@ -306,7 +306,7 @@ def test_429_with_retry_after_seconds() -> None:
     error = caught.value
     assert isinstance(error, GoDaddyRateLimited)
     assert error.retry_after == 30.0 and error.local is False
-    assert error.body is not None and error.body.code == "TOO_MANY_REQUESTS"
+    assert error.details is not None and error.details.code == "TOO_MANY_REQUESTS"
 
 
 @respx.mock

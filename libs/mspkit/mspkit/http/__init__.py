@@ -5,6 +5,7 @@ from mspkit.http.body import VendorResponse
 from mspkit.http.breaker import BreakerConfig, CircuitBreaker, counts_as_failure
 from mspkit.http.client import DEFAULT_USER_AGENT, MAX_BODY_BYTES, FetchLimits, fetch, make_client
 from mspkit.http.errors import (
+    ERROR_BODY_MAX_BYTES,
     AddressNotAllowed,
     CircuitOpen,
     DeadlineExceeded,
@@ -32,6 +33,7 @@ from mspkit.http.vendor import VendorHTTP
 __all__ = [
     "CREDENTIAL_HEADERS",
     "DEFAULT_USER_AGENT",
+    "ERROR_BODY_MAX_BYTES",
     "MAX_BODY_BYTES",
     "AddressGuard",
     "AddressNotAllowed",

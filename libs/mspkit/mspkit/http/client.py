@@ -12,13 +12,16 @@ import httpx
 from mspkit.http.addresses import AddressGuard
 from mspkit.http.body import VendorResponse, read_capped
 from mspkit.http.errors import (
+    ERROR_BODY_MAX_BYTES,
     DeadlineExceeded,
     HostNotAllowed,
     RedirectRefused,
+    VendorError,
     VendorResponseError,
     VendorTransientError,
     error_for_status,
 )
+from mspkit.http.jsonbody import is_json_media_type
 from mspkit.http.policy import HostPolicy
 from mspkit.http.redirects import REDIRECT_STATUSES, credential_header_names, redirect_target, strip_credentials
 from mspkit.http.transport import GuardedTransport
@@ -109,6 +112,35 @@ def _send(
         raise VendorTransientError(f"transport error ({type(exc).__name__}) calling {where}", vendor=vendor) from None
 
 
+def _error_body(
+    response: httpx.Response,
+    *,
+    bounds: FetchLimits,
+    deadline: float,
+    clock: Callable[[], float],
+    vendor: str | None,
+) -> bytes | None:
+    """An error response's small JSON body for the adapter to read the vendor's words from, or None.
+
+    Only a JSON Content-Type in identity encoding, at most ERROR_BODY_MAX_BYTES (never read further),
+    within the call's own deadline; anything else, or any failure reading it, leaves the status error as is.
+    """
+    if not is_json_media_type(response.headers.get("content-type")):
+        return None
+    try:
+        return read_capped(
+            response,
+            deadline=deadline,
+            deadline_s=bounds.deadline_s,
+            max_bytes=min(ERROR_BODY_MAX_BYTES, bounds.max_bytes),
+            clock=clock,
+            where=redact_url(response.request.url),
+            vendor=vendor,
+        )
+    except (httpx.HTTPError, VendorError):
+        return None
+
+
 def _finish(
     response: httpx.Response,
     *,
@@ -120,6 +152,7 @@ def _finish(
     where = redact_url(response.request.url)
     error = error_for_status(response.status_code, response.headers, vendor=vendor, where=where)
     if error is not None:
+        error.body = _error_body(response, bounds=bounds, deadline=deadline, clock=clock, vendor=vendor)
         raise error
     try:
         body = read_capped(

@@ -12,15 +12,39 @@ _TRANSIENT_4XX = frozenset({408, 429})
 _PERMANENT_5XX = frozenset({501, 505})
 # A Retry-After further away than this is treated as nonsense and clamped.
 MAX_RETRY_AFTER_S = 86_400.0
+# An error body bigger than this is not read at all (envelopes are a few hundred bytes).
+ERROR_BODY_MAX_BYTES = 64 * 1024
 
 
 class VendorError(Exception):
-    """Base of every error raised while talking to a vendor; messages never hold URLs with queries."""
+    """Base of every error raised while talking to a vendor; messages never hold URLs with queries.
 
-    def __init__(self, message: str, *, vendor: str | None = None, status: int | None = None) -> None:
+    `body` is the vendor's error body for an error status, as raw bytes, when the kit could read it
+    (JSON Content-Type, identity encoding, at most ERROR_BODY_MAX_BYTES, within the call's deadline);
+    otherwise None. It is hostile input that may echo a credential, so it is kept out of the message,
+    `args`, str() and repr(): adapters parse it and put only cleaned words in the errors they raise.
+    `vendor_code` is for an adapter to set from that body (the vendor's own error code).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str | None = None,
+        status: int | None = None,
+        body: bytes | None = None,
+        vendor_code: str | None = None,
+    ) -> None:
+        # Only the message goes to Exception: args (and so str/repr) never hold the body.
         super().__init__(message)
         self.vendor = vendor
         self.status = status
+        self.body = body
+        self.vendor_code = vendor_code
+
+    def __repr__(self) -> str:
+        # Spelled out so that the body can never reach a repr, whatever a subclass adds to args.
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class VendorTransientError(VendorError):
@@ -33,8 +57,10 @@ class VendorTransientError(VendorError):
         vendor: str | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        body: bytes | None = None,
+        vendor_code: str | None = None,
     ) -> None:
-        super().__init__(message, vendor=vendor, status=status)
+        super().__init__(message, vendor=vendor, status=status, body=body, vendor_code=vendor_code)
         self.retry_after = retry_after
 
 
@@ -81,8 +107,12 @@ class RateLimited(VendorTransientError):
         status: int | None = None,
         retry_after: float | None = None,
         local: bool = False,
+        body: bytes | None = None,
+        vendor_code: str | None = None,
     ) -> None:
-        super().__init__(message, vendor=vendor, status=status, retry_after=retry_after)
+        super().__init__(
+            message, vendor=vendor, status=status, retry_after=retry_after, body=body, vendor_code=vendor_code
+        )
         # local=True: our own limiter said no; retrying in-process would only wait again.
         self.local = local
 

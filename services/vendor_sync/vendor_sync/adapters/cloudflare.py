@@ -1,16 +1,15 @@
 """Cloudflare DNS (API v4), read side: zones and DNS records through the vendor HTTP kit.
 
-Statuses are mapped by the kit (`error_for_status`); this module adds Cloudflare's error envelope
-(`success: false`, `errors[{code, message, error_chain}]`) to the kit's error once, in `_envelope_error`.
+Statuses are mapped by the kit (`error_for_status`), which also reads a small JSON error body into
+`VendorError.body`; this module adds Cloudflare's error envelope (`success: false`,
+`errors[{code, message, error_chain}]`) from that body to the kit's error once, in `_envelope_error`.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import time
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
@@ -26,12 +25,9 @@ from mspkit.http import (
     VendorHTTP,
     VendorPermanentError,
     VendorResponseError,
-    is_json_media_type,
     origin_of,
     parse_json,
-    redact_url,
 )
-from mspkit.http.body import read_capped
 from mspkit.http.urls import is_loopback_host
 from vendor_sync.adapters.dns_types import RECORDS_READ, ZONES_READ, DnsRecord, Zone
 
@@ -43,43 +39,12 @@ ZONES_PER_PAGE = 50  # the API's maximum for /zones
 RECORDS_PER_PAGE = 100
 # A longer listing is refused rather than returned in part: a partial list would plan deletes.
 MAX_PAGES = 200
-# Error envelopes are small; anything bigger is not worth reading for its words.
-ERROR_BODY_MAX_BYTES = 64 * 1024
-ERROR_BODY_DEADLINE_S = 5.0
 _MAX_ERRORS_SHOWN = 5
 _MAX_WORDS = 200
 
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,1024}")
 _ZONE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-# Set by the adapter around each call: the response hook keeps the body of an error response here,
-# since the kit raises on a 4xx/5xx status without reading the body.
-_error_body: ContextVar[list[bytes] | None] = ContextVar("cloudflare_error_body", default=None)
-
-
-def _keep_error_body(response: httpx.Response) -> None:
-    """httpx response hook: read a small JSON error body under a cap for the envelope, never anything else."""
-    box = _error_body.get()
-    if box is None or response.status_code < 400:
-        return
-    content_type = response.headers.get("content-type")
-    if content_type and not is_json_media_type(content_type):
-        return
-    try:
-        body = read_capped(
-            response,
-            deadline=time.monotonic() + ERROR_BODY_DEADLINE_S,
-            deadline_s=ERROR_BODY_DEADLINE_S,
-            max_bytes=ERROR_BODY_MAX_BYTES,
-            clock=time.monotonic,
-            where=redact_url(response.request.url),
-            vendor=VENDOR,
-        )
-    except (httpx.HTTPError, VendorError):
-        # Unreadable or oversized: the kit's status error stands on its own.
-        return
-    box[:] = [body]
 
 
 class CloudflareAdapter:
@@ -123,10 +88,6 @@ class CloudflareAdapter:
             limits=limits,
             transport=transport,
         )
-        hooks = self.http.client.event_hooks
-        if _keep_error_body not in hooks["response"]:
-            hooks["response"] = [*hooks["response"], _keep_error_body]
-            self.http.client.event_hooks = hooks
 
     def __repr__(self) -> str:
         return f"CloudflareAdapter(base_url={self.base_url!r})"
@@ -186,17 +147,13 @@ class CloudflareAdapter:
     def _get(self, path: str, params: Mapping[str, int]) -> Mapping[str, Any]:
         """GET one API path; returns the success envelope, or raises the kit's error with Cloudflare's words."""
         url = f"{self.base_url}{path}?{urlencode(params)}"
-        box: list[bytes] = []
-        capture = _error_body.set(box)
         try:
             response = self.http.get_json(url, headers=self._headers)
         except VendorError as exc:
-            enriched = _envelope_error(exc, box[0] if box else None, self._secret)
+            enriched = _envelope_error(exc, self._secret)
             if enriched is exc:
                 raise
             raise enriched from None
-        finally:
-            _error_body.reset(capture)
         data = response.data
         if not isinstance(data, Mapping) or "success" not in data:
             raise VendorResponseError(f"{VENDOR}: {response.url} did not answer with an API envelope", vendor=VENDOR)
@@ -220,22 +177,33 @@ class CloudflareAdapter:
         self.close()
 
 
-def _envelope_error(exc: VendorError, body: bytes | None, secret: str) -> VendorError:
-    """The kit's error (same class, status and retry_after) with Cloudflare's codes and words, or exc itself."""
+def _envelope_error(exc: VendorError, secret: str) -> VendorError:
+    """The kit's error (same class, status and retry_after) with Cloudflare's codes and words, or exc itself.
+
+    The raw body (which may echo the token) never leaves the adapter: the error raised carries body None.
+    """
+    body = exc.body
     if body is None:
         return exc
+    enriched = copy.copy(exc)
+    enriched.body = None
     try:
         data = parse_json(body)
     except VendorResponseError:
-        return exc
+        return enriched
     if not isinstance(data, Mapping):
-        return exc
+        return enriched
     words = _describe(data.get("errors"), secret)
-    if not words:
-        return exc
-    enriched = copy.copy(exc)
-    enriched.args = (f"{exc} ({words})",)
+    if words:
+        enriched.args = (f"{exc} ({words})",)
+        enriched.vendor_code = _first_code(data.get("errors"))
     return enriched
+
+
+def _first_code(errors: Any) -> str | None:
+    first = errors[0] if isinstance(errors, list) and errors else None
+    code = _code(first.get("code")) if isinstance(first, Mapping) else "?"
+    return None if code == "?" else code
 
 
 def _describe(errors: Any, secret: str) -> str:

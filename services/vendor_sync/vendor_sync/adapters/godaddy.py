@@ -24,8 +24,6 @@ from mspkit.http import (
     VendorPermanentError,
     VendorResponseError,
     VendorTransientError,
-    error_for_status,
-    is_json_media_type,
     origin_of,
     parse_json,
     redact_url,
@@ -44,9 +42,6 @@ GODADDY_API = "https://api.godaddy.com"
 GODADDY_RATE = "60/minute"
 PAGE_LIMIT = 500
 MAX_PAGES = 200
-# An error body is a few hundred bytes; read at most this much of it, and only for this long.
-_ERROR_BODY_MAX = 64 * 1024
-_ERROR_BODY_S = 5.0
 _MAX_TEXT = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -95,9 +90,12 @@ class GoDaddyErrorBody:
 
 
 class GoDaddyError(VendorError):
-    """A GoDaddy HTTP error; `body` holds its parsed error body when it sent one."""
+    """A GoDaddy HTTP error; `details` holds its parsed, scrubbed error body when it sent one.
 
-    body: GoDaddyErrorBody | None = None
+    The kit's raw `body` bytes (which may echo the credential) are dropped: `body` is always None here.
+    """
+
+    details: GoDaddyErrorBody | None = None
 
 
 class GoDaddyAuthError(GoDaddyError, VendorAuthError):
@@ -206,10 +204,6 @@ class GoDaddyAdapter:
             limits=limits,
             sleep=sleep,
         )
-        # The kit raises on an error status before reading the body; this hook reads GoDaddy's small
-        # error body first (capped, timed) and raises the kit's category with it, inside the kit's
-        # retry, rate-limit and breaker handling.
-        self.http.client.event_hooks["response"].append(self._raise_for_error)
 
     def __repr__(self) -> str:
         return f"GoDaddyAdapter(base_url={redact_url(self.base_url)!r})"
@@ -270,40 +264,35 @@ class GoDaddyAdapter:
         headers = {"Authorization": self._auth.header()}
         if self.shopper_id is not None:
             headers["X-Shopper-Id"] = self.shopper_id
-        return self.http.get_json(url, headers=headers).data
+        try:
+            return self.http.get_json(url, headers=headers).data
+        except VendorError as exc:
+            mapped = self._mapped_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from None
 
-    def _raise_for_error(self, response: httpx.Response) -> None:
-        """httpx response hook: turn an error status and GoDaddy's error body into one GoDaddyError."""
-        where = redact_url(response.request.url)
-        base = error_for_status(response.status_code, response.headers, vendor=self.vendor, where=where)
-        if base is None:
-            return
-        body = self._error_body(response)
+    def _mapped_error(self, base: VendorError) -> GoDaddyError | None:
+        """The kit's status error as one GoDaddyError with GoDaddy's error body, or None for any other error."""
+        cls = _ERROR_CLASSES.get(type(base))
+        if cls is None or base.status is None:
+            return None
+        body = self._error_body(base.body)
         message = str(base) + (f": {body.summary()}" if body else "")
-        error = _ERROR_CLASSES.get(type(base), GoDaddyPermanentError)(message, vendor=self.vendor, status=base.status)
+        error = cls(message, vendor=self.vendor, status=base.status)
         if isinstance(error, VendorTransientError) and isinstance(base, VendorTransientError):
             error.retry_after = base.retry_after
-        error.body = body
-        raise error
+        # The kit's raw bytes stay behind (they may echo the credential); only the scrubbed parse goes on.
+        error.details = body
+        error.vendor_code = body.code if body else None
+        return error
 
-    def _error_body(self, response: httpx.Response) -> GoDaddyErrorBody | None:
-        if not is_json_media_type(response.headers.get("content-type")):
-            return None
-        if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
-            return None
-        deadline = time.monotonic() + _ERROR_BODY_S
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            for chunk in response.iter_raw():
-                total += len(chunk)
-                if total > _ERROR_BODY_MAX or time.monotonic() > deadline:
-                    return None
-                chunks.append(chunk)
-        except httpx.HTTPError:
+    def _error_body(self, raw: bytes | None) -> GoDaddyErrorBody | None:
+        # The kit read this only for a JSON Content-Type, in identity encoding, capped and within the deadline.
+        if raw is None:
             return None
         try:
-            data = parse_json(b"".join(chunks))
+            data = parse_json(raw)
         except VendorResponseError:
             return None
         return self._parse_error(data)
