@@ -15,6 +15,22 @@ import requests
 
 API_ROLE = "msp-broker-api"
 STRONG_REASON = "customer ticket 4711: reset the portal login"
+# Metadata only: what a credential row shows, never `secret` or `notes`.
+CREDENTIAL_FIELDS = {
+    "id",
+    "client_id",
+    "vendor_account_id",
+    "kind",
+    "owner",
+    "category",
+    "name",
+    "username",
+    "url",
+    "status",
+    "created_by",
+    "created_at",
+    "updated_at",
+}
 
 
 def audit_rows(engine: Any, **where: Any) -> list[Any]:

@@ -14,28 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker_helpers import STRONG_REASON, World, release_row
+from broker_helpers import CREDENTIAL_FIELDS, STRONG_REASON, World, release_row
 from sqlalchemy import text
 
 MISSING_TASK = {"error": "not_found", "detail": "task not found"}
 MISSING_CLIENT = {"error": "not_found", "detail": "client not found"}
 ROLE_NOT_ALLOWED = {"error": "forbidden", "detail": "role not allowed"}
-# Metadata only: what a credential row shows, never `secret` or `notes`.
-CREDENTIAL_FIELDS = {
-    "id",
-    "client_id",
-    "vendor_account_id",
-    "kind",
-    "owner",
-    "category",
-    "name",
-    "username",
-    "url",
-    "status",
-    "created_by",
-    "created_at",
-    "updated_at",
-}
 RELEASE_FIELDS = {
     "id",
     "task_id",

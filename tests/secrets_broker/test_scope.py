@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker_helpers import STRONG_REASON, MintingSource, World, audit_rows, lookup_at_vault, release_row
+from broker_helpers import (
+    CREDENTIAL_FIELDS,
+    STRONG_REASON,
+    MintingSource,
+    World,
+    audit_rows,
+    lookup_at_vault,
+    release_row,
+)
 from sqlalchemy import text
 
 from mspkit.inbox import apply_once
@@ -319,21 +327,7 @@ def test_internal_credential_metadata_is_for_intake_alone_and_never_holds_the_se
     assert r.status_code == 200, r.text
     assert r.json()["id"] == str(credential_id) and r.json()["client_id"] == str(client_id)
     assert secret not in r.text and "the notes stay in Vault" not in r.text
-    assert set(r.json()) == {
-        "id",
-        "client_id",
-        "vendor_account_id",
-        "kind",
-        "owner",
-        "category",
-        "name",
-        "username",
-        "url",
-        "status",
-        "created_by",
-        "created_at",
-        "updated_at",
-    }
+    assert set(r.json()) == CREDENTIAL_FIELDS
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
 
 
