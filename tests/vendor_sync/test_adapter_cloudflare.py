@@ -17,6 +17,7 @@ from mspkit.http import (
     RedirectRefused,
     RetryPolicy,
     VendorAuthError,
+    VendorConflict,
     VendorError,
     VendorHTTP,
     VendorNotFound,
@@ -170,7 +171,7 @@ def test_400_envelope_with_error_chain() -> None:
     [
         (401, 10000, "Authentication error", VendorAuthError),
         (403, 9109, "Unauthorized to access requested resource", VendorAuthError),
-        (409, 81057, "Record already exists.", VendorPermanentError),
+        (409, 81057, "Record already exists.", VendorConflict),
     ],
 )
 @respx.mock
@@ -330,7 +331,7 @@ def test_token_never_in_errors_repr_or_logs(caplog: pytest.LogCaptureFixture) ->
         "VendorAuthError",
         "VendorAuthError",
         "VendorNotFound",
-        "VendorPermanentError",
+        "VendorConflict",
         "RateLimited",
         "VendorTransientError",
         "VendorResponseError",

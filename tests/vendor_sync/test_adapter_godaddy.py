@@ -20,6 +20,7 @@ from mspkit.http import (
     RedirectRefused,
     RetryPolicy,
     VendorAuthError,
+    VendorConflict,
     VendorError,
     VendorNotFound,
     VendorPermanentError,
@@ -29,6 +30,7 @@ from mspkit.http import (
 from vendor_sync.adapters.godaddy import (
     GoDaddyAdapter,
     GoDaddyAuthError,
+    GoDaddyConflict,
     GoDaddyError,
     GoDaddyErrorBody,
     GoDaddyFieldError,
@@ -247,7 +249,7 @@ ERRORS: list[tuple[int, dict[str, Any], type[VendorError], type[GoDaddyError]]] 
     (401, error_body("UNABLE_TO_AUTHENTICATE", "Unable to authenticate"), VendorAuthError, GoDaddyAuthError),
     (403, error_body("ACCESS_DENIED", "Authenticated user is not allowed access"), VendorAuthError, GoDaddyAuthError),
     (404, error_body("NOT_FOUND", "The domain was not found"), VendorNotFound, GoDaddyNotFound),
-    (409, error_body("CONFLICT", "The domain is in a pending state"), VendorPermanentError, GoDaddyPermanentError),
+    (409, error_body("CONFLICT", "The domain is in a pending state"), VendorConflict, GoDaddyConflict),
 ]
 
 

@@ -1,4 +1,4 @@
-"""One guarded GET: allowlisted origins, manual redirects, a wall-clock deadline and a size cap."""
+"""One guarded exchange: allowlisted origins, manual redirects, a wall-clock deadline and a size cap."""
 
 from __future__ import annotations
 
@@ -77,10 +77,27 @@ def _timeout_for(limits: FetchLimits, remaining: float) -> httpx.Timeout:
     )
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """What one call sends: the method, headers and body (a write's body is replayed only on 307/308)."""
+
+    method: str = "GET"
+    headers: Mapping[str, str] | None = None
+    content: bytes | None = None
+    # Statuses the vendor uses to say "slow down" (MailChannels adds 503 to 429).
+    rate_limit_statuses: frozenset[int] = frozenset({429})
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Only these redirects keep the method and the body (RFC 9110 15.4); any other one on a write is
+# refused rather than silently turned into a GET that would "succeed" without writing anything.
+_BODY_KEEPING_REDIRECTS = frozenset({307, 308})
+
+
 def _send(
     client: httpx.Client,
     url: httpx.URL,
-    headers: Mapping[str, str] | None,
+    exchange: Exchange,
     *,
     strip: frozenset[str],
     bounds: FetchLimits,
@@ -93,7 +110,13 @@ def _send(
     remaining = deadline - clock()
     if remaining <= 0:
         raise DeadlineExceeded(late, vendor=vendor)
-    request = client.build_request("GET", url, headers=dict(headers or {}), timeout=_timeout_for(bounds, remaining))
+    request = client.build_request(
+        exchange.method,
+        url,
+        headers=dict(exchange.headers or {}),
+        content=exchange.content,
+        timeout=_timeout_for(bounds, remaining),
+    )
     # After build_request: the client's own default headers and cookie jar are merged in by then.
     strip_credentials(request.headers, strip)
     try:
@@ -144,13 +167,16 @@ def _error_body(
 def _finish(
     response: httpx.Response,
     *,
+    rate_limit_statuses: frozenset[int],
     bounds: FetchLimits,
     deadline: float,
     clock: Callable[[], float],
     vendor: str | None,
 ) -> VendorResponse:
     where = redact_url(response.request.url)
-    error = error_for_status(response.status_code, response.headers, vendor=vendor, where=where)
+    error = error_for_status(
+        response.status_code, response.headers, vendor=vendor, where=where, rate_limit_statuses=rate_limit_statuses
+    )
     if error is not None:
         error.body = _error_body(response, bounds=bounds, deadline=deadline, clock=clock, vendor=vendor)
         raise error
@@ -183,9 +209,14 @@ def fetch(
     vendor: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     credential_headers: Iterable[str] = (),
+    exchange: Exchange | None = None,
 ) -> VendorResponse:
-    """GET a URL once (no retries): policy-checked, redirects followed by hand, body read under the caps."""
+    """Send one request (no retries): policy-checked, redirects followed by hand, body read under the caps.
+
+    A GET by default; `exchange` gives a write's method and body (then `headers` is ignored).
+    """
     bounds = limits or FetchLimits()
+    sent = exchange or Exchange(headers=headers)
     deadline = clock() + bounds.deadline_s
     current = httpx.URL(url)
     policy.check(current)
@@ -195,11 +226,22 @@ def fetch(
     for _hop in range(bounds.max_redirects + 1):
         strip = frozenset() if on_first_origin else secrets
         response = _send(
-            client, current, headers, strip=strip, bounds=bounds, deadline=deadline, clock=clock, vendor=vendor
+            client, current, sent, strip=strip, bounds=bounds, deadline=deadline, clock=clock, vendor=vendor
         )
         try:
             if response.status_code not in REDIRECT_STATUSES:
-                return _finish(response, bounds=bounds, deadline=deadline, clock=clock, vendor=vendor)
+                return _finish(
+                    response,
+                    rate_limit_statuses=sent.rate_limit_statuses,
+                    bounds=bounds,
+                    deadline=deadline,
+                    clock=clock,
+                    vendor=vendor,
+                )
+            if sent.method in WRITE_METHODS and response.status_code not in _BODY_KEEPING_REDIRECTS:
+                where = f"{sent.method} {redact_url(current)}"
+                message = f"{where} answered {response.status_code}; a write is not replayed as a GET"
+                raise RedirectRefused(message, vendor=vendor)
             current = redirect_target(current, response, policy=policy, vendor=vendor)
             # Once the chain has left the first origin, credentials stay off even if it comes back:
             # the hop that sent it back was chosen by a server that never saw the key.

@@ -76,6 +76,10 @@ class VendorNotFound(VendorPermanentError):
     """404 or 410: the vendor does not know the object."""
 
 
+class VendorConflict(VendorPermanentError):
+    """409: the object exists already or is in a state that forbids the change (often someone else's)."""
+
+
 class VendorResponseError(VendorPermanentError):
     """A hostile or malformed response: too large, too slow, not JSON, HTML where JSON was expected."""
 
@@ -162,8 +166,13 @@ def error_for_status(
     vendor: str | None = None,
     where: str = "",
     now: float | None = None,
+    rate_limit_statuses: frozenset[int] = frozenset({429}),
 ) -> VendorError | None:
-    """Map an HTTP status to the error to raise, or None for 2xx/3xx; the only status mapping in the kit."""
+    """Map an HTTP status to the error to raise, or None for 2xx/3xx; the only status mapping in the kit.
+
+    `rate_limit_statuses` names the statuses a vendor uses to say "slow down" (429 everywhere;
+    MailChannels also answers 503), so that they are honoured as RateLimited with their Retry-After.
+    """
     if status < 400:
         return None
     suffix = f" from {where}" if where else ""
@@ -172,8 +181,10 @@ def error_for_status(
         return VendorAuthError(label, vendor=vendor, status=status)
     if status in (404, 410):
         return VendorNotFound(label, vendor=vendor, status=status)
+    if status == 409:
+        return VendorConflict(label, vendor=vendor, status=status)
     retry_after = parse_retry_after(_header(headers, "retry-after"), now=now)
-    if status == 429:
+    if status in rate_limit_statuses:
         return RateLimited(label, vendor=vendor, status=status, retry_after=retry_after)
     if status in _TRANSIENT_4XX or (status >= 500 and status not in _PERMANENT_5XX):
         return VendorTransientError(label, vendor=vendor, status=status, retry_after=retry_after)

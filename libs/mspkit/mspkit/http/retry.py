@@ -48,8 +48,9 @@ def call_with_retries(
     *,
     sleep: Callable[[float], None] = time.sleep,
     describe: str = "",
+    retryable: Callable[[BaseException], bool] = is_retryable,
 ) -> T:
-    """Call fn, retrying transient errors per the policy; the last error is re-raised unchanged."""
+    """Call fn, retrying the errors `retryable` accepts per the policy; the last error is re-raised unchanged."""
     rules = policy or RetryPolicy()
     jitter = wait_random_exponential(multiplier=rules.base_s, max=rules.cap_s)
 
@@ -71,7 +72,7 @@ def call_with_retries(
         )
 
     retrying = Retrying(
-        retry=retry_if_exception(is_retryable),
+        retry=retry_if_exception(retryable),
         wait=wait,
         stop=stop,
         sleep=sleep,

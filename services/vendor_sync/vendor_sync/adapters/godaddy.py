@@ -18,6 +18,7 @@ from mspkit.http import (
     RateLimited,
     RetryPolicy,
     VendorAuthError,
+    VendorConflict,
     VendorError,
     VendorHTTP,
     VendorNotFound,
@@ -114,8 +115,12 @@ class GoDaddyTransientError(GoDaddyError, VendorTransientError):
     """408 or a 5xx from GoDaddy: may succeed later."""
 
 
+class GoDaddyConflict(GoDaddyError, VendorConflict):
+    """409 from GoDaddy: the domain is in a state that forbids the change (pending, locked...)."""
+
+
 class GoDaddyPermanentError(GoDaddyError, VendorPermanentError):
-    """Any other 4xx (400, 409, 422...) from GoDaddy: retrying will not help."""
+    """Any other 4xx (400, 422...) from GoDaddy: retrying will not help."""
 
 
 # The kit decides the category (and Retry-After) from the status; this only adds GoDaddy's body.
@@ -124,6 +129,7 @@ _ERROR_CLASSES: dict[type[VendorError], type[GoDaddyError]] = {
     VendorNotFound: GoDaddyNotFound,
     RateLimited: GoDaddyRateLimited,
     VendorTransientError: GoDaddyTransientError,
+    VendorConflict: GoDaddyConflict,
     VendorPermanentError: GoDaddyPermanentError,
 }
 
