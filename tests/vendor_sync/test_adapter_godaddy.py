@@ -1,4 +1,4 @@
-"""GoDaddy adapter (read side): recorded responses replayed with respx, GoDaddy's errors, hostile answers."""
+"""GoDaddy adapter: recorded and documented responses replayed with respx, GoDaddy's errors, hostile answers."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from vendor_sync.adapters.godaddy import (
     GoDaddyRateLimited,
     lifecycle,
 )
-from vendor_sync.adapters.registrar_types import RegistrarAdapter, RegistrarContact, RegistrarDomain
+from vendor_sync.adapters.registrar_types import RegistrarAdapter, RegistrarContact, RegistrarDomain, RegistrarWriter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "godaddy"
 API = "https://api.godaddy.com"
@@ -82,7 +82,8 @@ def pages(*bodies: bytes) -> Callable[[httpx.Request], httpx.Response]:
 def test_adapter_satisfies_the_registrar_protocol() -> None:
     godaddy = adapter()
     assert isinstance(godaddy, RegistrarAdapter)
-    assert godaddy.capabilities == frozenset({"domains.read"})
+    assert isinstance(godaddy, RegistrarWriter)
+    assert godaddy.capabilities == frozenset({"domains.read", "nameservers.write", "contacts.write", "lock.write"})
     assert godaddy.vendor == "godaddy"
 
 
@@ -438,3 +439,275 @@ def test_shopper_id_is_sent_when_given() -> None:
     assert route.calls.last.request.headers["X-Shopper-Id"] == "123456"
     with pytest.raises(ValueError, match="shopper_id"):
         adapter(shopper_id="12\r\nX: y")
+
+
+# --- Writes. GoDaddy documents an empty 200 (or 204) for both PATCHes, so success answers are empty;
+# error bodies are v1_domains_PATCH_409.json (documented 409 wording) or written inline like those above.
+
+DOMAIN = f"{LIST}/example.com"
+# respx hands back the same route for the same pattern; a second domain keeps each call count separate.
+OTHER = f"{LIST}/example.org"
+APERTURE = f"{LIST}/aperture-platform.com"
+NS = ["ns1.example.net", "ns2.example.net"]
+
+
+def sent_json(route: respx.Route) -> Any:
+    return json.loads(route.calls.last.request.content)
+
+
+@respx.mock
+def test_set_nameservers_patches_the_domain_with_normalised_hosts() -> None:
+    route = respx.patch(f"{LIST}/xn--bcher-kva.example").respond(200)
+    adapter(shopper_id="123456").set_nameservers(
+        "Bücher.Example.", ["NS1.Example.net.", "ns2.example.net", "ns1.example.net"]
+    )
+    assert route.call_count == 1
+    request = route.calls.last.request
+    assert request.method == "PATCH"
+    assert sent_json(route) == {"nameServers": NS}
+    assert request.headers["Authorization"] == f"sso-key {KEY}:{SECRET}"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["X-Shopper-Id"] == "123456"
+
+
+@pytest.mark.parametrize("locked", [True, False])
+@respx.mock
+def test_set_lock_patches_only_the_lock(locked: bool) -> None:
+    route = respx.patch(DOMAIN).respond(204)
+    adapter().set_lock("example.com", locked)
+    assert sent_json(route) == {"locked": locked}
+
+
+@respx.mock
+def test_set_contacts_lays_the_change_over_the_current_contacts_and_sends_all_four() -> None:
+    """Reads v1_domains_aperture_platform_com.json, then PATCHes /contacts: the admin change, everything else kept."""
+    read = respx.get(APERTURE).respond(200, content=fixture("v1_domains_aperture_platform_com.json"), headers=JSON)
+    write = respx.patch(f"{APERTURE}/contacts").respond(204)
+    change = RegistrarContact(role="admin", name_last="Nouveau", email=" admin@new.example ", phone="+61.299999999")
+    adapter().set_contacts("aperture-platform.com", [change])
+    assert read.call_count == 1 and write.call_count == 1
+    assert respx.calls[0].request.method == "GET" and respx.calls[1].request.method == "PATCH"
+    body = sent_json(write)
+    kept = {
+        "nameFirst": "Alex",
+        "nameLast": "Example",
+        "organization": "DIMENSION DATA Cloud Solutions Australia",
+        "email": "registrant@example.com",
+        "phone": "61.414529701",  # GoDaddy sent a JSON number: sent back as its text
+        "addressMailing": {
+            "address1": "1 Example Street",
+            "city": "North Ryde",
+            "state": "New South Wales",
+            "postalCode": "2113",
+            "country": "AU",
+        },
+    }
+    admin = {**kept, "nameLast": "Nouveau", "email": "admin@new.example", "phone": "+61.299999999"}
+    assert body == {"contactRegistrant": kept, "contactAdmin": admin, "contactTech": kept, "contactBilling": kept}
+    assert "authCode" not in write.calls.last.request.content.decode()
+
+
+@respx.mock
+def test_set_contacts_replays_the_lexicon_cassette_and_can_clear_the_organization() -> None:
+    cassette = json.loads(fixture("test_provider_authenticate.json"))
+    respx.get(cassette["request"]["uri"]).respond(203, content=cassette["body"].encode(), headers=JSON)
+    write = respx.patch(f"{cassette['request']['uri']}/contacts").respond(200)
+    adapter().set_contacts(
+        "fullm3tal.online", [RegistrarContact(role="registrant", name_first="Dominique", organization="")]
+    )
+    body = sent_json(write)
+    assert body["contactRegistrant"]["nameFirst"] == "Dominique"
+    assert body["contactRegistrant"]["organization"] == ""
+    assert body["contactRegistrant"]["addressMailing"]["postalCode"] == "92150"
+    assert body["contactTech"]["nameFirst"] == "Camille" and body["contactTech"]["phone"] == "+33.0100000000"
+    assert "organization" not in body["contactTech"]  # empty at GoDaddy: nothing to keep
+
+
+@pytest.mark.parametrize(
+    ("contacts", "words"),
+    [
+        ([], "no contact changes"),
+        ([RegistrarContact(role="tech")], "no contact changes"),
+        (
+            [RegistrarContact(role="admin", email="a@b.example"), RegistrarContact(role="admin", phone="+1.5555555")],
+            "twice",
+        ),
+        ([RegistrarContact(role="admin", phone="555-1234")], "invalid admin phone"),
+        ([RegistrarContact(role="admin", email="not an email")], "invalid admin email"),
+        ([RegistrarContact(role="tech", name_first="  ")], "invalid tech nameFirst"),
+        ([RegistrarContact(role="tech", name_last="x\r\nBcc: y")], "invalid tech nameLast"),
+        ([RegistrarContact(role="owner", email="a@b.example")], "known role"),  # type: ignore[arg-type]
+        ("registrant", "a list"),
+    ],
+)
+@respx.mock
+def test_set_contacts_refuses_bad_changes_before_any_call(contacts: Any, words: str) -> None:
+    anything = respx.route()
+    with pytest.raises(VendorPermanentError, match=words):
+        adapter().set_contacts("example.com", contacts)
+    assert anything.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("drop", "change", "words"),
+    [
+        (("contactAdmin",), "admin", "no admin contact to change"),
+        (("contactRegistrant",), "tech", "no registrant contact"),
+        (("contactTech", "addressMailing"), "tech", "tech contact lacks addressMailing.address1"),
+        (("contactBilling", "phone"), "admin", "billing contact lacks phone"),
+    ],
+)
+@respx.mock
+def test_set_contacts_sends_nothing_rather_than_a_partial_contact(
+    drop: tuple[str, ...], change: str, words: str
+) -> None:
+    domain = json.loads(fixture("v1_domains_aperture_platform_com.json"))
+    if len(drop) == 1:
+        del domain[drop[0]]
+    else:
+        del domain[drop[0]][drop[1]]
+    respx.get(APERTURE).respond(200, json=domain)
+    write = respx.patch(f"{APERTURE}/contacts").respond(204)
+    with pytest.raises(VendorError, match=words):
+        adapter().set_contacts("aperture-platform.com", [RegistrarContact(role=change, email="x@y.example")])  # type: ignore[arg-type]
+    assert write.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda g: g.set_nameservers("example.com", ["ns1.example.net"]), "2-13 distinct"),
+        (lambda g: g.set_nameservers("example.com", ["ns1.example.net", "NS1.example.net."]), "2-13 distinct"),
+        (lambda g: g.set_nameservers("example.com", [f"ns{n}.example.net" for n in range(14)]), "2-13 distinct"),
+        (lambda g: g.set_nameservers("example.com", "ns1.example.net"), "a list"),
+        (lambda g: g.set_nameservers("example.com", ["ns1.example.net", "bad host/../x"]), "nameserver"),
+        (lambda g: g.set_nameservers("../v2/customers", NS), "domain name"),
+        (lambda g: g.set_lock("example.com", "yes"), "true or false"),
+        (lambda g: g.set_lock("example.com/contacts", True), "domain name"),
+    ],
+)
+@respx.mock
+def test_bad_write_input_is_refused_before_any_call(call: Callable[[GoDaddyAdapter], None], words: str) -> None:
+    anything = respx.route()
+    with pytest.raises(VendorPermanentError, match=words):
+        call(adapter())
+    assert anything.call_count == 0
+
+
+WRITE_ERRORS: list[tuple[int, dict[str, Any], type[VendorError], type[GoDaddyError]]] = [
+    *ERRORS[:3],
+    (409, json.loads(fixture("v1_domains_PATCH_409.json")), VendorConflict, GoDaddyConflict),
+]
+
+
+@respx.mock
+@pytest.mark.parametrize(("status", "body", "kit_class", "godaddy_class"), WRITE_ERRORS)
+def test_write_errors_map_once_with_godaddys_words_and_code(
+    status: int, body: dict[str, Any], kit_class: type[VendorError], godaddy_class: type[GoDaddyError]
+) -> None:
+    route = respx.patch(DOMAIN).respond(status, json=body)
+    with pytest.raises(kit_class) as caught:
+        adapter(retry=RetryPolicy(max_attempts=3, base_s=0, cap_s=0)).set_nameservers("example.com", NS)
+    error = caught.value
+    assert type(error) is godaddy_class and error.status == status
+    assert error.vendor_code == body["code"]
+    assert str(error) == f"godaddy: HTTP {status} from {DOMAIN}: {body['code']}: {body['message']}"
+    assert error.body is None
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_write_429_hands_back_retry_after_in_seconds_or_as_a_date() -> None:
+    body = error_body("TOO_MANY_REQUESTS", "Too many requests received within interval")
+    respx.patch(DOMAIN).respond(429, json=body, headers={"Retry-After": "30"})
+    with pytest.raises(GoDaddyRateLimited) as caught:
+        adapter().set_lock("example.com", True)
+    assert caught.value.retry_after == 30.0 and caught.value.vendor_code == "TOO_MANY_REQUESTS"
+    when = format_datetime(datetime.fromtimestamp(time.time() + 120, tz=UTC), usegmt=True)
+    route = respx.patch(OTHER).respond(429, json=body, headers={"Retry-After": when})
+    with pytest.raises(RateLimited) as caught:
+        adapter(retry=RetryPolicy(max_attempts=3)).set_lock("example.org", True)
+    assert route.call_count == 1  # longer than the in-process wait: handed back to the job
+    assert caught.value.retry_after is not None and 100 < caught.value.retry_after <= 120
+
+
+@respx.mock
+def test_patch_is_retried_after_a_rate_limit_refusal_but_never_after_a_server_error() -> None:
+    """GoDaddy has no idempotency key: a PATCH that failed with a 5xx may have been applied."""
+    options: dict[str, Any] = {"retry": RetryPolicy(max_attempts=3, base_s=0, cap_s=0), "sleep": lambda _s: None}
+    refused = respx.patch(DOMAIN)
+    refused.side_effect = [httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(200)]
+    adapter(**options).set_lock("example.com", False)
+    assert refused.call_count == 2
+    failed = respx.patch(OTHER).respond(500, json=error_body("INTERNAL", "oops"))
+    with pytest.raises(VendorTransientError):
+        adapter(**options).set_nameservers("example.org", NS)
+    assert failed.call_count == 1
+    # set_contacts: its GET is a read and is retried; its PATCH is not.
+    read = respx.get(APERTURE)
+    read.side_effect = [
+        httpx.Response(502),
+        httpx.Response(200, content=fixture("v1_domains_aperture_platform_com.json"), headers=JSON),
+    ]
+    write = respx.patch(f"{APERTURE}/contacts").respond(503)
+    with pytest.raises(VendorTransientError):
+        adapter(**options).set_contacts("aperture-platform.com", [RegistrarContact(role="tech", email="t@x.example")])
+    assert read.call_count == 2 and write.call_count == 1
+
+
+@respx.mock
+def test_hostile_answers_to_writes_are_refused() -> None:
+    respx.patch(DOMAIN).respond(200, content=b'{"ok": ', headers=JSON)
+    with pytest.raises(VendorResponseError, match="not valid JSON"):
+        adapter().set_lock("example.com", True)
+    respx.patch(DOMAIN).respond(200, content=b"<html>Maintenance</html>", headers={"Content-Type": "text/html"})
+    with pytest.raises(VendorResponseError, match=r"expected JSON .* got text/html"):
+        adapter().set_nameservers("example.com", NS)
+    route = respx.patch(OTHER).respond(200, content=b"[" + b" " * (6 * 1024 * 1024) + b"]", headers=JSON)
+    with pytest.raises(VendorResponseError, match=r"over the cap|over 5242880 bytes"):
+        adapter(retry=RetryPolicy(max_attempts=3)).set_lock("example.org", True)
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize("status", [302, 307, 308])
+@respx.mock
+def test_a_write_redirected_off_the_allowlist_is_refused_without_a_call(status: int) -> None:
+    respx.patch(DOMAIN).respond(status, headers={"Location": "https://collector.example.net/v1/domains/example.com"})
+    elsewhere = respx.route(host="collector.example.net").respond(200)
+    with pytest.raises(RedirectRefused):
+        adapter().set_nameservers("example.com", NS)
+    assert elsewhere.call_count == 0
+
+
+@respx.mock
+def test_key_and_secret_never_in_write_errors_reprs_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Write failures (a retried one included) from a vendor that echoes the credential: scrubbed everywhere."""
+    caplog.set_level(logging.DEBUG)
+    echo = error_body("UNABLE_TO_AUTHENTICATE", f"bad sso-key {KEY}:{SECRET}", [{"path": KEY, "code": SECRET}])
+    answers = [
+        httpx.Response(401, json=echo),
+        httpx.Response(403, json=echo),
+        httpx.Response(404, json=echo),
+        httpx.Response(409, json=echo),
+        httpx.Response(422, json=echo),
+        httpx.Response(429, json=echo, headers={"Retry-After": "0"}),
+        httpx.Response(500, json=echo),
+        httpx.Response(200, content=b"{", headers=JSON),
+        httpx.Response(307, headers={"Location": f"https://collector.example.net/?k={KEY}"}),
+    ]
+    respx.patch(DOMAIN).mock(side_effect=answers)
+    godaddy = adapter(retry=RetryPolicy(max_attempts=2, base_s=0, cap_s=0), sleep=lambda _s: None)
+    errors: list[VendorError] = []
+    for _ in range(8):
+        with pytest.raises(VendorError) as caught:
+            godaddy.set_nameservers("example.com", NS)
+        errors.append(caught.value)
+    assert len(respx.calls) == len(answers)  # only the 429 was retried (and met the 500)
+    assert any("retrying" in record.getMessage() for record in caplog.records)
+    texts = [repr(godaddy), repr(godaddy.__dict__)]
+    for error in errors:
+        texts += [str(error), repr(error), repr(error.args), repr(vars(error))]
+    texts += [record.getMessage() for record in caplog.records] + [repr(record.args) for record in caplog.records]
+    joined = "\n".join(texts)
+    assert "[redacted]" in joined
+    assert KEY not in joined and SECRET not in joined

@@ -1,8 +1,11 @@
-"""Cloudflare DNS (API v4), read side: zones and DNS records through the vendor HTTP kit.
+"""Cloudflare DNS (API v4): zones and DNS records read, single records written, through the vendor HTTP kit.
 
 Statuses are mapped by the kit (`error_for_status`), which also reads a small JSON error body into
 `VendorError.body`; this module adds Cloudflare's error envelope (`success: false`,
-`errors[{code, message, error_chain}]`) from that body to the kit's error once, in `_envelope_error`.
+`errors[{code, message, error_chain}]`) from that body to the kit's error once, in `_envelope_error`,
+where a "record already exists" code (sent with a 400) becomes a VendorConflict. Writes go through the
+same `_call` as reads: POST is not retried after a server error (it may have created the record), PUT
+and DELETE are; the record body is checked before any call (`cloudflare_records`).
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ from mspkit.http import (
     BreakerConfig,
     FetchLimits,
     RetryPolicy,
+    VendorAuthError,
+    VendorConflict,
     VendorError,
     VendorHTTP,
+    VendorNotFound,
     VendorPermanentError,
     VendorResponseError,
     origin_of,
     parse_json,
 )
 from mspkit.http.urls import is_loopback_host
-from vendor_sync.adapters.dns_types import RECORDS_READ, ZONES_READ, DnsRecord, Zone
+from vendor_sync.adapters.cloudflare_records import check_id, record_body
+from vendor_sync.adapters.dns_types import RECORDS_READ, RECORDS_WRITE, ZONES_READ, DnsRecord, Zone
 
 VENDOR = "cloudflare"
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -41,17 +48,21 @@ RECORDS_PER_PAGE = 100
 MAX_PAGES = 200
 _MAX_ERRORS_SHOWN = 5
 _MAX_WORDS = 200
+# Error codes Cloudflare sends (with HTTP 400) when the record, or one that excludes it, already exists:
+# 81053/81054 an A/AAAA/CNAME clash on the name, 81057 record already exists, 81058 an identical one.
+CONFLICT_CODES = frozenset({81053, 81054, 81057, 81058})
+# "Record does not exist": a DELETE retried after the first attempt already removed the record.
+RECORD_GONE_CODE = "81044"
 
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,1024}")
-_ZONE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class CloudflareAdapter:
-    """Lists a Cloudflare account's zones and their DNS records with a scoped API token (Bearer)."""
+    """Lists a Cloudflare account's zones and records, and writes single records, with a scoped API token."""
 
     vendor = VENDOR
-    capabilities: frozenset[str] = frozenset({ZONES_READ, RECORDS_READ})
+    capabilities: frozenset[str] = frozenset({ZONES_READ, RECORDS_READ, RECORDS_WRITE})
 
     def __init__(
         self,
@@ -102,8 +113,7 @@ class CloudflareAdapter:
 
     def list_records(self, zone_id: str) -> list[DnsRecord]:
         """Every DNS record of a zone, across all pages; VendorNotFound when the zone is unknown."""
-        if not isinstance(zone_id, str) or not _ZONE_ID.fullmatch(zone_id):
-            raise ValueError("invalid Cloudflare zone id")
+        check_id(zone_id, "zone")
         records: list[DnsRecord] = []
         seen: set[str] = set()
         for item in self._items(f"/zones/{zone_id}/dns_records", per_page=RECORDS_PER_PAGE):
@@ -116,11 +126,52 @@ class CloudflareAdapter:
             records.append(record)
         return records
 
+    def create_record(self, zone_id: str, record: DnsRecord) -> DnsRecord:
+        """Add one record (POST, never retried after a server error); returns it with Cloudflare's id.
+
+        VendorConflict when Cloudflare says it (or a CNAME on the same name) already exists.
+        """
+        body = record_body(record)
+        path = f"/zones/{check_id(zone_id, 'zone')}/dns_records"
+        return self._written(self._call("POST", path, body=body), path)
+
+    def update_record(self, zone_id: str, record_id: str, record: DnsRecord) -> DnsRecord:
+        """Overwrite one record by id (PUT: every field is replaced, so give `proxied` for A/AAAA/CNAME)."""
+        body = record_body(record)
+        if record.type.upper() in ("A", "AAAA", "CNAME") and record.proxied is None:
+            # An overwrite without it turns Cloudflare's proxy off and would expose the origin's address.
+            raise ValueError("record.proxied: say true or false when overwriting an A, AAAA or CNAME record")
+        path = f"/zones/{check_id(zone_id, 'zone')}/dns_records/{check_id(record_id, 'record')}"
+        written = self._written(self._call("PUT", path, body=body), path)
+        if written.id != record_id:
+            raise VendorResponseError(f"{VENDOR}: PUT {path} answered for another record", vendor=VENDOR)
+        return written
+
+    def delete_record(self, zone_id: str, record_id: str) -> None:
+        """Remove one record by id; a record already gone (error 81044, e.g. on a retry) counts as removed."""
+        path = f"/zones/{check_id(zone_id, 'zone')}/dns_records/{check_id(record_id, 'record')}"
+        try:
+            data = self._call("DELETE", path)
+        except VendorPermanentError as exc:
+            # Whatever status carries it (404 so far), this code names the record, not the zone or the key.
+            if exc.vendor_code == RECORD_GONE_CODE and not isinstance(exc, VendorAuthError):
+                return
+            raise
+        result = data.get("result")
+        if not isinstance(result, Mapping) or result.get("id") != record_id:
+            raise VendorResponseError(f"{VENDOR}: DELETE {path} did not confirm the record's id", vendor=VENDOR)
+
+    def _written(self, data: Mapping[str, Any], path: str) -> DnsRecord:
+        written = _record(data.get("result"))
+        if written.id is None:
+            raise VendorResponseError(f"{VENDOR}: {path} answered with a record without an id", vendor=VENDOR)
+        return written
+
     def _items(self, path: str, *, per_page: int) -> Iterator[Any]:
         """Yield the results of every page: trusts total_pages, stops on an empty page, refuses too many."""
         page = 1
         while True:
-            data = self._get(path, {"page": page, "per_page": per_page})
+            data = self._call("GET", path, params={"page": page, "per_page": per_page})
             result = data.get("result")
             if not isinstance(result, list):
                 raise VendorResponseError(f"{VENDOR}: {path} page {page} has no result list", vendor=VENDOR)
@@ -144,23 +195,42 @@ class CloudflareAdapter:
                 return
             page += 1
 
-    def _get(self, path: str, params: Mapping[str, int]) -> Mapping[str, Any]:
-        """GET one API path; returns the success envelope, or raises the kit's error with Cloudflare's words."""
-        url = f"{self.base_url}{path}?{urlencode(params)}"
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, int] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
+        """One API call (a GET, or a write through the kit's send); returns the success envelope.
+
+        Any failure raises the kit's error with Cloudflare's words, mapped once here.
+        """
+        url = f"{self.base_url}{path}" + (f"?{urlencode(params)}" if params else "")
         try:
-            response = self.http.get_json(url, headers=self._headers)
+            if method == "GET":
+                response = self.http.get_json(url, headers=self._headers)
+            else:
+                response = self.http.send_json(method, url, headers=self._headers, json_body=body)
         except VendorError as exc:
             enriched = _envelope_error(exc, self._secret)
             if enriched is exc:
                 raise
             raise enriched from None
+        if response is None:
+            raise VendorResponseError(f"{VENDOR}: {method} {path} answered with an empty body", vendor=VENDOR)
         data = response.data
-        if not isinstance(data, Mapping) or "success" not in data:
+        # Cloudflare documents a DELETE answer as `{"result": {"id"}}`, without the rest of the envelope.
+        enveloped = isinstance(data, Mapping) and ("success" in data or (method == "DELETE" and "result" in data))
+        if not isinstance(data, Mapping) or not enveloped:
             raise VendorResponseError(f"{VENDOR}: {response.url} did not answer with an API envelope", vendor=VENDOR)
-        if data.get("success") is not True:
-            words = _describe(data.get("errors"), self._secret) or "no error given"
+        if data.get("success", True) is not True:
+            errors = data.get("errors")
+            words = _describe(errors, self._secret) or "no error given"
             message = f"{VENDOR}: HTTP {response.status} from {response.url} with success false ({words})"
-            raise VendorPermanentError(message, vendor=VENDOR, status=response.status)
+            cls = VendorConflict if _is_conflict(errors) else VendorPermanentError
+            raise cls(message, vendor=VENDOR, status=response.status, vendor_code=_first_code(errors))
         return data
 
     def close(self) -> None:
@@ -193,11 +263,24 @@ def _envelope_error(exc: VendorError, secret: str) -> VendorError:
         return enriched
     if not isinstance(data, Mapping):
         return enriched
-    words = _describe(data.get("errors"), secret)
+    errors = data.get("errors")
+    words = _describe(errors, secret)
     if words:
         enriched.args = (f"{exc} ({words})",)
-        enriched.vendor_code = _first_code(data.get("errors"))
+        enriched.vendor_code = _first_code(errors)
+    plain = isinstance(exc, VendorPermanentError) and not isinstance(
+        exc, VendorAuthError | VendorNotFound | VendorConflict | VendorResponseError
+    )
+    if plain and _is_conflict(errors):
+        # Cloudflare answers "record already exists" with a 400; callers need it as the conflict it is.
+        return VendorConflict(str(enriched), vendor=exc.vendor, status=exc.status, vendor_code=enriched.vendor_code)
     return enriched
+
+
+def _is_conflict(errors: Any) -> bool:
+    if not isinstance(errors, list):
+        return False
+    return any(isinstance(e, Mapping) and _int(e.get("code")) in CONFLICT_CODES for e in errors[:_MAX_ERRORS_SHOWN])
 
 
 def _first_code(errors: Any) -> str | None:
@@ -281,6 +364,7 @@ def _record(item: Any) -> DnsRecord:
         # SRV and URI records carry it only inside `data`.
         priority = _int(data.get("priority"))
     record_id = item.get("id")
+    proxied = item.get("proxied")
     return DnsRecord(
         type=kind,
         name=_text(item, "name", "DNS record").rstrip(".").lower(),
@@ -288,6 +372,7 @@ def _record(item: Any) -> DnsRecord:
         ttl=ttl,
         priority=priority,
         id=record_id if isinstance(record_id, str) and record_id else None,
+        proxied=proxied if isinstance(proxied, bool) else None,
     )
 
 

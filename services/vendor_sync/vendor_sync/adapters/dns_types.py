@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 
 ZONES_READ = "zones.read"
 RECORDS_READ = "records.read"
+# Create, overwrite and delete single records (DnsWriter); provisioning checks it before calling.
+RECORDS_WRITE = "records.write"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class DnsRecord:
     priority: int | None = None
     # The vendor's record id, needed to update or delete it; not part of the record's identity.
     id: str | None = field(default=None, compare=False)
+    # Cloudflare's proxy flag (A/AAAA/CNAME only); None when the host has none or did not say.
+    proxied: bool | None = field(default=None, compare=False)
 
 
 @runtime_checkable
@@ -45,4 +49,24 @@ class DnsHostAdapter(Protocol):
 
     def list_records(self, zone_id: str) -> list[DnsRecord]:
         """Every record of one zone."""
+        ...
+
+
+@runtime_checkable
+class DnsWriter(Protocol):
+    """Changes single records of a zone at a DNS host declaring RECORDS_WRITE; raises mspkit.http Vendor* errors."""
+
+    vendor: str
+    capabilities: frozenset[str]
+
+    def create_record(self, zone_id: str, record: DnsRecord) -> DnsRecord:
+        """Add one record; returns it as the host stored it, with its vendor id."""
+        ...
+
+    def update_record(self, zone_id: str, record_id: str, record: DnsRecord) -> DnsRecord:
+        """Overwrite one record by its vendor id; returns it as the host stored it."""
+        ...
+
+    def delete_record(self, zone_id: str, record_id: str) -> None:
+        """Remove one record by its vendor id."""
         ...

@@ -1,12 +1,17 @@
-"""GoDaddy Domains API v1 (read side): `sso-key` auth, marker pagination, its error body mapped once."""
+"""GoDaddy Domains API v1: `sso-key` auth, marker pagination, its error body mapped once.
+
+Reads list and fetch domains; writes (PATCH /v1/domains/{domain} for nameservers and the transfer lock,
+PATCH /v1/domains/{domain}/contacts for contacts) go through the same `_call` and the same mapping.
+GoDaddy has no idempotency key, so the kit retries a PATCH only after a rate-limit refusal.
+"""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -29,10 +34,16 @@ from mspkit.http import (
     parse_json,
     redact_url,
 )
+from vendor_sync.adapters.godaddy_contacts import ROLES as _ROLES
+from vendor_sync.adapters.godaddy_contacts import Role, contact_changes, contacts_body
+from vendor_sync.adapters.godaddy_contacts import clean_text as _text
 from vendor_sync.adapters.rdap import InvalidDomainName, to_a_label
 from vendor_sync.adapters.rdap_parse import parse_rdap_datetime
 from vendor_sync.adapters.registrar_types import (
+    CONTACTS_WRITE,
     DOMAINS_READ,
+    LOCK_WRITE,
+    NAMESERVERS_WRITE,
     Lifecycle,
     RegistrarContact,
     RegistrarDomain,
@@ -43,16 +54,9 @@ GODADDY_API = "https://api.godaddy.com"
 GODADDY_RATE = "60/minute"
 PAGE_LIMIT = 500
 MAX_PAGES = 200
-_MAX_TEXT = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# GoDaddy refuses fewer than two nameservers (422); 13 is the usual registry maximum.
+MIN_NAMESERVERS, MAX_NAMESERVERS = 2, 13
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,256}$")
-Role = Literal["registrant", "admin", "tech", "billing"]
-_ROLES: tuple[tuple[str, Role], ...] = (
-    ("contactRegistrant", "registrant"),
-    ("contactAdmin", "admin"),
-    ("contactTech", "tech"),
-    ("contactBilling", "billing"),
-)
 # GoDaddy's status words (its `statuses` enum) folded by prefix; the first match wins.
 _LIFECYCLE: tuple[tuple[str, Lifecycle], ...] = (
     ("ACTIVE", "active"),
@@ -166,10 +170,13 @@ class _SsoKey:
 
 
 class GoDaddyAdapter:
-    """Reads a GoDaddy account's domains through the vendor HTTP kit (allowlist, caps, deadline, retries)."""
+    """Reads a GoDaddy account's domains and changes their nameservers, contacts and transfer lock.
+
+    Every call goes through the vendor HTTP kit (allowlist, caps, deadline, retries) and one error mapping.
+    """
 
     vendor = "godaddy"
-    capabilities: frozenset[str] = frozenset({DOMAINS_READ})
+    capabilities: frozenset[str] = frozenset({DOMAINS_READ, NAMESERVERS_WRITE, CONTACTS_WRITE, LOCK_WRITE})
 
     def __init__(
         self,
@@ -244,17 +251,48 @@ class GoDaddyAdapter:
 
     def get_domain(self, name: str) -> RegistrarDomain:
         """One domain with nameservers and contacts; GoDaddyNotFound when the account does not hold it."""
-        try:
-            a_label, _unicode = to_a_label(name)
-        except InvalidDomainName as exc:
-            raise VendorPermanentError(f"godaddy: {exc}", vendor=self.vendor) from None
-        data = self._get(f"/v1/domains/{quote(a_label, safe='')}", params=None)
+        return parse_domain(self._domain_data(_domain_name(name)))
+
+    def set_nameservers(self, name: str, nameservers: Sequence[str]) -> None:
+        """Point the domain at 2-13 nameservers (PATCH /v1/domains/{domain} `nameServers`).
+
+        GoDaddyConflict when the domain may not have its nameservers changed (GoDaddy's 409).
+        """
+        a_label = _domain_name(name)
+        if isinstance(nameservers, str | bytes) or not isinstance(nameservers, Sequence):
+            raise VendorPermanentError("godaddy: nameservers must be a list of host names", vendor=self.vendor)
+        hosts = list(dict.fromkeys(_domain_name(host, what="nameserver") for host in nameservers))
+        if not MIN_NAMESERVERS <= len(hosts) <= MAX_NAMESERVERS:
+            message = f"godaddy: give {MIN_NAMESERVERS}-{MAX_NAMESERVERS} distinct nameservers"
+            raise VendorPermanentError(message, vendor=self.vendor)
+        self._call("PATCH", _domain_path(a_label), body={"nameServers": hosts})
+
+    def set_contacts(self, name: str, contacts: Sequence[RegistrarContact]) -> None:
+        """Change the given roles' fields (None leaves a field as it is), sending every contact back whole.
+
+        Reads the domain first: GoDaddy needs full contacts (mailing address included), which are kept
+        as GoDaddy holds them. A registrant name, organization or email change may start GoDaddy's
+        change-of-registrant confirmation and a transfer lock (ICANN rules).
+        """
+        a_label = _domain_name(name)
+        changes = contact_changes(contacts)
+        body = contacts_body(self._domain_data(a_label), changes)
+        self._call("PATCH", f"{_domain_path(a_label)}/contacts", body=body)
+
+    def set_lock(self, name: str, locked: bool) -> None:
+        """Set or clear the transfer lock (PATCH /v1/domains/{domain} `locked`)."""
+        a_label = _domain_name(name)
+        if not isinstance(locked, bool):
+            raise VendorPermanentError("godaddy: locked must be true or false", vendor=self.vendor)
+        self._call("PATCH", _domain_path(a_label), body={"locked": locked})
+
+    def _domain_data(self, a_label: str) -> dict[str, Any]:
+        data = self._get(_domain_path(a_label), params=None)
         if not isinstance(data, dict):
             raise VendorResponseError("godaddy: domain answer is not a JSON object", vendor=self.vendor)
-        domain = parse_domain(data)
-        if domain.name != a_label:
+        if parse_domain(data).name != a_label:
             raise VendorResponseError(f"godaddy: asked for {a_label}, answer is for another domain", vendor=self.vendor)
-        return domain
+        return data
 
     def _page(self, marker: str | None) -> list[dict[str, Any]]:
         params = {"limit": str(self.page_limit)}
@@ -266,12 +304,20 @@ class GoDaddyAdapter:
         return data
 
     def _get(self, path: str, *, params: dict[str, str] | None) -> Any:
+        return self._call("GET", path, params=params)
+
+    def _call(self, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None) -> Any:
+        """One API call, read or write, with the same headers and one error mapping; the JSON answer or None."""
         url = str(httpx.URL(self.base_url + path, params=params))
         headers = {"Authorization": self._auth.header()}
         if self.shopper_id is not None:
             headers["X-Shopper-Id"] = self.shopper_id
         try:
-            return self.http.get_json(url, headers=headers).data
+            if method == "GET":
+                return self.http.get_json(url, headers=headers).data
+            # A write's documented answer is an empty 200/204 (None); a body, if any, must still be JSON.
+            answer = self.http.send_json(method, url, headers=headers, json_body=body)
+            return None if answer is None else answer.data
         except VendorError as exc:
             mapped = self._mapped_error(exc)
             if mapped is None:
@@ -325,6 +371,19 @@ class GoDaddyAdapter:
         return self._auth.scrub(text) if text is not None else None
 
 
+def _domain_name(name: str, *, what: str = "domain") -> str:
+    """The A-label of a name, refused before any call when it is not a valid domain name."""
+    try:
+        return to_a_label(name)[0]
+    except InvalidDomainName as exc:
+        prefix = "" if what == "domain" else f"{what}: "
+        raise VendorPermanentError(f"godaddy: {prefix}{exc}", vendor="godaddy") from None
+
+
+def _domain_path(a_label: str) -> str:
+    return f"/v1/domains/{quote(a_label, safe='')}"
+
+
 def parse_domain(data: dict[str, Any]) -> RegistrarDomain:
     """Map one GoDaddy domain object (list item or detail) to a RegistrarDomain; never its authCode."""
     raw_name = _text(data.get("domain"))
@@ -357,13 +416,6 @@ def lifecycle(status: str) -> Lifecycle:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    text = _CONTROL.sub(" ", str(value)).strip()
-    return text[:_MAX_TEXT] or None
 
 
 def _bool(value: Any) -> bool | None:

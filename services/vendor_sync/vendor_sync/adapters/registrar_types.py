@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -61,4 +62,29 @@ class RegistrarAdapter(Protocol):
 
     def get_domain(self, name: str) -> RegistrarDomain:
         """One domain with its nameservers and contacts; VendorNotFound when the account lacks it."""
+        ...
+
+
+@runtime_checkable
+class RegistrarWriter(Protocol):
+    """Changes a domain at its registrar; each method only where `capabilities` declares its *_WRITE name.
+
+    A write returns nothing: the next read (get_domain) is the source of truth. Bad input is refused before
+    any call; vendor failures raise mspkit.http Vendor* errors (VendorConflict when the domain's state
+    forbids the change).
+    """
+
+    vendor: str
+    capabilities: frozenset[str]
+
+    def set_nameservers(self, name: str, nameservers: Sequence[str]) -> None:
+        """Point the domain at these nameservers (NAMESERVERS_WRITE)."""
+        ...
+
+    def set_contacts(self, name: str, contacts: Sequence[RegistrarContact]) -> None:
+        """Change the given roles' fields (None leaves a field as it is), keeping everything else (CONTACTS_WRITE)."""
+        ...
+
+    def set_lock(self, name: str, locked: bool) -> None:
+        """Set or clear the registrar transfer lock (LOCK_WRITE)."""
         ...
