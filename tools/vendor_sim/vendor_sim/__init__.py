@@ -1,1 +1,1 @@
-"""Local simulator of vendor APIs (RDAP today) with runtime-controlled fault modes."""
+"""Local simulator of vendor APIs (RDAP, Cloudflare, GoDaddy, Namecheap, MailChannels) with runtime faults."""

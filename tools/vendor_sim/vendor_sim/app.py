@@ -1,11 +1,11 @@
-"""The simulator's ASGI app: RDAP endpoints, /healthz and the /_sim admin API."""
+"""The simulator's ASGI app: RDAP and vendor endpoints, /healthz and the /_sim admin API."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vendor_sim import faults, rdap
+from vendor_sim import cloudflare, control, faults, godaddy, mailchannels, namecheap, rdap, serving
+from vendor_sim.payload import Payload
+from vendor_sim.rdap_state import domain_name
+from vendor_sim.serving import Caller
 from vendor_sim.state import FaultSpecError, SimState
 
 
@@ -25,45 +28,58 @@ def _state(request: Request) -> SimState:
     return state
 
 
-def _sleep(request: Request) -> faults.Sleep:
-    sleep: faults.Sleep = request.app.state.sleep
-    return sleep
+def _rdap_over_limit(retry_after: int) -> Payload:
+    error = rdap.error_object(429, "Too Many Requests", "Query rate limit exceeded")
+    return Payload(error.status, error.body, error.media_type, {"Retry-After": str(retry_after)})
 
 
-async def _serve(request: Request, produce: Callable[[str], rdap.Payload]) -> Response:
-    """Log the request, add latency, then answer normally or through the first matching fault."""
-    sim = _state(request)
-    entry = sim.log(request.method, request.url.path, request.headers.get("host", ""))
-    if sim.latency_ms > 0:
-        await _sleep(request)(sim.latency_ms / 1000)
-    payload = produce(str(request.base_url))
-    fault = sim.take_fault(request.url.path)
-    entry["fault"] = fault.mode if fault else None
-    response = await faults.apply(fault, payload, sleep=_sleep(request)) if fault else faults.plain(payload)
-    entry["status"] = response.status_code
-    return response
+RDAP = serving.Vendor(
+    name="rdap",
+    authenticate=serving.no_credential,
+    over_limit=_rdap_over_limit,
+    fault_error=faults.rdap_error,
+    media=rdap.RDAP_MEDIA,
+)
 
 
 async def rdap_domain(request: Request) -> Response:
-    """GET /rdap/domain/{name}: a recorded registry answer or an RDAP 404."""
+    """GET /rdap/domain/{name}: a changed, added or recorded registry answer, or an RDAP 404."""
     name = request.path_params["name"]
-    return await _serve(request, lambda base: rdap.domain(name, base))
+
+    async def answer(request: Request, _: Caller) -> Payload:
+        base = str(request.base_url)
+        changed = _state(request).rdap.answer(domain_name(name) or name.lower(), base)
+        return Payload(200, changed, rdap.RDAP_MEDIA) if changed is not None else rdap.domain(name, base)
+
+    return await serving.serve(request, RDAP, answer)
 
 
 async def registrar_domain(request: Request) -> Response:
     """GET /rdap-registrar/domain/{name}: the registrar answer behind google.com's related link."""
     name = request.path_params["name"]
-    return await _serve(request, lambda base: rdap.registrar_domain(name, base))
+
+    async def answer(request: Request, _: Caller) -> Payload:
+        return rdap.registrar_domain(name, str(request.base_url))
+
+    return await serving.serve(request, RDAP, answer)
 
 
 async def rdap_bootstrap(request: Request) -> Response:
     """GET /rdap/bootstrap/dns.json: TLDs mapped to this simulator's own /rdap/ base URL."""
-    return await _serve(request, rdap.bootstrap)
+
+    async def answer(request: Request, _: Caller) -> Payload:
+        return rdap.bootstrap(str(request.base_url), _state(request).rdap.tlds())
+
+    return await serving.serve(request, RDAP, answer)
 
 
 async def rdap_other(request: Request) -> Response:
     """Any other RDAP path: an RDAP 404 error object."""
-    return await _serve(request, lambda base: rdap.error_object(404, "Not Found", "Unsupported RDAP query"))
+
+    async def answer(request: Request, _: Caller) -> Payload:
+        return rdap.error_object(404, "Not Found", "Unsupported RDAP query")
+
+    return await serving.serve(request, RDAP, answer)
 
 
 async def healthz(request: Request) -> Response:
@@ -128,7 +144,7 @@ async def requests_delete(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    """POST /_sim/reset: no faults, empty log, default latency."""
+    """POST /_sim/reset: no faults, empty log, default latency, no rate limits, recorded RDAP, empty vendors."""
     _state(request).reset()
     return JSONResponse({"reset": True})
 
@@ -211,10 +227,16 @@ def create_app(*, latency_ms: float | None = None, sleep: faults.Sleep = asyncio
         Route("/_sim/requests", requests_get, methods=["GET"]),
         Route("/_sim/requests", requests_delete, methods=["DELETE"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        *control.routes(),
     ]
+    sim = SimState(latency_ms)
+    for module in (cloudflare, godaddy, namecheap, mailchannels):
+        store = module.Store()
+        sim.vendors[module.VENDOR.name] = store
+        routes.extend(module.routes(store))
     application = Starlette(routes=routes, lifespan=_dev_only)
     application.add_middleware(ControlGuard)
-    application.state.sim = SimState(latency_ms)
+    application.state.sim = sim
     application.state.sleep = sleep
     return application
 

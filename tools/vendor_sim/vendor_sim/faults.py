@@ -10,13 +10,16 @@ from email.utils import formatdate
 
 from starlette.responses import Response, StreamingResponse
 
-from vendor_sim.rdap import RDAP_MEDIA, Payload
+from vendor_sim.payload import Payload
+from vendor_sim.rdap import RDAP_MEDIA
 from vendor_sim.state import Fault
 
 _HTML = b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>We'll be back soon</h1></body></html>"
 _MALFORMED = b'{"objectClassName": "domain", "ldhName": "truncated.example", "status": ["act'
 # How the simulator waits (delay, drip pauses, latency); tests pass one that records the waits.
 Sleep = Callable[[float], Awaitable[None]]
+# The body a vendor sends with a status (429, 503, `error`), given the status and a title.
+ErrorBody = Callable[[int, str], Payload]
 
 
 def plain(payload: Payload) -> Response:
@@ -33,9 +36,16 @@ def http_date_in(seconds: float) -> str:
     return formatdate(time.time() + seconds, usegmt=True)
 
 
-def _status(code: int, title: str, fault: Fault) -> Response:
+def rdap_error(code: int, title: str) -> Payload:
+    """The RDAP error object the simulator sends for a status fault."""
     body = json.dumps({"errorCode": code, "title": title, "description": ["vendor_sim fault"]}).encode()
-    return Response(body, status_code=code, media_type=RDAP_MEDIA, headers=_retry_after(fault))
+    return Payload(status=code, body=body, media_type=RDAP_MEDIA)
+
+
+def _status(code: int, title: str, fault: Fault, error: ErrorBody) -> Response:
+    payload = error(code, title)
+    headers = {**payload.headers, **_retry_after(fault)}
+    return Response(payload.body, status_code=code, media_type=payload.media_type, headers=headers)
 
 
 async def _drip(body: bytes, fault: Fault, sleep: Sleep) -> AsyncIterator[bytes]:
@@ -62,23 +72,33 @@ async def _huge(total: int) -> AsyncIterator[bytes]:
     yield tail
 
 
-async def apply(fault: Fault, payload: Payload, *, sleep: Sleep = asyncio.sleep) -> Response:
+async def apply(
+    fault: Fault,
+    payload: Payload,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    error: ErrorBody = rdap_error,
+    media: str = RDAP_MEDIA,
+) -> Response:
     """The response for a request hit by a fault (delay sleeps, then serves the normal payload)."""
     if fault.mode == "delay":
         await sleep(fault.seconds)
         return plain(payload)
     if fault.mode == "drip":
         return StreamingResponse(
-            _drip(payload.body, fault, sleep), status_code=payload.status, media_type=payload.media_type
+            _drip(payload.body, fault, sleep),
+            status_code=payload.status,
+            media_type=payload.media_type,
+            headers=payload.headers,
         )
     if fault.mode == "429":
-        return _status(429, "Too Many Requests", fault)
+        return _status(429, "Too Many Requests", fault, error)
     if fault.mode == "503":
-        return _status(503, "Service Unavailable", fault)
+        return _status(503, "Service Unavailable", fault, error)
     if fault.mode == "error":
-        return _status(fault.status, "Simulated error", fault)
+        return _status(fault.status, "Simulated error", fault, error)
     if fault.mode == "malformed":
-        return Response(_MALFORMED, status_code=200, media_type=RDAP_MEDIA)
+        return Response(_MALFORMED, status_code=200, media_type=media)
     if fault.mode == "html":
         return Response(_HTML, status_code=200, media_type="text/html")
     if fault.mode == "redirect":
@@ -86,5 +106,5 @@ async def apply(fault: Fault, payload: Payload, *, sleep: Sleep = asyncio.sleep)
     if fault.mode == "huge":
         total = int(fault.size_mb * 1024 * 1024)
         headers = {"Content-Length": str(total)} if fault.declare_length else {}
-        return StreamingResponse(_huge(total), status_code=200, media_type=RDAP_MEDIA, headers=headers)
+        return StreamingResponse(_huge(total), status_code=200, media_type=media, headers=headers)
     raise ValueError(f"unknown fault mode {fault.mode}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+
+from vendor_sim.payload import Payload
 
 RDAP_MEDIA = "application/rdap+json"
 _DATA = Path(__file__).resolve().parent / "data"
@@ -25,16 +27,6 @@ TLDS = ("com", "no", "cz", "fr", "click", "example")
 _GOOGLE_RELATED = "https://rdap.markmonitor.com/rdap/domain/GOOGLE.COM"
 
 
-@dataclass(frozen=True)
-class Payload:
-    """A response before faults are applied."""
-
-    status: int
-    body: bytes
-    media_type: str = RDAP_MEDIA
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 @cache
 def fixture_bytes(filename: str) -> bytes:
     """Raw bytes of a packaged fixture (kept byte for byte, duplicate keys included)."""
@@ -49,20 +41,27 @@ def error_object(code: int, title: str, description: str) -> Payload:
         "title": title,
         "description": [description],
     }
-    return Payload(status=code, body=json.dumps(body).encode())
+    return Payload(status=code, body=json.dumps(body).encode(), media_type=RDAP_MEDIA)
+
+
+def recorded(name: str, base_url: str) -> bytes | None:
+    """The recorded registry answer for a lower-case name, or None."""
+    filename = DOMAINS.get(name)
+    if filename is None:
+        return None
+    body = fixture_bytes(filename)
+    if name == "google.com":
+        # Byte-level replace keeps the rest of the recorded answer (duplicate secureDNS) intact.
+        body = body.replace(_GOOGLE_RELATED.encode(), f"{base_url}rdap-registrar/domain/google.com".encode())
+    return body
 
 
 def domain(name: str, base_url: str) -> Payload:
-    """The registry's domain object for a name (case-insensitive), or an RDAP 404."""
-    key = name.lower().rstrip(".")
-    filename = DOMAINS.get(key)
-    if filename is None:
+    """The registry's recorded domain object for a name (case-insensitive), or an RDAP 404."""
+    body = recorded(name.lower().rstrip("."), base_url)
+    if body is None:
         return error_object(404, "Not Found", "The domain is not registered in this simulator")
-    body = fixture_bytes(filename)
-    if key == "google.com":
-        # Byte-level replace keeps the rest of the recorded answer (duplicate secureDNS) intact.
-        body = body.replace(_GOOGLE_RELATED.encode(), f"{base_url}rdap-registrar/domain/google.com".encode())
-    return Payload(status=200, body=body)
+    return Payload(status=200, body=body, media_type=RDAP_MEDIA)
 
 
 def registrar_domain(name: str, base_url: str) -> Payload:
@@ -80,15 +79,16 @@ def registrar_domain(name: str, base_url: str) -> Payload:
     ]
     data["events"] = [*data.get("events", []), {"eventAction": "last changed", "eventDate": "2019-09-09T15:39:04Z"}]
     data["secureDNS"] = {"delegationSigned": False}
-    return Payload(status=200, body=json.dumps(data).encode())
+    return Payload(status=200, body=json.dumps(data).encode(), media_type=RDAP_MEDIA)
 
 
-def bootstrap(base_url: str) -> Payload:
-    """An RFC 9224 dns.json mapping every simulated TLD to this simulator."""
+def bootstrap(base_url: str, extra_tlds: Iterable[str] = ()) -> Payload:
+    """An RFC 9224 dns.json mapping every simulated TLD (and those of names added at runtime) to this simulator."""
+    tlds = [*TLDS, *sorted(set(extra_tlds) - set(TLDS))]
     body = {
         "description": "RDAP bootstrap file for Domain Name System registrations (vendor_sim)",
         "publication": "2024-01-01T00:00:00Z",
-        "services": [[list(TLDS), [f"{base_url}rdap/"]]],
+        "services": [[tlds, [f"{base_url}rdap/"]]],
         "version": "1.0",
     }
     return Payload(

@@ -1,4 +1,4 @@
-"""In-process simulator state: active faults, added latency and the request log."""
+"""In-process simulator state: faults, latency, the request log, rate limits, the registry and vendor state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from vendor_sim.keys import RateLimits
+from vendor_sim.rdap_state import RdapRegistry
+from vendor_sim.validate import Problems
 
 FAULT_MODES = ("delay", "drip", "429", "503", "error", "malformed", "html", "redirect", "huge")
 MAX_LOG = 100_000
@@ -99,6 +103,22 @@ def parse_fault(body: Any, fault_id: int) -> Fault:
     )
 
 
+class StateStore(Protocol):
+    """One simulated vendor's state as GET/PUT /_sim/{vendor}/state see it."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as JSON (keys as fingerprints only)."""
+        ...
+
+    def replace(self, body: Any) -> Problems:
+        """Validate and replace the state; nothing changes when any problem is returned."""
+        ...
+
+    def reset(self) -> None:
+        """Back to empty."""
+        ...
+
+
 class SimState:
     """Mutable simulator state, guarded by a lock (uvicorn runs one worker; TestClient uses a thread)."""
 
@@ -111,6 +131,10 @@ class SimState:
         self.latency_ms = self.default_latency_ms
         self.faults: list[Fault] = []
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_LOG)
+        self.limits = RateLimits()
+        self.rdap = RdapRegistry()
+        # Filled by create_app: one store per simulated vendor, named as in /_sim/{vendor}/state.
+        self.vendors: dict[str, StateStore] = {}
 
     def add_fault(self, body: Any) -> Fault:
         """Validate and append a fault rule."""
@@ -156,8 +180,12 @@ class SimState:
             self.requests.clear()
 
     def reset(self) -> None:
-        """Back to start: no faults, empty log, default latency."""
+        """Back to start: no faults, empty log, default latency, no rate limits, recorded RDAP, empty vendors."""
         with self._lock:
             self.faults.clear()
             self.requests.clear()
             self.latency_ms = self.default_latency_ms
+        self.limits.reset()
+        self.rdap.reset()
+        for store in self.vendors.values():
+            store.reset()
