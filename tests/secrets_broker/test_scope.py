@@ -312,8 +312,10 @@ def test_the_scope_route_is_the_admins_alone(world: World, admin_engine: Any) ->
     assert _denied(world.release(sub, task_id, credential_id)) == (403, "release_denied", "out_of_scope")
 
 
-@pytest.mark.parametrize("who", ["svc:intake", "svc:vendor_sync", "admin"])
-def test_internal_credential_metadata_is_for_intake_alone_and_never_holds_the_secret(world: World, who: str) -> None:
+@pytest.mark.parametrize("who", ["svc:intake", "svc:vendor_sync", "svc:portal", "admin"])
+def test_internal_credential_metadata_is_for_intake_and_vendor_sync_and_never_holds_the_secret(
+    world: World, who: str
+) -> None:
     client_id = world.new_client()
     credential_id, secret = world.new_credential(client_id, notes="the notes stay in Vault")
     headers = world.auth("service", who, aud=["secrets_broker"]) if who.startswith("svc:") else world.admin
@@ -321,8 +323,9 @@ def test_internal_credential_metadata_is_for_intake_alone_and_never_holds_the_se
     r = world.broker.get(f"/internal/credentials/{credential_id}", headers=headers)
     unknown = world.broker.get(f"/internal/credentials/{uuid.uuid4()}", headers=headers)
 
-    if who != "svc:intake":
+    if who not in ("svc:intake", "svc:vendor_sync"):
         assert (r.status_code, unknown.status_code) == (403, 403)
+        assert secret not in r.text
         return
     assert r.status_code == 200, r.text
     assert r.json()["id"] == str(credential_id) and r.json()["client_id"] == str(client_id)

@@ -9,13 +9,15 @@ Public fixtures:
   (a technician's sub gets an active staff row for every client at intake unless `staff=False`).
 - `new_client`: `new_client() -> uuid`, a client created (and committed) at the live intake, which
   vendor_sync asks whether a client in a path exists.
+- `staff_technician`: `staff_technician(client_ids, active=True, sub=None) -> headers`, a technician
+  whose staff row, made at the live intake (`POST /v1/staff`), names only `client_ids` (None: all).
 - `intake_down`: calling it points the API's intake readers (clients, staff views) at a closed port
   (with empty in-process caches) until the test ends.
 - `vault_listener`: a TCP listener standing in for Vault; `.port`, `.url`, `.connections`.
 - `vs_worker`: factory starting a real `celery -A vendor_sync.celery_app worker` subprocess
   against the stack and a simulator; returns a `Worker` (log text, child PIDs, stop()).
 Plain factories (no fixture needed): `make_vendor`, `make_account`, `make_domain`, `wait_for_run`,
-`insert_domain`, `queue_run`, `sim_requests`.
+`insert_domain`, `queue_run`, `sim_requests`, `make_contact`, `audit_rows`.
 """
 
 from __future__ import annotations
@@ -108,6 +110,28 @@ def new_client(intake_live: str, mint_token: Callable[..., str]) -> Callable[[],
     return _new_client
 
 
+@pytest.fixture(scope="session")
+def staff_technician(intake_live: str, mint_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    """Factory: vendor_sync headers of a technician whose staff row at intake names `client_ids` only."""
+    intake_admin = {"Authorization": f"Bearer {mint_token('admin', 'vs-staff-admin', aud=['intake'])}"}
+
+    def _technician(client_ids: list[Any] | None, *, active: bool = True, sub: str | None = None) -> dict[str, str]:
+        sub = sub or f"tech-{uuid.uuid4().hex[:10]}"
+        body = {
+            "sub": sub,
+            "display_name": "Limited Technician",
+            "email": f"{sub}@msp.example",
+            "role": "technician",
+            "active": active,
+            "client_ids": None if client_ids is None else [str(c) for c in client_ids],
+        }
+        created = httpx.post(f"{intake_live}/v1/staff", json=body, headers=intake_admin, timeout=10)
+        assert created.status_code == 201, created.text
+        return {"Authorization": f"Bearer {mint_token('technician', sub, aud=['vendor_sync'])}"}
+
+    return _technician
+
+
 @pytest.fixture
 def intake_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
     """Factory: from the call on, vendor_sync's API finds intake unreachable (a closed port).
@@ -150,6 +174,27 @@ def make_account(
     response = api.post(f"/v1/clients/{client_id}/vendor-accounts", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def make_contact(api: TestClient, headers: dict[str, str], account_id: str, **overrides: Any) -> dict[str, Any]:
+    """POST /v1/vendor-accounts/{id}/contacts; asserts 201."""
+    body = {"name": f"Contact {unique()}", "role": "support", **overrides}
+    response = api.post(f"/v1/vendor-accounts/{account_id}/contacts", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def audit_rows(engine: Engine, *object_ids: Any) -> list[dict[str, Any]]:
+    """The audit rows of these objects (vendors, accounts, contacts), oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, at, actor, action, object_type, object_id, client_id, request_id, before, after"
+                " FROM vendor_sync.audit_events WHERE object_id = ANY(:ids) ORDER BY at, id"
+            ),
+            {"ids": [uuid.UUID(str(i)) for i in object_ids]},
+        ).mappings()
+        return [dict(row) for row in rows]
 
 
 def make_domain(api: TestClient, headers: dict[str, str], client_id: uuid.UUID, name: str) -> dict[str, Any]:

@@ -34,6 +34,10 @@ DOMAIN_KEYS = {
     "dnssec",
     "abuse_contact",
     "last_checked_at",
+    "dns_host_account_id",
+    "registrar_account_id",
+    "mx",
+    "transfer_lock",
 }
 
 
@@ -53,6 +57,8 @@ def test_domains_are_stored_as_lower_case_a_labels(vs_api, hdr, given, a_label, 
     assert set(domain) == DOMAIN_KEYS
     assert (domain["name"], domain["unicode_name"], domain["client_id"]) == (a_label, unicode_name, str(client_id))
     assert domain["statuses"] == [] and domain["nameservers"] == [] and domain["last_checked_at"] is None
+    # Added by hand: no account holds it until an account sync finds it there.
+    assert domain["dns_host_account_id"] is None and domain["registrar_account_id"] is None and domain["mx"] == []
 
 
 def test_the_same_domain_in_another_spelling_is_409(vs_api, hdr, new_client):

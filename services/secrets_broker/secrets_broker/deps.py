@@ -91,6 +91,8 @@ StaffOrClientAdmin = Annotated[Principal, Depends(require_roles("admin", "techni
 CredentialWriter = Annotated[Principal, Depends(require_roles("admin", "technician", "client_admin", "service"))]
 AuditReader = Annotated[Principal, Depends(require_roles("admin", "client_admin"))]
 VendorSyncService = Annotated[Principal, Depends(require_service("svc:vendor_sync"))]
+# Credential metadata (never a secret): intake checks a task's scope, vendor_sync an account's api key.
+CredentialReaderService = Annotated[Principal, Depends(require_service("svc:intake", "svc:vendor_sync"))]
 IntakeService = Annotated[Principal, Depends(require_service("svc:intake"))]
 
 

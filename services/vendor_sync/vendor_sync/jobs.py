@@ -16,10 +16,13 @@ from vendor_sync import events
 from vendor_sync.celery_app import app
 from vendor_sync.db import get_engine
 from vendor_sync.settings import get_settings
+from vendor_sync.sync import account_sync as account_job
 from vendor_sync.sync import refresh as refresh_job
 from vendor_sync.sync.adapter import get_rdap_client
-from vendor_sync.sync.publish import publish_refreshes
+from vendor_sync.sync.drift_tasks import publish_raise_tasks
+from vendor_sync.sync.publish import ACCOUNT_SYNC_TASK, publish_refreshes
 from vendor_sync.sync.schedule import tick
+from vendor_sync.sync.vendors import open_reader
 
 log = get_logger("vendor_sync.jobs")
 # Infrastructure outages (PostgreSQL, Redis) are retried by Celery itself, quietly and with backoff.
@@ -49,19 +52,47 @@ def refresh_domain(self: Task, sync_run_id: str) -> str:
     if outcome.countdown is not None:
         # Published only now, after the claim's lock is released, so the next delivery can take it.
         publish_refreshes(engine, [run_id], countdown=outcome.countdown)
+    if outcome.drift:
+        # After the refresh committed its drift events: a worker turns them into intake tasks.
+        publish_raise_tasks()
     log.info("refresh_done", sync_run_id=str(run_id), outcome=outcome.status, error=outcome.error)
+    return outcome.status
+
+
+@app.task(name="vendor_sync.account.sync", bind=True, max_retries=None)
+def sync_account(self: Task, sync_run_id: str) -> str:
+    """Sync one vendor account's zones and records, or domains, into the registry (see sync/account_sync.py)."""
+    try:
+        run_id = uuid.UUID(str(sync_run_id))
+    except ValueError:
+        log.warning("account_sync_bad_argument")
+        return "skipped"
+    engine = get_engine()
+    try:
+        outcome = account_job.sync_account(run_id, engine=engine, reader=open_reader, settings=get_settings())
+    except _INFRA_ERRORS as exc:
+        log.warning("account_sync_infra_error", sync_run_id=str(run_id), error=type(exc).__name__)
+        raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None
+    if outcome.countdown is not None:
+        publish_refreshes(engine, [run_id], countdown=outcome.countdown, task=ACCOUNT_SYNC_TASK)
+    if outcome.drift:
+        # After the sync committed its drift events and expiry warnings: a worker raises them as tasks.
+        publish_raise_tasks()
+    log.info("account_sync_done", sync_run_id=str(run_id), outcome=outcome.status, error=outcome.error)
     return outcome.status
 
 
 @app.task(name="vendor_sync.schedule.tick", bind=True, max_retries=0)
 def schedule_tick(self: Task) -> dict[str, int]:
-    """Queue the refreshes that are due and republish runs whose message was lost (beat runs it)."""
+    """Queue the refreshes and account syncs that are due, republish lost runs, and raise pending drift (beat)."""
     try:
         result = tick(engine=get_engine(), settings=get_settings())
     except _INFRA_ERRORS as exc:
         # The next beat tick does the same work; nothing to retry.
         log.warning("tick_infra_error", error=type(exc).__name__)
         return {}
+    # Drift whose task intake did not take last time (down, refused) is tried again every tick.
+    publish_raise_tasks()
     counts = result.as_dict()
     if any(counts.values()):
         log.info("tick_done", **counts)
@@ -86,3 +117,20 @@ def staff_changed(self: Task, envelope: dict[str, Any]) -> bool:
     except _INFRA_ERRORS as exc:
         log.warning("staff_changed_infra_error", error=type(exc).__name__)
         raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None
+
+
+@app.task(name="vendor_sync.drift.raise_tasks", bind=True, max_retries=0)
+def raise_drift_tasks(self: Task) -> dict[str, int]:
+    """Raise pending drift events as intake tasks (idempotent and cheap: any worker, any number of times)."""
+    from vendor_sync.intake_client import get_intake_tasks
+    from vendor_sync.sync.drift_tasks import raise_tasks
+
+    try:
+        counts = raise_tasks(get_engine(), get_intake_tasks(), get_settings()).as_dict()
+    except _INFRA_ERRORS as exc:
+        # Events stay pending; the next publish (a drift, the scheduler) does the same work.
+        log.warning("raise_tasks_infra_error", error=type(exc).__name__)
+        return {}
+    if any(counts.values()):
+        log.info("raise_tasks_done", **counts)
+    return counts

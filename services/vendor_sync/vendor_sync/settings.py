@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mspkit.http import parse_origin
@@ -43,6 +43,14 @@ class Settings(KitSettings):
     # How long a call may wait for a slot in the shared budget before the job is rescheduled.
     rdap_rate_wait_s: float = Field(10.0, gt=0, le=60)
     http_deadline_s: float = Field(20.0, gt=0, le=120)
+    # Dev only: the simulator's origin; every adapter's base URL (code) becomes its path there.
+    vendor_sim_url: str | None = None
+    # A vendor's own published limit overridden ("cloudflare=100/second,godaddy=60/minute"), shared by
+    # every worker through Redis; the dev stack sets the simulator's limit here.
+    vendor_rate_limits: str = ""
+    # Namecheap answers only calls that name the address it has whitelisted for the account (ClientIp):
+    # the workers' public egress address.
+    namecheap_client_ip: str = "127.0.0.1"
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_window_s: float = Field(60.0, gt=0)
     breaker_cooldown_s: float = Field(30.0, gt=0)
@@ -52,6 +60,9 @@ class Settings(KitSettings):
     retry_base_s: float = Field(2.0, gt=0)
     retry_cap_s: float = Field(120.0, gt=0)
     check_interval_s: int = Field(86_400, ge=60)
+    # How often each vendor account is synced, per vendor kind (the scheduler spreads accounts over it).
+    dns_host_sync_interval_s: int = Field(3_600, ge=60)
+    registrar_sync_interval_s: int = Field(86_400, ge=60)
     expiry_warning_days: int = Field(30, ge=1)
     tick_interval_s: float = Field(30.0, gt=0)
     tick_batch_size: int = Field(500, ge=1, le=5_000)
@@ -63,6 +74,12 @@ class Settings(KitSettings):
     # Dev-only override of the broker's visibility timeout (the kit keeps 300 s everywhere else).
     visibility_timeout_s: int | None = Field(None, ge=5)
     beat_schedule: str | None = None
+    # Drift events raised as intake tasks: a refused event (4xx) is tried this many times, then dead-lettered;
+    # intake being down never uses an event's last attempt.
+    drift_task_max_attempts: int = Field(10, ge=1, le=100)
+    # One run of `vendor_sync.drift.raise_tasks` reads at most batch x batches events.
+    drift_task_batch_size: int = Field(50, ge=1, le=1_000)
+    drift_task_max_batches: int = Field(10, ge=1, le=1_000)
 
     @field_validator("http_allowed_hosts")
     @classmethod
@@ -71,6 +88,21 @@ class Settings(KitSettings):
         for entry in _split(value):
             parse_origin(entry)
         return value
+
+    @model_validator(mode="after")
+    def _sim_only_in_dev(self) -> Settings:
+        # An adapter's base URL is code; pointing it elsewhere is for the dev simulator alone.
+        if self.vendor_sim_url and not self.is_dev:
+            raise ValueError("VENDOR_SYNC_VENDOR_SIM_URL is honoured only with MSP_ENV=dev")
+        return self
+
+    def vendor_rate(self, vendor: str, default: str) -> str:
+        """The vendor's rate limit: the override from `vendor_rate_limits`, else its published one."""
+        for entry in _split(self.vendor_rate_limits):
+            name, _, rate = entry.partition("=")
+            if name.strip() == vendor and rate.strip():
+                return rate.strip()
+        return default
 
     @property
     def allowed_hosts(self) -> list[str]:

@@ -35,6 +35,7 @@ EXTRA_KEYS = (
     "MSP_OPS_EMAIL",
     "VENDOR_SYNC_RDAP_BOOTSTRAP_URL",
     "VENDOR_SYNC_HTTP_ALLOWED_HOSTS",
+    "VENDOR_SYNC_VENDOR_SIM_URL",
     # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.
     "MSP_DEV_TOKEN_PROFILE",
 )

@@ -201,6 +201,8 @@ class Stack:
             "MSP_OPS_EMAIL": DEV_OPS_EMAIL,
             "VENDOR_SYNC_RDAP_BOOTSTRAP_URL": f"{sim}/rdap/bootstrap/dns.json",
             "VENDOR_SYNC_HTTP_ALLOWED_HOSTS": f"http://127.0.0.1:{ports['vendor_sim']}",
+            # Every vendor adapter's base URL becomes its path on the simulator (honoured only in dev).
+            "VENDOR_SYNC_VENDOR_SIM_URL": sim,
             "MSP_DEV_TOKEN_PROFILE": self.token_profile,
             **tokens.PROFILE_CLAIM_SETTINGS[self.token_profile],
         }

@@ -10,10 +10,10 @@ from mspkit.pagination import Cursor, Limit, Page
 from secrets_broker.credentials import service, task_scope
 from secrets_broker.credentials.schemas import CredentialCreate, CredentialPublic, SecretRotate
 from secrets_broker.deps import (
+    CredentialReaderService,
     CredentialWriter,
     Gateway,
     Intake,
-    IntakeService,
     Registry,
     SessionDep,
     SettingsDep,
@@ -77,8 +77,10 @@ def get_credential(
 
 
 @router.get("/internal/credentials/{credential_id}", response_model=CredentialPublic)
-def get_credential_for_intake(credential_id: uuid.UUID, session: SessionDep, _: IntakeService) -> CredentialPublic:
-    """One credential's metadata, never its secret (svc:intake: a task's scope names only its client's); 404 unknown."""
+def get_credential_for_service(
+    credential_id: uuid.UUID, session: SessionDep, _: CredentialReaderService
+) -> CredentialPublic:
+    """One credential's metadata, never its secret (intake: task scopes; vendor_sync: account keys); 404 unknown."""
     return CredentialPublic.model_validate(service.get_for_service(session, credential_id=credential_id))
 
 

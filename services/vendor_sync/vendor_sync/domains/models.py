@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Integer, Text, text
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, Text, text
 from sqlalchemy import Uuid as SAUuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -22,6 +22,7 @@ IN_FLIGHT = ("queued", "running")
 # The partial unique index's predicate, as literal SQL: ON CONFLICT can only infer a partial index
 # from a predicate it can prove at parse time, which bound parameters are not.
 IN_FLIGHT_PREDICATE = text("status IN ('queued', 'running')")
+ACCOUNT_IN_FLIGHT_PREDICATE = text("status IN ('queued','running') AND vendor_account_id IS NOT NULL")
 TERMINAL = ("succeeded", "failed")
 DRIFT_KINDS = ("change", "expiry_warning")
 
@@ -55,21 +56,40 @@ class Domain(SQLModel, table=True):
     abuse_contact: dict[str, Any] | None = Field(default=None, sa_column=_jsonb(None))
     last_checked_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
     next_check_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    # Which of the client's accounts hosts the zone and holds the registration (set by account syncs).
+    dns_host_account_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(SAUuid, ForeignKey(f"{SCHEMA}.vendor_accounts.id", ondelete="SET NULL"))
+    )
+    registrar_account_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(SAUuid, ForeignKey(f"{SCHEMA}.vendor_accounts.id", ondelete="SET NULL"))
+    )
+    dns_zone_id: str | None = None
+    # The zone's MX targets as "priority host", sorted: the last known state drift is measured against.
+    mx: list[str] = Field(default_factory=list, sa_column=_jsonb("[]"))
+    transfer_lock: bool | None = None
     # Row bookkeeping: pagination keys on (row_created_at, id).
     row_created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
 class SyncRun(SQLModel, table=True):
-    """One refresh of one domain: queued -> running -> succeeded | failed (at most one in flight)."""
+    """A domain's refresh or a vendor account's sync: queued -> running -> succeeded | failed (one in flight each)."""
 
     __tablename__ = "sync_runs"
     __table_args__ = {"schema": SCHEMA}
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    domain_id: uuid.UUID = Field(
-        sa_column=Column(SAUuid, ForeignKey(f"{SCHEMA}.domains.id", ondelete="CASCADE"), nullable=False)
+    domain_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(SAUuid, ForeignKey(f"{SCHEMA}.domains.id", ondelete="CASCADE"))
+    )
+    vendor_account_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(SAUuid, ForeignKey(f"{SCHEMA}.vendor_accounts.id", ondelete="CASCADE"))
     )
     client_id: uuid.UUID = Field(nullable=False)
+    dry_run: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    force: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    # An account sync's plan ({create, update, delete} counts) and its changes, as the API shows them.
+    plan: dict[str, Any] | None = Field(default=None, sa_column=_jsonb(None))
+    changes: list[dict[str, Any]] | None = Field(default=None, sa_column=_jsonb(None))
     status: str = Field(default="queued", sa_column=Column(Text, nullable=False, server_default="queued"))
     trigger: str = Field(default="manual", sa_column=Column(Text, nullable=False, server_default="manual"))
     created: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
@@ -110,3 +130,26 @@ class DriftEvent(SQLModel, table=True):
     old: Any = Field(default=None, sa_column=_jsonb(None))
     new: Any = Field(default=None, sa_column=_jsonb(None))
     detected_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    # The intake task raised for it (drift_review or renewal), once intake answered.
+    task_id: uuid.UUID | None = None
+    task_attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class DnsRecord(SQLModel, table=True):
+    """A record of a zone as its DNS host last reported it."""
+
+    __tablename__ = "dns_records"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    domain_id: uuid.UUID = Field(
+        sa_column=Column(SAUuid, ForeignKey(f"{SCHEMA}.domains.id", ondelete="CASCADE"), nullable=False)
+    )
+    type: str
+    name: str
+    content: str
+    ttl: int
+    priority: int | None = None
+    vendor_record_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())

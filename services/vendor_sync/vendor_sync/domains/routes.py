@@ -12,15 +12,17 @@ from vendor_sync.db import SessionDep, get_engine
 from vendor_sync.deps import DomainReader, Staff
 from vendor_sync.domains import service
 from vendor_sync.domains.schemas import (
+    AccountSyncRequest,
     DomainCreate,
     DomainPublic,
     DriftEventPublic,
     DriftKind,
+    RecordList,
     RefreshAccepted,
     SyncRunPublic,
 )
 from vendor_sync.intake_client import get_intake_clients
-from vendor_sync.sync.publish import publish_refreshes
+from vendor_sync.sync.publish import ACCOUNT_SYNC_TASK, publish_refreshes
 
 router = APIRouter(prefix="/v1", tags=["domains"])
 
@@ -61,6 +63,29 @@ def refresh_domain(
     if created:
         # After the response: a dead Redis (redis-py retries for seconds) must not hold the caller.
         background.add_task(publish_refreshes, get_engine(), [run_id])
+    return RefreshAccepted(sync_run_id=run_id)
+
+
+@router.get("/domains/{domain_id}/records", response_model=RecordList)
+def list_records(domain_id: uuid.UUID, session: SessionDep, user: DomainReader) -> RecordList:
+    """The zone's records as its DNS host last reported them (empty until an account sync saw the zone)."""
+    return RecordList(items=service.list_records(session, domain_id=domain_id, viewer=user))
+
+
+@router.post("/vendor-accounts/{account_id}/sync", status_code=202, response_model=RefreshAccepted)
+def sync_vendor_account(
+    account_id: uuid.UUID,
+    session: SessionDep,
+    user: Staff,
+    background: BackgroundTasks,
+    body: AccountSyncRequest | None = None,
+) -> RefreshAccepted:
+    """Queue a sync of a DNS-host or registrar account; poll the run for its plan, changes and status."""
+    options = body or AccountSyncRequest()
+    run_id = service.request_account_sync(
+        session, account_id=account_id, viewer=user, dry_run=options.dry_run, force=options.force
+    )
+    background.add_task(publish_refreshes, get_engine(), [run_id], task=ACCOUNT_SYNC_TASK)
     return RefreshAccepted(sync_run_id=run_id)
 
 

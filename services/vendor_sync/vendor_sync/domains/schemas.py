@@ -57,6 +57,26 @@ class DomainPublic(Output):
     dnssec: bool | None
     abuse_contact: AbuseContactPublic | None
     last_checked_at: UtcDatetime | None
+    dns_host_account_id: uuid.UUID | None = Field(description="The client's DNS-host account serving the zone")
+    registrar_account_id: uuid.UUID | None = Field(description="The client's registrar account holding the domain")
+    mx: list[str] = Field(description='The zone\'s MX targets at its DNS host, as "priority host", lowest first')
+    transfer_lock: bool | None = Field(description="Whether the registration is locked against transfer")
+
+
+class RecordPublic(Output):
+    """One DNS record of a zone, as its DNS host last reported it."""
+
+    type: str
+    name: str
+    content: str
+    ttl: int
+    priority: int | None
+
+
+class RecordList(Output):
+    """Every record of a zone (a zone is small enough to be listed whole)."""
+
+    items: list[RecordPublic]
 
 
 class RefreshAccepted(Output):
@@ -65,8 +85,35 @@ class RefreshAccepted(Output):
     sync_run_id: uuid.UUID
 
 
+class AccountSyncRequest(Input):
+    """`POST /v1/vendor-accounts/{id}/sync`: a dry run applies nothing; force passes the delete threshold."""
+
+    dry_run: bool = False
+    force: bool = False
+
+
+class PlanCounts(Output):
+    """How many registry objects an account sync creates, updates and deletes."""
+
+    create: int
+    update: int
+    delete: int
+
+
+class ChangePublic(Output):
+    """One planned or applied change of a zone, record or domain (at most 1000 are shown per run)."""
+
+    action: Literal["create", "update", "delete"]
+    object: Literal["zone", "record", "domain"]
+    id: uuid.UUID | None = Field(description="The registry's domain the change is about, when it exists")
+    name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 class SyncRunPublic(Output):
-    """A refresh run: counts are of registration fields set, changed and cleared; `failed` is 0 or 1."""
+    """A domain's refresh or an account's sync: counts are of objects (or, for a refresh, registration
+    fields) set, changed and cleared; `failed` is 0 or 1; `plan` and `changes` are an account sync's."""
 
     id: uuid.UUID
     status: RunStatus
@@ -75,8 +122,13 @@ class SyncRunPublic(Output):
     deleted: int
     failed: int
     error: str | None
-    domain_id: uuid.UUID
+    domain_id: uuid.UUID | None
+    vendor_account_id: uuid.UUID | None
     client_id: uuid.UUID
+    dry_run: bool
+    force: bool
+    plan: PlanCounts | None
+    changes: list[ChangePublic] | None
     attempts: int
     not_before: UtcDatetime | None
     created_at: UtcDatetime

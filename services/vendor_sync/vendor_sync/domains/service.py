@@ -13,8 +13,17 @@ from mspkit.errors import Conflict, NotFound
 from mspkit.pagination import keyset, page_of
 from mspkit.tenancy import Visible, ensure_sees_client
 from vendor_sync.db import utcnow
-from vendor_sync.domains.models import IN_FLIGHT, IN_FLIGHT_PREDICATE, Domain, DriftEvent, SyncRun
-from vendor_sync.domains.schemas import AbuseContactPublic, DomainPublic, SyncRunPublic
+from vendor_sync.domains.models import (
+    ACCOUNT_IN_FLIGHT_PREDICATE,
+    IN_FLIGHT,
+    IN_FLIGHT_PREDICATE,
+    DnsRecord,
+    Domain,
+    DriftEvent,
+    SyncRun,
+)
+from vendor_sync.domains.schemas import AbuseContactPublic, DomainPublic, RecordPublic, SyncRunPublic
+from vendor_sync.registry.models import SYNCED_KINDS, Vendor, VendorAccount
 
 
 def domain_public(domain: Domain) -> DomainPublic:
@@ -35,6 +44,10 @@ def domain_public(domain: Domain) -> DomainPublic:
         dnssec=domain.dnssec,
         abuse_contact=abuse,
         last_checked_at=domain.last_checked_at,
+        dns_host_account_id=domain.dns_host_account_id,
+        registrar_account_id=domain.registrar_account_id,
+        mx=list(domain.mx or []),
+        transfer_lock=domain.transfer_lock,
     )
 
 
@@ -111,6 +124,65 @@ def request_refresh(session: Session, *, domain_id: uuid.UUID, viewer: Principal
             return existing, False
         # The in-flight run finished between the two statements: try again.
     raise Conflict("the domain's refresh state kept changing; try again")
+
+
+def list_records(session: Session, *, domain_id: uuid.UUID, viewer: Principal) -> list[RecordPublic]:
+    """Every record of a domain's zone, by name, type and content."""
+    get_domain(session, domain_id=domain_id, viewer=viewer)
+    rows = session.execute(
+        select(DnsRecord)
+        .where(col(DnsRecord.domain_id) == domain_id)
+        .order_by(col(DnsRecord.name), col(DnsRecord.type), col(DnsRecord.content))
+    ).scalars()
+    return [RecordPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+def request_account_sync(
+    session: Session, *, account_id: uuid.UUID, viewer: Principal, dry_run: bool, force: bool
+) -> uuid.UUID:
+    """Queue a sync of a vendor account; one already in flight is returned instead (whatever its options)."""
+    found = session.execute(
+        select(VendorAccount, col(Vendor.kind))
+        .join(Vendor, col(Vendor.id) == col(VendorAccount.vendor_id))
+        .where(col(VendorAccount.id) == account_id)
+    ).first()
+    if found is None:
+        raise NotFound("vendor account not found")
+    account, kind = found
+    ensure_sees_client(viewer, account.client_id, "vendor account")
+    if account.archived_at is not None:
+        raise Conflict("this vendor account is archived; it is not synced", field="archived_at")
+    if kind not in SYNCED_KINDS:
+        raise Conflict(f"accounts of a {kind} vendor are not synced; only DNS hosts and registrars are")
+    for _ in range(3):
+        run = SyncRun(
+            vendor_account_id=account.id,
+            client_id=account.client_id,
+            trigger="manual",
+            dry_run=dry_run,
+            force=force,
+            enqueued_at=utcnow(),
+        )
+        inserted = session.execute(
+            insert(SyncRun)
+            .values(**run.model_dump(exclude={"domain_id", "plan", "changes"}))
+            .on_conflict_do_nothing(
+                index_elements=[col(SyncRun.vendor_account_id)], index_where=ACCOUNT_IN_FLIGHT_PREDICATE
+            )
+            .returning(col(SyncRun.id))
+        ).first()
+        if inserted is not None:
+            session.commit()
+            return run.id
+        existing = session.execute(
+            select(col(SyncRun.id)).where(
+                col(SyncRun.vendor_account_id) == account.id, col(SyncRun.status).in_(IN_FLIGHT)
+            )
+        ).scalar_one_or_none()
+        session.commit()
+        if existing is not None:
+            return existing
+    raise Conflict("the account's sync state kept changing; try again")
 
 
 def get_sync_run(session: Session, *, run_id: uuid.UUID, viewer: Principal) -> SyncRun:

@@ -1,18 +1,22 @@
-"""Registry tables: vendors, client vendor accounts, contacts (schema `vendor_sync`).
+"""Registry tables: vendors, client vendor accounts, contacts, and the audit trail of their writes.
 
 Indexes and constraints live in the hand-written migrations (the source of truth for the schema).
 """
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey
 from sqlalchemy import Uuid as SAUuid
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from vendor_sync.db import SCHEMA, timestamp_column, utcnow
 
 VENDOR_KINDS = ("isp", "registrar", "dns_host", "hosting", "cloud", "email", "spam_filter", "software")
+# The kinds whose accounts are synced from the vendor's API (zones and records, or domains).
+SYNCED_KINDS = ("dns_host", "registrar")
 
 
 class Vendor(SQLModel, table=True):
@@ -46,6 +50,10 @@ class VendorAccount(SQLModel, table=True):
     portal_url: str | None = None
     api_key_credential_id: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    # Set once by archiving: the row stays readable, sync skips it, and registry writes to it are refused.
+    archived_at: datetime | None = Field(default=None, sa_column=timestamp_column(nullable=True))
+    # When the scheduler next syncs the account (account syncs; the interval per vendor kind is a setting).
+    next_sync_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
 class Contact(SQLModel, table=True):
@@ -63,3 +71,21 @@ class Contact(SQLModel, table=True):
     email: str | None = None
     phone: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+
+
+class AuditEvent(SQLModel, table=True):
+    """One registry write: who changed which object, with its fields before and after (no secrets)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
+    actor: str
+    action: str
+    object_type: str
+    object_id: uuid.UUID
+    client_id: uuid.UUID | None = None
+    request_id: str | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, cast
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+from pydantic.json_schema import JsonDict, SkipJsonSchema
 
 from mspkit.patterns import described
 from mspkit.schemas import Email, Input, Output, Phone, UtcDatetime
@@ -43,6 +44,56 @@ class VendorCreate(Input):
     adapter: AdapterName | None = None
 
 
+def _no_default(schema: JsonDict) -> None:
+    # A field that may be left out but never cleared: the schema says "a string", with no null default.
+    schema.pop("default", None)
+
+
+def _kept_unless_given() -> Any:
+    """An optional, non-clearable field of a PATCH body: absent keeps the value, null is refused.
+
+    Typed as the value itself (not `X | None`): a union would report a bad value once per member.
+    """
+    return Field(default=cast(Any, None), json_schema_extra=_no_default)
+
+
+class _Patch(Input):
+    """A PATCH body with JSON merge-patch semantics: an absent field is kept, null clears an optional one."""
+
+    # Fields the object cannot be without: leaving them out keeps them, null is a 422 naming them.
+    required: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.required:
+            raise ValueError("cannot be cleared; leave it out to keep the current value")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the body names, with their new values (None: cleared)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class VendorUpdate(_Patch):
+    """`PATCH /v1/vendors/{id}`: any field of a new vendor but `kind`; null clears an optional field."""
+
+    required = ("name",)
+
+    name: Name = _kept_unless_given()
+    website: HttpUrlText | None = None
+    support_email: Email | None = None
+    support_phone: Phone | None = None
+    adapter: AdapterName | None = None
+    # Not in the schema (unknown there, like any other field): named here only to say why it is refused.
+    kind: SkipJsonSchema[Any] = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind_is_fixed(cls, value: Any) -> Any:
+        raise ValueError("cannot be changed; a vendor of another kind is another vendor")
+
+
 class VendorPublic(Output):
     """A vendor as returned by the API."""
 
@@ -61,6 +112,17 @@ class ContactCreate(Input):
 
     name: Name
     role: Role
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class ContactUpdate(_Patch):
+    """`PATCH /v1/vendor-accounts/{id}/contacts/{contact_id}`; null clears `email` or `phone`."""
+
+    required = ("name", "role")
+
+    name: Name = _kept_unless_given()
+    role: Role = _kept_unless_given()
     email: Email | None = None
     phone: Phone | None = None
 
@@ -85,6 +147,20 @@ class VendorAccountCreate(Input):
     contacts: list[ContactCreate] = Field(default_factory=list, max_length=50)
 
 
+class VendorAccountUpdate(_Patch):
+    """`PATCH /v1/vendor-accounts/{id}`; null clears `portal_url` or `api_key_credential_id`.
+
+    `api_key_credential_id` must name a broker credential of kind `api_key` whose own
+    `vendor_account_id` is this account (checked at the broker).
+    """
+
+    required = ("account_number",)
+
+    account_number: AccountNumber = _kept_unless_given()
+    portal_url: HttpUrlText | None = None
+    api_key_credential_id: uuid.UUID | None = None
+
+
 class VendorAccountPublic(Output):
     """A vendor account with its vendor's kind and its contacts."""
 
@@ -97,3 +173,5 @@ class VendorAccountPublic(Output):
     api_key_credential_id: uuid.UUID | None
     contacts: list[ContactPublic]
     created_at: UtcDatetime
+    # Null while the account is live; once set, the account is read-only and sync skips it.
+    archived_at: UtcDatetime | None

@@ -21,12 +21,15 @@ from vendor_sync.celery_app import app as celery_app
 from vendor_sync.domains.models import SyncRun
 
 REFRESH_TASK = "vendor_sync.domain.refresh"
+ACCOUNT_SYNC_TASK = "vendor_sync.account.sync"
 QUEUE = "vendor_sync"
 log = get_logger("vendor_sync.publish")
 
 
-def publish_refreshes(engine: Engine, run_ids: Sequence[uuid.UUID], *, countdown: float | None = None) -> int:
-    """Publish one refresh message per run; returns how many went out (the rest are left to the tick)."""
+def publish_refreshes(
+    engine: Engine, run_ids: Sequence[uuid.UUID], *, countdown: float | None = None, task: str = REFRESH_TASK
+) -> int:
+    """Publish one message per run (a refresh, or `task`); returns how many went out (the rest are left to the tick)."""
     if not run_ids:
         return 0
     sent = 0
@@ -34,7 +37,7 @@ def publish_refreshes(engine: Engine, run_ids: Sequence[uuid.UUID], *, countdown
         with celery_app.producer_or_acquire() as producer:
             for run_id in run_ids:
                 celery_app.send_task(
-                    REFRESH_TASK,
+                    task,
                     args=[str(run_id)],
                     queue=QUEUE,
                     countdown=countdown,

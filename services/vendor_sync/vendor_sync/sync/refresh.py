@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Connection, Engine, cast, func, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from mspkit.http import (
@@ -42,9 +42,21 @@ from vendor_sync.adapters.rdap import InvalidDomainName, RdapBootstrapError, Rda
 from vendor_sync.db import KIT, utcnow
 from vendor_sync.domains.models import TERMINAL, Domain, DriftEvent, SyncRun
 from vendor_sync.settings import Settings
+from vendor_sync.sync.expiry import record_expiry_warning
 
 TASK = "vendor_sync.domain.refresh"
-DRIFT_FIELDS = ("registrar", "expires_at", "nameservers", "statuses")
+DRIFT_FIELDS = ("registrar", "expires_at", "nameservers", "statuses", "transfer_lock")
+# RDAP statuses (RFC 9083 § 10.2.2, RFC 8056 § 2) that prohibit a transfer; the EPP spellings some servers
+# send (clientTransferProhibited) arrive lower-cased from the parser.
+TRANSFER_PROHIBITED = frozenset(
+    {
+        "client transfer prohibited",
+        "server transfer prohibited",
+        "transfer prohibited",
+        "clienttransferprohibited",
+        "servertransferprohibited",
+    }
+)
 # A message may arrive a little before its run's not_before (clock granularity); more than this is early.
 EARLY_SLACK = timedelta(seconds=0.5)
 MIN_RETRY_DELAY_S = 0.5
@@ -66,6 +78,8 @@ class Outcome:
     status: str  # succeeded | failed | retry | deferred | skipped
     error: str | None = None
     countdown: float | None = None
+    # Drift events (changes and expiry warnings) this delivery recorded: the caller asks for their tasks.
+    drift: int = 0
 
 
 @dataclass(frozen=True)
@@ -306,10 +320,24 @@ def _after_failure(
     return outcome
 
 
-def _normalised(record: DomainRecord) -> dict[str, Any]:
+def transfer_lock(statuses: tuple[str, ...] | list[str]) -> bool | None:
+    """Whether RDAP statuses prohibit a transfer; None when the answer has no statuses (unknown, e.g. redacted)."""
+    if not statuses:
+        return None
+    return any(status.strip().lower() in TRANSFER_PROHIBITED for status in statuses)
+
+
+def _normalised(record: DomainRecord, domain: dict[str, Any]) -> dict[str, Any]:
     abuse = None
     if record.abuse_contact is not None and (record.abuse_contact.email or record.abuse_contact.phone):
         abuse = {"email": record.abuse_contact.email, "phone": record.abuse_contact.phone}
+    extra: dict[str, Any] = {}
+    lock = transfer_lock(record.statuses)
+    # An unknown lock keeps the last known one. A domain linked to a registrar account gets its lock from
+    # that account's sync (the registrar's own flag): two sources that disagree (a registry's server lock
+    # with the registrar's lock off) would otherwise flip it, and raise a task, at every refresh.
+    if lock is not None and domain.get("registrar_account_id") is None:
+        extra["transfer_lock"] = lock
     return {
         "registrar": record.registrar,
         "registrar_iana_id": record.registrar_iana_id,
@@ -320,6 +348,7 @@ def _normalised(record: DomainRecord) -> dict[str, Any]:
         "nameservers": sorted({ns.lower().rstrip(".") for ns in record.nameservers}),
         "dnssec": record.dnssec,
         "abuse_contact": abuse,
+        **extra,
     }
 
 
@@ -342,7 +371,7 @@ def _succeed(conn: Connection, run_id: uuid.UUID, claim: _Claim, record: DomainR
     created = updated = deleted = 0
     changes: dict[str, Any] = {}
     drift: list[dict[str, Any]] = []
-    for field, new in _normalised(record).items():
+    for field, new in _normalised(record, domain).items():
         old = domain[field]
         if old == new or (_empty(old) and _empty(new)):
             continue
@@ -355,21 +384,17 @@ def _succeed(conn: Connection, run_id: uuid.UUID, claim: _Claim, record: DomainR
         if field in DRIFT_FIELDS and not _empty(old):
             drift.append(_drift_row(domain, run_id, "change", field, to_json(old), to_json(new), now))
         changes[field] = new
-    expires = changes.get("expires_at", domain["expires_at"])
-    if expires is not None and expires <= now + timedelta(days=settings.expiry_warning_days):
-        # One expiry_warning per expiry date, once it is within the warning window.
-        stamp = to_json(expires)
-        seen = conn.execute(
-            select(DRIFT.c.id).where(
-                DRIFT.c.domain_id == claim.domain_id,
-                DRIFT.c.kind == "expiry_warning",
-                DRIFT.c.new == cast(stamp, JSONB),
-            )
-        ).first()
-        if seen is None:
-            drift.append(_drift_row(domain, run_id, "expiry_warning", "expires_at", None, stamp, now))
     if drift:
         conn.execute(insert(DRIFT), drift)
+    # One expiry_warning per expiry date, once it is within the warning window (the domain row is locked).
+    warned = record_expiry_warning(
+        conn,
+        domain=domain,
+        expires_at=changes.get("expires_at", domain["expires_at"]),
+        run_id=run_id,
+        now=now,
+        settings=settings,
+    )
     conn.execute(
         update(DOMAINS)
         .where(DOMAINS.c.id == claim.domain_id)
@@ -390,7 +415,7 @@ def _succeed(conn: Connection, run_id: uuid.UUID, claim: _Claim, record: DomainR
             updated_at=now,
         )
     )
-    return Outcome("succeeded")
+    return Outcome("succeeded", drift=len(drift) + int(warned))
 
 
 def _drift_row(

@@ -1,0 +1,122 @@
+"""A vendor account's API key for one job: released by the broker, unwrapped at Vault, held in memory.
+
+The key is never put in a Celery message, Redis, the database or a log: the job asks the broker
+(`POST /internal/service-releases`, audited there) for a single-use wrapping token, unwraps it at Vault
+with that token alone, and keeps the plaintext in a `VendorKey` that refuses to be printed or pickled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NoReturn
+
+import httpx
+
+from mspkit.service_tokens import ServiceClient, token_source
+from vendor_sync.settings import Settings, get_settings
+
+TIMEOUT_S = 5.0
+
+
+class KeyUnavailable(Exception):
+    """The key could not be had now (broker or Vault unreachable, slow or garbled): retry later."""
+
+
+class KeyRefused(Exception):
+    """The broker refused the release (its rule) or the account has no key: retrying will not help."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class VendorKey:
+    """A vendor credential's username (if any) and secret, for one job; never shown, never pickled."""
+
+    __slots__ = ("_secret", "username")
+
+    def __init__(self, secret: str, username: str | None = None) -> None:
+        self._secret = secret
+        self.username = username
+
+    @property
+    def secret(self) -> str:
+        """The plaintext secret, for the adapter's constructor only."""
+        return self._secret
+
+    def __repr__(self) -> str:
+        return "<VendorKey redacted>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a vendor key is held in memory for one job only and is never pickled")
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Releases and unwraps vendor keys as `svc:vendor_sync`."""
+
+    broker: ServiceClient
+    vault_addr: str
+
+    def fetch(self, *, credential_id: uuid.UUID, vendor_account_id: uuid.UUID, job_id: str) -> VendorKey:
+        """The account's key, released for this job and unwrapped at once."""
+        body = {"credential_id": str(credential_id), "vendor_account_id": str(vendor_account_id), "job_id": job_id}
+        try:
+            answer = self.broker.post("/internal/service-releases", json=body)
+        except httpx.HTTPError as exc:
+            raise KeyUnavailable(f"broker unreachable ({type(exc).__name__})") from None
+        if answer.status_code in (403, 404, 422):
+            raise KeyRefused(_error_code(answer) or f"broker_{answer.status_code}")
+        if answer.status_code != 201:
+            raise KeyUnavailable(f"broker answered {answer.status_code}")
+        try:
+            wrap_token = str(answer.json()["wrap_token"])
+        except (ValueError, KeyError, TypeError):
+            raise KeyUnavailable("broker's release is malformed") from None
+        return self._unwrap(wrap_token)
+
+    def _unwrap(self, wrap_token: str) -> VendorKey:
+        try:
+            # Only the wrapping token authenticates this call; Vault answers 400 for a used or revoked one.
+            answer = httpx.post(
+                f"{self.vault_addr.rstrip('/')}/v1/sys/wrapping/unwrap",
+                headers={"X-Vault-Token": wrap_token},
+                timeout=TIMEOUT_S,
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            raise KeyUnavailable(f"vault unreachable ({type(exc).__name__})") from None
+        if answer.status_code != 200:
+            raise KeyUnavailable(f"vault answered {answer.status_code} to the unwrap")
+        try:
+            data: Any = answer.json()["data"]["data"]
+            secret = data["secret"]
+            username = data.get("username") or None
+        except (ValueError, KeyError, TypeError):
+            raise KeyUnavailable("unwrapped secret is malformed") from None
+        if not isinstance(secret, str) or not secret:
+            raise KeyRefused("key_empty")
+        return VendorKey(secret, username if isinstance(username, str) else None)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        code = response.json().get("error", {}).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return str(code)[:64] if code else None
+
+
+@lru_cache
+def get_key_source() -> KeySource:
+    """The process's key source (broker as `svc:vendor_sync`, Vault's address from settings)."""
+    settings: Settings = get_settings()
+    broker = ServiceClient(
+        base_url=settings.secrets_broker_url.rstrip("/"),
+        audience="secrets_broker",
+        tokens=token_source(settings, timeout_s=TIMEOUT_S),
+        timeout_s=TIMEOUT_S,
+    )
+    return KeySource(broker=broker, vault_addr=settings.vault_addr)
