@@ -1,4 +1,4 @@
-"""Canary sweep: run the broker and portal suites on one stack, then grep every sink for every stored secret.
+"""Canary sweep: run the broker, portal and account-sync suites on one stack, then grep every sink for every secret.
 
 Every secret written to OpenBao during the inner run is a canary (the suites generate unique random
 secrets). After the run, this test reads them back with the root token and looks for each one, in
@@ -33,10 +33,17 @@ from mspkit.mailguard import scan_message
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-# Three inner runs on one stack: the broker's fast suite, every end-to-end test (all slow: they start
-# the broker API, its Celery worker and both relays, so Redis carries real kombu messages), and the
-# portal's fast suite (its reveals show secrets in pages; its logs and session store must hold none).
-INNER_RUNS = [["tests/secrets_broker", "-m", "not slow"], ["tests/e2e"], ["tests/portal", "-m", "not slow"]]
+# Four inner runs on one stack: the broker's fast suite, every end-to-end test (all slow: they start
+# the broker API, its Celery worker and both relays, so Redis carries real kombu messages), the
+# portal's fast suite (its reveals show secrets in pages; its logs and session store must hold none),
+# and vendor_sync's account syncs (a real worker is released vendor API keys, stored in OpenBao as
+# canaries like every other secret, and sends them to the simulator only).
+INNER_RUNS = [
+    ["tests/secrets_broker", "-m", "not slow"],
+    ["tests/e2e"],
+    ["tests/portal", "-m", "not slow"],
+    ["tests/vendor_sync/test_account_sync_e2e.py"],
+]
 EXTERNAL_KEYS = ("MSP_DATABASE_URL", "MSP_REDIS_URL", "MSP_VAULT_ADDR")
 
 

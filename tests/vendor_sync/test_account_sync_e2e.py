@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,129 @@ def test_an_archived_account_is_not_synced(vs_api, hdr, vs_engine, account):
         vs_engine, "SELECT count(*) FROM vendor_sync.sync_runs WHERE vendor_account_id = :a", a=account["id"]
     )
     assert before == after == 0
+
+
+@pytest.fixture
+def registrar_account(
+    vs_api: Any, hdr: Any, new_client: Any, auth: Any, broker_live: str, vendor_sync_live: str, job_sim: str
+) -> dict[str, Any]:
+    """A client's GoDaddy account whose key pair is a broker credential (username: key, secret: secret)."""
+    httpx.post(f"{job_sim}/_sim/reset", timeout=5).raise_for_status()
+    client_id = new_client()
+    admin = hdr("admin")
+    vendor = make_vendor(vs_api, admin, name=f"GoDaddy {unique()}", kind="registrar", adapter="godaddy")
+    created = make_account(vs_api, admin, client_id, vendor["id"])
+    credential = httpx.post(
+        f"{broker_live}/v1/credentials",
+        json={
+            "client_id": str(client_id),
+            "vendor_account_id": created["id"],
+            "kind": "api_key",
+            "owner": "msp",
+            "category": "registrar",
+            "name": "GoDaddy API key",
+            "username": "gd-key",
+            "secret": API_TOKEN,
+        },
+        headers=auth("admin"),
+        timeout=30,
+    )
+    assert credential.status_code == 201, credential.text
+    patched = vs_api.patch(
+        f"/v1/vendor-accounts/{created['id']}", json={"api_key_credential_id": credential.json()["id"]}, headers=admin
+    )
+    assert patched.status_code == 200, patched.text
+    return {**patched.json(), "client_id": client_id}
+
+
+def in_days(days: int) -> datetime:
+    """A whole second `days` from now (the same value in both states of a test)."""
+    return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0)
+
+
+def registrar_domain(name: str, *, locked: bool, expires: datetime) -> dict[str, Any]:
+    """A GoDaddy domain as `PUT /_sim/godaddy/state` takes it."""
+    return {
+        "name": name,
+        "nameservers": ["ns1.registrar.example", "ns2.registrar.example"],
+        "contacts": {"registrant": {"email": "owner@client.example"}},
+        "locked": locked,
+        "expires_at": expires.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def put_registrar_state(sim_url: str, domains: list[dict[str, Any]]) -> None:
+    """Replace the simulator's GoDaddy state."""
+    httpx.put(f"{sim_url}/_sim/godaddy/state", json={"domains": domains}, timeout=10).raise_for_status()
+
+
+def test_a_registrar_sync_links_domains_and_a_lock_change_or_near_expiry_is_drift(
+    worker, vs_api, hdr, vs_engine, registrar_account, job_sim
+):
+    account_id = registrar_account["id"]
+    far, near = in_days(200), in_days(10)
+    put_registrar_state(
+        job_sim,
+        [
+            registrar_domain("kappa.example", locked=True, expires=far),
+            registrar_domain("lambda.example", locked=True, expires=near),
+        ],
+    )
+    first = sync(vs_api, hdr, account_id)
+    first_row = wait_for_run(vs_engine, first)
+    assert first_row["status"] == "succeeded", (first_row["error"], worker.log()[-2000:])
+    assert run_view(vs_api, hdr, first)["plan"] == {"create": 2, "update": 0, "delete": 0}
+    domains = domains_of(vs_api, hdr, registrar_account["client_id"])
+    assert {n: (d["registrar_account_id"], d["transfer_lock"]) for n, d in domains.items()} == {
+        "kappa.example": (account_id, True),
+        "lambda.example": (account_id, True),
+    }
+    # The domain expiring in 10 days was warned once; the one in 200 days was not.
+    warned = vs_api.get("/v1/drift-events?kind=expiry_warning&limit=200", headers=hdr("admin")).json()["items"]
+    assert [e["domain_id"] for e in warned if e["domain_id"] in {d["id"] for d in domains.values()}] == [
+        domains["lambda.example"]["id"]
+    ]
+
+    put_registrar_state(
+        job_sim,
+        [
+            registrar_domain("kappa.example", locked=False, expires=far),
+            registrar_domain("lambda.example", locked=True, expires=near),
+        ],
+    )
+    second = sync(vs_api, hdr, account_id)
+    assert wait_for_run(vs_engine, second)["status"] == "succeeded"
+    view = run_view(vs_api, hdr, second)
+    assert view["plan"] == {"create": 0, "update": 1, "delete": 0}
+    assert [
+        (c["action"], c["name"], c["before"]["transfer_lock"], c["after"]["transfer_lock"]) for c in view["changes"]
+    ] == [("update", "kappa.example", True, False)]
+    kappa = domains["kappa.example"]["id"]
+    events = vs_api.get(f"/v1/drift-events?domain_id={kappa}", headers=hdr("admin")).json()["items"]
+    assert [(e["field"], e["old"], e["new"]) for e in events] == [("transfer_lock", True, False)]
+    # The same expiry seen again is not warned twice.
+    lambda_events = vs_api.get(
+        f"/v1/drift-events?domain_id={domains['lambda.example']['id']}", headers=hdr("admin")
+    ).json()["items"]
+    assert [e["kind"] for e in lambda_events] == ["expiry_warning"]
+    assert API_TOKEN not in worker.log()
+
+
+def test_an_account_without_a_key_fails_its_sync_without_calling_the_vendor(
+    worker, vs_api, hdr, vs_engine, new_client, job_sim
+):
+    httpx.post(f"{job_sim}/_sim/reset", timeout=5).raise_for_status()
+    put_state(job_sim, [zone("mu.example", 1)])
+    admin = hdr("admin")
+    vendor = make_vendor(vs_api, admin, name=f"Cloudflare {unique()}", kind="dns_host", adapter="cloudflare")
+    keyless = make_account(vs_api, admin, new_client(), vendor["id"])
+    run_id = sync(vs_api, hdr, keyless["id"])
+    row = wait_for_run(vs_engine, run_id)
+    assert (row["status"], row["error"], row["plan"]) == ("failed", "no_api_key", None)
+    assert [r for r in sim_requests(job_sim) if r["path"].startswith("/cloudflare/")] == []
+    assert (
+        count_rows(
+            vs_engine, "SELECT count(*) FROM vendor_sync.domains WHERE dns_host_account_id = :a", a=keyless["id"]
+        )
+        == 0
+    )

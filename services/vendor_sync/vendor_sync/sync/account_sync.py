@@ -77,7 +77,7 @@ def sync_account(run_id: uuid.UUID, *, engine: Engine, reader: Reader, settings:
                     snapshot = vendor.snapshot(current)
             except KeyRefused as exc:
                 with conn.begin():
-                    return _finish_failed(conn, run_id, claim, f"key_{exc.code}"[:64], settings)
+                    return _finish_failed(conn, run_id, claim, exc.code[:64], settings)
             except Exception as exc:  # noqa: BLE001 - classified below; unknown errors are retried
                 code, transient, retry_after = _classify(exc)
                 with conn.begin():

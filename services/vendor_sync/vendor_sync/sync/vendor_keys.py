@@ -25,7 +25,10 @@ class KeyUnavailable(Exception):
 
 
 class KeyRefused(Exception):
-    """The broker refused the release (its rule) or the account has no key: retrying will not help."""
+    """No key can be had for this job (no adapter, no key, the broker's refusal): retrying will not help.
+
+    `code` is the sync run's error, e.g. `no_api_key`, `key_release_denied`, `key_not_this_accounts`.
+    """
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -61,23 +64,44 @@ class KeySource:
     vault_addr: str
 
     def fetch(self, *, credential_id: uuid.UUID, vendor_account_id: uuid.UUID, job_id: str) -> VendorKey:
-        """The account's key, released for this job and unwrapped at once."""
+        """The account's key, released for this job and unwrapped at once, with its username (metadata)."""
+        username = self._username(credential_id, vendor_account_id)
         body = {"credential_id": str(credential_id), "vendor_account_id": str(vendor_account_id), "job_id": job_id}
         try:
             answer = self.broker.post("/internal/service-releases", json=body)
         except httpx.HTTPError as exc:
             raise KeyUnavailable(f"broker unreachable ({type(exc).__name__})") from None
         if answer.status_code in (403, 404, 422):
-            raise KeyRefused(_error_code(answer) or f"broker_{answer.status_code}")
+            raise KeyRefused(f"key_{_error_code(answer) or answer.status_code}")
         if answer.status_code != 201:
             raise KeyUnavailable(f"broker answered {answer.status_code}")
         try:
             wrap_token = str(answer.json()["wrap_token"])
         except (ValueError, KeyError, TypeError):
             raise KeyUnavailable("broker's release is malformed") from None
-        return self._unwrap(wrap_token)
+        return VendorKey(self._unwrap(wrap_token), username)
 
-    def _unwrap(self, wrap_token: str) -> VendorKey:
+    def _username(self, credential_id: uuid.UUID, vendor_account_id: uuid.UUID) -> str | None:
+        # The username is the credential's metadata (Vault holds only the secret): a GoDaddy key, a
+        # Namecheap ApiUser. Read first, so a credential of another account is refused before a release.
+        try:
+            answer = self.broker.get(f"/internal/credentials/{credential_id}")
+        except httpx.HTTPError as exc:
+            raise KeyUnavailable(f"broker unreachable ({type(exc).__name__})") from None
+        if answer.status_code == 404:
+            raise KeyRefused("key_not_found")
+        if answer.status_code != 200:
+            raise KeyUnavailable(f"broker answered {answer.status_code} to the credential read")
+        try:
+            meta = answer.json()
+            kind, account, username = meta["kind"], meta["vendor_account_id"], meta.get("username")
+        except (ValueError, KeyError, TypeError):
+            raise KeyUnavailable("broker's credential view is malformed") from None
+        if kind != "api_key" or account != str(vendor_account_id):
+            raise KeyRefused("key_not_this_accounts")
+        return username if isinstance(username, str) and username else None
+
+    def _unwrap(self, wrap_token: str) -> str:
         try:
             # Only the wrapping token authenticates this call; Vault answers 400 for a used or revoked one.
             answer = httpx.post(
@@ -93,12 +117,11 @@ class KeySource:
         try:
             data: Any = answer.json()["data"]["data"]
             secret = data["secret"]
-            username = data.get("username") or None
         except (ValueError, KeyError, TypeError):
             raise KeyUnavailable("unwrapped secret is malformed") from None
         if not isinstance(secret, str) or not secret:
             raise KeyRefused("key_empty")
-        return VendorKey(secret, username if isinstance(username, str) else None)
+        return secret
 
 
 def _error_code(response: httpx.Response) -> str | None:
