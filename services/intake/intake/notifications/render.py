@@ -183,9 +183,10 @@ class OpsTaskMail(Mail):
     link: str
 
     def subject(self) -> str:
-        """The kind of task, its title and client."""
+        """The kind of task, its client and title."""
         kind = words(TASK_TYPE_WORDS, self.task_type).capitalize()
-        return one_line(f"{kind}: {self.task_title} ({self.client_name})")
+        # The client first: a long title (up to 200 characters) is cut, never the client.
+        return one_line(f"{kind} ({self.client_name}): {self.task_title}")
 
     def context(self) -> dict[str, Any]:
         """The fields and the task type in words."""
