@@ -252,3 +252,17 @@ def test_body_with_a_false_content_encoding_is_a_response_error() -> None:
     )
     with make_http() as http, pytest.raises(VendorResponseError, match="unreadable"):
         http.get_json(f"{API}/x")
+
+
+@respx.mock
+def test_httpx_logs_vendor_urls_without_their_query_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    from mspkit.http import VendorHTTP
+
+    key = "query-key-5d1e9a"
+    respx.get(f"{API}/xml.response").respond(200, json={})
+    with caplog.at_level("DEBUG", logger="httpx"), VendorHTTP("test", allowed_hosts=[API]) as http:
+        http.get_json(f"{API}/xml.response?ApiKey={key}&Command=x")
+    logged = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    # httpx did log the request (so the filter, not silence, keeps the key out).
+    assert any("api.vendor.example/xml.response" in line for line in logged), logged
+    assert not any(key in line for line in logged), logged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +43,13 @@ class FetchLimits:
     read_timeout_s: float = 10.0
 
 
+def _redact_logged_urls(record: logging.LogRecord) -> bool:
+    """Let httpx log its request URLs without their query: a vendor may take its key there (Namecheap)."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(redact_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+    return True
+
+
 def make_client(
     *,
     user_agent: str = DEFAULT_USER_AGENT,
@@ -53,6 +61,10 @@ def make_client(
 ) -> httpx.Client:
     """Build the sync httpx client every vendor call goes through: address-guarded, no auto-redirects."""
     bounds = limits or FetchLimits()
+    # mspkit.logging holds httpx at WARNING; this covers a process (or a test) that lowered it.
+    httpx_log = logging.getLogger("httpx")
+    if _redact_logged_urls not in httpx_log.filters:
+        httpx_log.addFilter(_redact_logged_urls)
     pool = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     if transport is None:
         # Without the caller's guard, fail closed: every loopback and private address is refused.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -113,13 +112,6 @@ _OVERLAY = {
 Contacts = dict[Role, tuple[bool, dict[str, str]]]
 
 
-def _redact_httpx_urls(record: logging.LogRecord) -> bool:
-    """Let httpx log its request URLs without their query: Namecheap's ApiKey is in it."""
-    if isinstance(record.args, tuple):
-        record.args = tuple(redact_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
-    return True
-
-
 class _Credentials:
     """The global parameters; the key never shows in a repr and is never pickled."""
 
@@ -188,9 +180,6 @@ class NamecheapAdapter:
         self.base_url = str(parsed)
         self.page_size = page_size
         self.max_pages = max_pages
-        # configure_logging holds httpx at WARNING; this covers a process (or a test) that lowered it.
-        if _redact_httpx_urls not in logging.getLogger("httpx").filters:
-            logging.getLogger("httpx").addFilter(_redact_httpx_urls)
         # Only the base URL's own origin: a redirect anywhere else is refused by the kit.
         self.http = VendorHTTP(
             self.vendor,
