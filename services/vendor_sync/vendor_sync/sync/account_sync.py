@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, select, update
 
 from mspkit.logging import get_logger
-from vendor_sync.db import KIT, utcnow
+from vendor_sync.db import utcnow
 from vendor_sync.domains.models import TERMINAL, SyncRun
 from vendor_sync.registry.models import SYNCED_KINDS, Vendor, VendorAccount
 from vendor_sync.settings import Settings
-from vendor_sync.sync import account_apply, account_state
+from vendor_sync.sync import account_apply, account_state, run_guard
 from vendor_sync.sync.plan import Plan, build_plan
 from vendor_sync.sync.refresh import Outcome, classify, retry_delay
 from vendor_sync.sync.vendor_keys import KeyRefused, KeyUnavailable
@@ -55,17 +53,13 @@ def job_key(run_id: uuid.UUID) -> str:
     return f"{TASK}:{run_id}"
 
 
-def _lock_key(run_id: uuid.UUID) -> Any:
-    return func.hashtextextended(f"vendor_sync:sync_run:{run_id}", 0)
-
-
 def sync_account(run_id: uuid.UUID, *, engine: Engine, reader: Reader, settings: Settings) -> Outcome:
     """Run one delivery of `vendor_sync.account.sync` for a sync run."""
     with engine.connect() as conn:
         held = False
         try:
             with conn.begin():
-                held = bool(conn.execute(select(func.pg_try_advisory_lock(_lock_key(run_id)))).scalar())
+                held = run_guard.try_lock(conn, run_id)
                 if not held:
                     return Outcome("skipped", error="in_progress_elsewhere")
                 claim = _claim(conn, run_id, settings)
@@ -88,7 +82,7 @@ def sync_account(run_id: uuid.UUID, *, engine: Engine, reader: Reader, settings:
                 return _apply(conn, run_id, claim, snapshot.objects, settings)
         finally:
             if held:
-                _unlock(conn, run_id)
+                run_guard.unlock(conn, run_id)
 
 
 def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
@@ -98,35 +92,11 @@ def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
     return failure.code, failure.transient, failure.retry_after
 
 
-def _unlock(conn: Connection, run_id: uuid.UUID) -> None:
-    try:
-        if conn.in_transaction():
-            conn.rollback()
-        conn.execute(select(func.pg_advisory_unlock(_lock_key(run_id))))
-        conn.commit()
-    except SQLAlchemyError:
-        conn.invalidate()
-
-
 def _registry(conn: Connection, account: account_apply.Account) -> dict[Any, Any]:
     with conn.begin():
         if account.kind == "dns_host":
             return account_state.dns_registry_state(conn, account.id)
         return account_state.registrar_registry_state(conn, account.id)
-
-
-def _count_attempt(conn: Connection, run_id: uuid.UUID) -> int:
-    table = KIT.job_attempts
-    return int(
-        conn.execute(
-            insert(table)
-            .values(job_key=job_key(run_id), attempts=1)
-            .on_conflict_do_update(
-                index_elements=[table.c.job_key], set_={"attempts": table.c.attempts + 1, "updated_at": func.now()}
-            )
-            .returning(table.c.attempts)
-        ).scalar_one()
-    )
 
 
 def _claim(conn: Connection, run_id: uuid.UUID, settings: Settings) -> _Claim | Outcome:
@@ -155,7 +125,7 @@ def _claim(conn: Connection, run_id: uuid.UUID, settings: Settings) -> _Claim | 
         .where(ACCOUNTS.c.id == run.vendor_account_id)
     ).first()
     account = account_apply.Account(id=row.id, client_id=row.client_id, kind=row.kind) if row else None
-    attempts = _count_attempt(conn, run_id)
+    attempts = run_guard.count_attempt(conn, job_key(run_id))
     claim = None
     if account is not None and row is not None:
         claim = _Claim(account, str(row.adapter or ""), row.api_key_credential_id, run.dry_run, run.force, attempts)
@@ -171,7 +141,14 @@ def _claim(conn: Connection, run_id: uuid.UUID, settings: Settings) -> _Claim | 
     if reason is not None or claim is None:
         conn.execute(_failed_values(run_id, reason or "unknown_account"))
         if reason == "max_attempts":
-            _dead_letter(conn, run_id, attempts=attempts - 1, error=run.error or "worker_lost")
+            run_guard.dead_letter(
+                conn,
+                job_key=job_key(run_id),
+                task=TASK,
+                run_id=run_id,
+                attempts=attempts - 1,
+                error=run.error or "worker_lost",
+            )
         return Outcome("failed", error=reason)
     conn.execute(
         update(RUNS)
@@ -196,14 +173,6 @@ def _failed_values(run_id: uuid.UUID, code: str, plan: Plan | None = None) -> An
     return update(RUNS).where(RUNS.c.id == run_id).values(**values)
 
 
-def _dead_letter(conn: Connection, run_id: uuid.UUID, *, attempts: int, error: str) -> None:
-    conn.execute(
-        KIT.dead_letters.insert().values(
-            job_key=job_key(run_id), task_name=TASK, args=[str(run_id)], attempts=attempts, error=error[:500]
-        )
-    )
-
-
 def _still_running(conn: Connection, run_id: uuid.UUID) -> bool:
     return conn.execute(select(RUNS.c.status).where(RUNS.c.id == run_id).with_for_update()).scalar() == "running"
 
@@ -223,7 +192,9 @@ def _retry_later(
         return Outcome("skipped", error="lost_claim")
     if claim.attempts >= settings.refresh_max_attempts:
         conn.execute(_failed_values(run_id, "max_attempts"))
-        _dead_letter(conn, run_id, attempts=claim.attempts, error=code)
+        run_guard.dead_letter(
+            conn, job_key=job_key(run_id), task=TASK, run_id=run_id, attempts=claim.attempts, error=code
+        )
         return Outcome("failed", error="max_attempts")
     now = utcnow()
     delay = retry_delay(claim.attempts, retry_after, settings)

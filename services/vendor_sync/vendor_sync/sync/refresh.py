@@ -20,9 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
 
 from mspkit.http import (
     CircuitOpen,
@@ -39,9 +38,10 @@ from mspkit.logging import get_logger
 from mspkit.queue import MAX_COUNTDOWN_S
 from vendor_sync.adapters.base import DomainRecord
 from vendor_sync.adapters.rdap import InvalidDomainName, RdapBootstrapError, RdapNoService
-from vendor_sync.db import KIT, utcnow
+from vendor_sync.db import utcnow
 from vendor_sync.domains.models import TERMINAL, Domain, DriftEvent, SyncRun
 from vendor_sync.settings import Settings
+from vendor_sync.sync import run_guard
 from vendor_sync.sync.expiry import record_expiry_warning
 
 TASK = "vendor_sync.domain.refresh"
@@ -103,10 +103,6 @@ def job_key(run_id: uuid.UUID) -> str:
     return f"{TASK}:{run_id}"
 
 
-def _lock_key(run_id: uuid.UUID) -> Any:
-    return func.hashtextextended(f"vendor_sync:sync_run:{run_id}", 0)
-
-
 def refresh(run_id: uuid.UUID, *, engine: Engine, lookup: Lookup, settings: Settings) -> Outcome:
     """Run one delivery of `vendor_sync.domain.refresh` for a sync run.
 
@@ -117,7 +113,7 @@ def refresh(run_id: uuid.UUID, *, engine: Engine, lookup: Lookup, settings: Sett
         held = False
         try:
             with conn.begin():
-                held = bool(conn.execute(select(func.pg_try_advisory_lock(_lock_key(run_id)))).scalar())
+                held = run_guard.try_lock(conn, run_id)
                 if not held:
                     return Outcome("skipped", error="in_progress_elsewhere")
                 claim = _claim(conn, run_id, settings)
@@ -133,19 +129,7 @@ def refresh(run_id: uuid.UUID, *, engine: Engine, lookup: Lookup, settings: Sett
                 return _succeed(conn, run_id, claim, record, settings)
         finally:
             if held:
-                _unlock(conn, run_id)
-
-
-def _unlock(conn: Connection, run_id: uuid.UUID) -> None:
-    # After the commit: unlocking earlier would let a duplicate read the run before it is finished.
-    try:
-        if conn.in_transaction():
-            conn.rollback()
-        conn.execute(select(func.pg_advisory_unlock(_lock_key(run_id))))
-        conn.commit()
-    except SQLAlchemyError:
-        # A connection whose lock state is unknown must not go back to the pool.
-        conn.invalidate()
+                run_guard.unlock(conn, run_id)
 
 
 def classify(exc: BaseException) -> _Failure:
@@ -190,21 +174,6 @@ def retry_delay(attempts: int, retry_after: float | None, settings: Settings) ->
     return round(delay, 3)
 
 
-def _count_attempt(conn: Connection, run_id: uuid.UUID) -> int:
-    # The kit's attempts table, written in the claiming transaction: counted iff the run was claimed.
-    table = KIT.job_attempts
-    return int(
-        conn.execute(
-            insert(table)
-            .values(job_key=job_key(run_id), attempts=1)
-            .on_conflict_do_update(
-                index_elements=[table.c.job_key], set_={"attempts": table.c.attempts + 1, "updated_at": func.now()}
-            )
-            .returning(table.c.attempts)
-        ).scalar_one()
-    )
-
-
 def _claim(conn: Connection, run_id: uuid.UUID, settings: Settings) -> _Claim | Outcome:
     run = conn.execute(
         select(RUNS.c.status, RUNS.c.not_before, RUNS.c.domain_id, RUNS.c.error)
@@ -227,11 +196,18 @@ def _claim(conn: Connection, run_id: uuid.UUID, settings: Settings) -> _Claim | 
     name = conn.execute(select(DOMAINS.c.name).where(DOMAINS.c.id == run.domain_id)).scalar()
     if name is None:
         return Outcome("skipped", error="unknown_domain")
-    attempts = _count_attempt(conn, run_id)
+    attempts = run_guard.count_attempt(conn, job_key(run_id))
     if attempts > settings.refresh_max_attempts:
         # Delivered again after the last allowed attempt: the worker died each time (a poison job).
         _fail(conn, run_id, run.domain_id, code="max_attempts", now=now, settings=settings)
-        _dead_letter(conn, run_id, attempts=attempts - 1, error=run.error or "worker_lost")
+        run_guard.dead_letter(
+            conn,
+            job_key=job_key(run_id),
+            task=TASK,
+            run_id=run_id,
+            attempts=attempts - 1,
+            error=run.error or "worker_lost",
+        )
         log.warning("refresh_dead_lettered", sync_run_id=str(run_id), attempts=attempts - 1)
         return Outcome("failed", error="max_attempts")
     conn.execute(
@@ -267,15 +243,6 @@ def _fail(
     )
 
 
-def _dead_letter(conn: Connection, run_id: uuid.UUID, *, attempts: int, error: str) -> None:
-    # In the run's transaction (the kit's helper commits on its own): one dead letter, never two.
-    conn.execute(
-        KIT.dead_letters.insert().values(
-            job_key=job_key(run_id), task_name=TASK, args=[str(run_id)], attempts=attempts, error=error[:500]
-        )
-    )
-
-
 def _after_failure(
     conn: Connection, run_id: uuid.UUID, claim: _Claim, failure: _Failure, settings: Settings
 ) -> Outcome:
@@ -288,14 +255,12 @@ def _after_failure(
     attempts = claim.attempts
     if failure.no_call:
         attempts -= 1
-        conn.execute(
-            KIT.job_attempts.update()
-            .where(KIT.job_attempts.c.job_key == job_key(run_id))
-            .values(attempts=KIT.job_attempts.c.attempts - 1)
-        )
+        run_guard.give_back_attempt(conn, job_key(run_id))
     elif attempts >= settings.refresh_max_attempts:
         _fail(conn, run_id, claim.domain_id, code="max_attempts", now=now, settings=settings)
-        _dead_letter(conn, run_id, attempts=attempts, error=failure.code)
+        run_guard.dead_letter(
+            conn, job_key=job_key(run_id), task=TASK, run_id=run_id, attempts=attempts, error=failure.code
+        )
         log.warning("refresh_dead_lettered", sync_run_id=str(run_id), attempts=attempts, error=failure.code)
         return Outcome("failed", error="max_attempts")
     delay = retry_delay(max(attempts, 1), failure.retry_after, settings)
