@@ -117,8 +117,12 @@ def test_up_seeds_demo_data_once_through_the_apis(mspctl, full):
     assert (full["root"] / "demo-seeded").exists()
     urls = _urls(full)
     headers = {"Authorization": f"Bearer {mint(full['root'], role='admin', sub='t')}"}
-    tasks = httpx.get(urls["intake"] + "/v1/tasks", headers=headers).json()["items"]
-    assert sorted(t["status"] for t in tasks) == ["awaiting_approval", "awaiting_approval", "ready", "ready"]
+    tasks = httpx.get(urls["intake"] + "/v1/tasks?limit=100", headers=headers).json()["items"]
+    # The demo's requests made four tasks; vendor_sync may add renewal tasks for the recorded registry
+    # answers whose expiry has passed (raised asynchronously, so their number depends on timing).
+    requested = [t for t in tasks if t["type"] not in ("renewal", "drift_review")]
+    assert sorted(t["status"] for t in requested) == ["awaiting_approval", "awaiting_approval", "ready", "ready"]
+    assert {t["type"] for t in tasks} - {t["type"] for t in requested} <= {"renewal"}
     clients = httpx.get(urls["intake"] + "/v1/clients", headers=headers).json()["items"]
     assert {c["name"] for c in clients} == {"Acme Dental", "Northwind Legal"}
     staff = httpx.get(urls["intake"] + "/v1/staff", headers=headers).json()["items"]
@@ -129,7 +133,8 @@ def test_up_seeds_demo_data_once_through_the_apis(mspctl, full):
     }
     # A demo technician reads every demo client's tasks (no staff row would leave them reading nothing).
     tech = {"Authorization": f"Bearer {mint(full['root'], role='technician', sub='tech1')}"}
-    assert len(httpx.get(urls["intake"] + "/v1/tasks", headers=tech).json()["items"]) == len(tasks)
+    tech_tasks = httpx.get(urls["intake"] + "/v1/tasks?limit=100", headers=tech).json()["items"]
+    assert {t["id"] for t in requested} <= {t["id"] for t in tech_tasks}
     # The demo credentials' secrets are in OpenBao and never printed.
     env = dict(line.split("=", 1) for line in (full["root"] / "env").read_text().splitlines() if "=" in line)
     vault = httpx.Client(
@@ -145,7 +150,8 @@ def test_up_seeds_demo_data_once_through_the_apis(mspctl, full):
             ]
             assert secret not in printed
             secrets_seen += 1
-    assert secrets_seen == 2
+    # Per client: the ISP portal password, and the Cloudflare and GoDaddy API keys.
+    assert secrets_seen == 6
 
 
 def test_every_part_is_running(mspctl, full):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
@@ -18,6 +19,7 @@ from starlette.testclient import TestClient
 
 from mspkit.http import FetchLimits, RetryPolicy, VendorConflict, VendorHTTP, VendorNotFound
 from vendor_sim.app import create_app
+from vendor_sim.state_file import StateFileError
 from vendor_sync.adapters.cloudflare import CloudflareAdapter
 from vendor_sync.adapters.dns_types import DnsRecord
 from vendor_sync.adapters.godaddy import GoDaddyAdapter
@@ -630,3 +632,164 @@ def test_write_adapters_end_to_end(sim_url: str) -> None:
     with MailChannelsAdapter("another-key", base_url=f"{sim_url}{MC}", subscription_handle="h", retry=FAST) as other:
         with pytest.raises(VendorConflict):
             other.provision_domain("client.example", target)
+
+
+# --- accounts of their own for given keys ------------------------------------------------------------------------
+
+OTHER_KEY = "sim-test-other-key-77e2"
+
+
+def fp(credential: str) -> str:
+    return hashlib.sha256(credential.encode()).hexdigest()[:12]
+
+
+def test_a_key_with_an_account_of_its_own_sees_only_that_account(sim: TestClient) -> None:
+    put_state(sim, "cloudflare", {"zones": [zone("shared.example")]})
+    own = sim.put(f"/_sim/cloudflare/accounts/{fp(KEY)}/state", json={"zones": [zone("mine.example")]})
+    assert own.status_code == 200 and own.json()["zones"][0]["name"] == "mine.example"
+    mine = sim.get(f"{CF}/zones", headers=CF_AUTH).json()["result"]
+    assert [z["name"] for z in mine] == ["mine.example"]
+    other = sim.get(f"{CF}/zones", headers={"Authorization": f"Bearer {OTHER_KEY}"}).json()["result"]
+    assert [z["name"] for z in other] == ["shared.example"]
+    # A zone of another account is unknown to this key; writes land in the caller's own account.
+    shared_id = other[0]["id"]
+    assert sim.get(f"{CF}/zones/{shared_id}/dns_records", headers=CF_AUTH).status_code == 404
+    mx = {"type": "MX", "name": "mine.example", "content": "mx.mine.example", "ttl": 300, "priority": 10}
+    assert sim.post(f"{CF}/zones/{mine[0]['id']}/dns_records", json=mx, headers=CF_AUTH).status_code == 200
+    state = sim.get("/_sim/cloudflare/state").json()
+    assert [z["name"] for z in state["zones"]] == ["shared.example"] and state["zones"][0]["records"] == []
+    (record,) = state["accounts"][fp(KEY)]["zones"][0]["records"]
+    assert record["content"] == "mx.mine.example"
+    assert sim.get("/_sim/cloudflare/accounts").json() == {"items": [fp(KEY)]}
+    assert sim.get(f"/_sim/cloudflare/accounts/{fp(KEY)}/state").json() == state["accounts"][fp(KEY)]
+    assert sim.get(f"/_sim/cloudflare/accounts/{fp(OTHER_KEY)}/state").status_code == 404
+    # GET's output, accounts included, is accepted back unchanged.
+    assert put_state(sim, "cloudflare", state) == state
+
+
+def test_registrar_accounts_per_key(sim: TestClient) -> None:
+    for vendor, credential in (("godaddy", f"{KEY}:secret-9a7b"), ("namecheap", KEY)):
+        put_state(sim, vendor, {"domains": [registrar_domain("shared.example")]})
+        body = {"domains": [registrar_domain("mine.example")]}
+        assert sim.put(f"/_sim/{vendor}/accounts/{fp(credential)}/state", json=body).status_code == 200
+    assert [d["domain"] for d in sim.get(f"{GD}/domains", headers=GD_AUTH).json()] == ["mine.example"]
+    other = {"Authorization": f"sso-key {OTHER_KEY}:secret"}
+    assert [d["domain"] for d in sim.get(f"{GD}/domains", headers=other).json()] == ["shared.example"]
+    assert sim.patch(f"{GD}/domains/mine.example", json={"locked": False}, headers=GD_AUTH).status_code == 204
+    assert sim.get(f"/_sim/godaddy/accounts/{fp(f'{KEY}:secret-9a7b')}/state").json()["domains"][0]["locked"] is False
+    listed = namecheap(sim, "namecheap.domains.getList")
+    assert [d.get("Name") for d in listed.iterfind(".//nc:Domain", NS)] == ["mine.example"]
+
+
+def test_account_routes_refuse_keys_and_unsplit_vendors(sim: TestClient) -> None:
+    raw = sim.put(f"/_sim/cloudflare/accounts/{KEY}/state", json={"zones": []})
+    assert raw.status_code == 400 and raw.json()["field"] == "key_fingerprint" and KEY not in raw.text
+    named = sim.put("/_sim/cloudflare/state", json={"zones": [], "accounts": {KEY: {"zones": []}}})
+    assert named.status_code == 400 and named.json()["field"] == "accounts" and KEY not in named.text
+    bad = sim.put("/_sim/cloudflare/state", json={"zones": [], "accounts": {fp(KEY): {"zones": [{"name": "-"}]}}})
+    assert bad.status_code == 400 and bad.json()["field"].startswith(f"accounts.{fp(KEY)}.zones.0")
+    assert sim.get("/_sim/cloudflare/accounts").json() == {"items": []}  # nothing changed
+    split = sim.put(f"/_sim/mailchannels/accounts/{fp(KEY)}/state", json={"domains": []})
+    assert split.status_code == 404 and "key fingerprint" in split.json()["detail"]
+    assert sim.get(f"/_sim/nope/accounts/{fp(KEY)}/state").status_code == 404
+    sim.put(f"/_sim/cloudflare/accounts/{fp(KEY)}/state", json={"zones": [zone("mine.example")]})
+    assert sim.post("/_sim/reset").status_code == 200
+    assert sim.get("/_sim/cloudflare/state").json() == {"zones": []}
+
+
+# --- the state file -----------------------------------------------------------------------------------------------
+
+
+def sim_with_file(path: Any) -> TestClient:
+    return TestClient(create_app(latency_ms=0, state_file=path), base_url="http://127.0.0.1")
+
+
+def saved(path: Any) -> dict[str, Any]:
+    return dict(json.loads(path.read_text()))
+
+
+def test_state_file_is_loaded_at_start(tmp_path: Any) -> None:
+    path = tmp_path / "state.json"
+    with sim_with_file(path) as first:
+        put_state(first, "godaddy", {"domains": [registrar_domain("shared.example")]})
+        first.put(f"/_sim/cloudflare/accounts/{fp(KEY)}/state", json={"zones": [zone("mine.example")]})
+        before = {v: first.get(f"/_sim/{v}/state").json() for v in ("cloudflare", "godaddy", "namecheap")}
+    with sim_with_file(path) as second:
+        assert {v: second.get(f"/_sim/{v}/state").json() for v in before} == before
+        # Ids are kept: what vendor_sync stored for a zone still names it.
+        zones = second.get(f"{CF}/zones", headers=CF_AUTH).json()["result"]
+        assert [z["id"] for z in zones] == [before["cloudflare"]["accounts"][fp(KEY)]["zones"][0]["id"]]
+
+
+def test_state_file_from_the_environment(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "from-env.json"
+    path.write_text(json.dumps({"namecheap": {"domains": [registrar_domain("env.example")]}}))
+    monkeypatch.setenv("VENDOR_SIM_STATE_FILE", str(path))
+    with TestClient(create_app(latency_ms=0), base_url="http://127.0.0.1") as sim:
+        assert [d["name"] for d in sim.get("/_sim/namecheap/state").json()["domains"]] == ["env.example"]
+
+
+def test_state_file_is_saved_on_put_and_on_vendor_writes_with_fingerprints_only(tmp_path: Any) -> None:
+    path = tmp_path / "sub" / "state.json"
+    with sim_with_file(path) as sim:
+        assert sim.get(f"{CF}/zones", headers=CF_AUTH).status_code == 200
+        assert not path.exists()  # reads save nothing
+        zone_id = put_state(sim, "cloudflare", {"zones": [zone("example.com")]})["zones"][0]["id"]
+        assert saved(path)["cloudflare"] == sim.get("/_sim/cloudflare/state").json()
+        mx = {"type": "MX", "name": "example.com", "content": "mx1.filter.example", "ttl": 300, "priority": 10}
+        assert sim.post(f"{CF}/zones/{zone_id}/dns_records", json=mx, headers=CF_AUTH).status_code == 200
+        assert saved(path)["cloudflare"]["zones"][0]["records"][0]["content"] == "mx1.filter.example"
+        put_state(sim, "namecheap", {"domains": [registrar_domain("client.example")]})
+        # Namecheap's writes come as GET too.
+        namecheap(sim, "namecheap.domains.setRegistrarLock", DomainName="client.example", LockAction="UNLOCK")
+        assert saved(path)["namecheap"]["domains"][0]["locked"] is False
+        body = {"domain": "client.example", "subscriptionHandle": "h"}
+        assert sim.post(f"{MC}/domains", json=body, headers=MC_AUTH).status_code == 201
+        assert saved(path)["mailchannels"]["domains"][0]["key_fingerprint"] == fp(KEY)
+        sim.put(f"/_sim/cloudflare/accounts/{fp(KEY)}/state", json={"zones": [zone("mine.example")]})
+        assert fp(KEY) in saved(path)["cloudflare"]["accounts"]
+        assert saved(path) == {
+            v: sim.get(f"/_sim/{v}/state").json() for v in ("cloudflare", "godaddy", "namecheap", "mailchannels")
+        }
+        assert KEY not in path.read_text() and "secret-9a7b" not in path.read_text()
+        # Reset empties the vendors, and the file with them.
+        sim.post("/_sim/reset")
+        assert saved(path) == {v: {"domains": []} for v in ("godaddy", "namecheap", "mailchannels")} | {
+            "cloudflare": {"zones": []}
+        }
+
+
+def test_state_file_is_replaced_whole_or_not_at_all(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state.json"
+    renames: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        renames.append((str(src), str(dst)))
+        if len(renames) == 2:  # the second save fails
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with sim_with_file(path) as sim:
+        put_state(sim, "godaddy", {"domains": [registrar_domain("ok.example")]})
+        before = path.read_text()
+        # A write beside the file, then a rename over it.
+        ((src, dst),) = renames
+        assert dst == str(path) and os.path.dirname(src) == str(tmp_path) and src != dst
+        # A failed save leaves the old file whole and no temporary file; the simulator keeps answering.
+        assert sim.put("/_sim/godaddy/state", json={"domains": [registrar_domain("fail.example")]}).status_code == 200
+        assert path.read_text() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+        # The next change saves everything again.
+        put_state(sim, "namecheap", {"domains": [registrar_domain("next.example")]})
+    assert [d["name"] for d in saved(path)["godaddy"]["domains"]] == ["fail.example"]
+
+
+def test_an_invalid_state_file_stops_the_simulator_naming_it(tmp_path: Any) -> None:
+    path = tmp_path / "state.json"
+    for text in ("{not json", json.dumps({"cloudflare": {"zones": [{"name": "-"}]}}), json.dumps({"acme": {}})):
+        path.write_text(text)
+        with pytest.raises(StateFileError, match=str(path)):
+            with sim_with_file(path):
+                pass

@@ -1,8 +1,10 @@
-"""Demo data for `make up`: the demo staff, two clients, their vendors, accounts, domains, requests and a credential.
+"""Demo data for `make up`: the demo staff, two clients, their vendors, accounts, domains, requests and credentials.
 
 Everything goes through the services' public APIs with a dev admin token, exactly as the portal and
 technicians would, so the demo exercises the real paths. It runs once per devstack (a marker file),
-and the demo credential's secret is random and never printed.
+and the demo credentials' secrets are random and never printed. With the vendor simulator in the stack
+(MSP_VENDOR_SIM_URL), each client also gets a Cloudflare and a GoDaddy account with API keys that
+vendor_sync syncs against it (demo_vendors.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from mspctl.demo_vendors import SIM_URL, VendorSeeder
 from mspctl.layout import Layout
 from mspctl.tokens import mint
 
@@ -34,6 +37,7 @@ VENDORS: list[dict[str, Any]] = [
         "adapter": "mailchannels",
     },
     {"name": "Namecheap", "kind": "registrar", "website": "https://www.namecheap.com", "adapter": "namecheap"},
+    {"name": "GoDaddy", "kind": "registrar", "website": "https://www.godaddy.com", "adapter": "godaddy"},
 ]
 # DESIGN.md § Real parts: the demo people; the technicians work for every client (`client_ids: null`).
 STAFF: list[dict[str, Any]] = [
@@ -95,7 +99,12 @@ def seed(root: Layout | Any, env: dict[str, str]) -> DemoSummary | None:
         httpx.Client(base_url=env["MSP_INTAKE_URL"], headers=headers, timeout=10) as intake,
         httpx.Client(base_url=env["MSP_VENDOR_SYNC_URL"], headers=headers, timeout=10) as vendor_sync,
         httpx.Client(base_url=env["MSP_SECRETS_BROKER_URL"], headers=headers, timeout=10) as broker,
+        # The simulator's control API takes no token (loopback only); without it, no synced accounts.
+        httpx.Client(base_url=env.get(SIM_URL) or "http://127.0.0.1", timeout=10) as sim,
     ):
+        synced_accounts = VendorSeeder(
+            vendor_sync=vendor_sync, broker=broker, sim=sim, vendor_ids=summary.vendors, check=_check, bump=summary.bump
+        )
         for person in STAFF:
             _check(intake.post("/v1/staff", json={**person, "client_ids": None}), f"staff {person['sub']}")
             summary.bump("staff")
@@ -145,7 +154,10 @@ def seed(root: Layout | Any, env: dict[str, str]) -> DemoSummary | None:
                 "credential",
             )
             summary.bump("credentials")
+            if env.get(SIM_URL):
+                synced_accounts.seed_client(client_id, spec)
             _seed_requests(intake, client_id, summary)
+        synced_accounts.queue_syncs()
     from mspctl import people  # here, not at the top: people reads this module's STAFF and CLIENTS
 
     people.record(layout, summary.clients)

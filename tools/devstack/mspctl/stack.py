@@ -299,7 +299,12 @@ class Stack:
                     str(ports["vendor_sim"]),
                     "--no-access-log",
                 ],
-                environment={"MSP_ENV": "dev", "MSP_VENDOR_SIM_URL": env["MSP_VENDOR_SIM_URL"]},
+                environment={
+                    "MSP_ENV": "dev",
+                    "MSP_VENDOR_SIM_URL": env["MSP_VENDOR_SIM_URL"],
+                    # The simulated vendors' state (the demo's zones and domains) outlives a restart.
+                    "VENDOR_SIM_STATE_FILE": str(self.layout.root / "vendor_sim" / "state.json"),
+                },
                 priority=100,
             )
         )

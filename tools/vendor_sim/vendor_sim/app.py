@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,13 +16,17 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vendor_sim import cloudflare, control, faults, godaddy, mailchannels, namecheap, rdap, serving
+from vendor_sim import accounts, cloudflare, control, faults, godaddy, mailchannels, namecheap, rdap, serving
 from vendor_sim.payload import Payload
 from vendor_sim.rdap_state import domain_name
 from vendor_sim.serving import Caller
 from vendor_sim.state import FaultSpecError, SimState
+from vendor_sim.state_file import StateFile, path_from_env
+
+# Under uvicorn (how the simulator runs), its error logger is the one that reaches the part's log.
+log = logging.getLogger("uvicorn.error")
 
 
 def _state(request: Request) -> SimState:
@@ -204,14 +210,69 @@ class ControlGuard:
         return None
 
 
+# Requests that may change a vendor's state: /_sim writes, vendor writes, and any Namecheap command
+# (its writes, such as namecheap.domains.dns.setCustom, come as GET too).
+VENDOR_PREFIXES = ("/cloudflare/", "/godaddy/", "/namecheap/", "/mailchannels/")
+
+
+def _may_change_vendors(method: str, path: str) -> bool:
+    if path.startswith("/namecheap/"):
+        return True
+    return method in WRITE_METHODS and (path.startswith("/_sim/") or path.startswith(VENDOR_PREFIXES))
+
+
+class SaveVendorState:
+    """With a state file: after a request that may have changed a vendor, save before the answer goes out."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state_file: StateFile | None = None
+        if scope["type"] == "http" and _may_change_vendors(scope["method"], scope["path"]):
+            state_file = getattr(scope["app"].state, "state_file", None)
+        if state_file is None:
+            await self.app(scope, receive, send)
+            return
+        saver = state_file
+
+        async def send_after_saving(message: Message) -> None:
+            # The handler has made its change by the time it starts its answer: the caller hears back
+            # only once the change is on disk.
+            if message["type"] == "http.response.start":
+                try:
+                    saver.save()
+                except OSError:
+                    # Kept in memory; the next change tries again. The answer still goes out.
+                    log.exception("vendor_sim could not save its state file %s", saver.path)
+            await send(message)
+
+        await self.app(scope, receive, send_after_saving)
+
+
 @asynccontextmanager
-async def _dev_only(_: Starlette) -> AsyncIterator[None]:
+async def _lifespan(application: Starlette) -> AsyncIterator[None]:
     require_dev_env()
+    path: Path | None = application.state.state_file_path
+    if path is not None:
+        state_file = StateFile(path, application.state.sim.vendors)
+        loaded = state_file.load()
+        log.info("vendor_sim state file %s (%s)", path, "loaded" if loaded else "none yet: starting empty")
+        application.state.state_file = state_file
     yield
 
 
-def create_app(*, latency_ms: float | None = None, sleep: faults.Sleep = asyncio.sleep) -> Starlette:
-    """Build a simulator with its own state (tests build one each, and may pass a recording `sleep`)."""
+def create_app(
+    *,
+    latency_ms: float | None = None,
+    sleep: faults.Sleep = asyncio.sleep,
+    state_file: str | os.PathLike[str] | None = None,
+) -> Starlette:
+    """Build a simulator with its own state (tests build one each, and may pass a recording `sleep`).
+
+    `state_file` (default: VENDOR_SIM_STATE_FILE, unset for none) keeps the vendors' state across restarts
+    (vendor_sim/state_file.py); it is read when the app starts.
+    """
     routes = [
         Route("/healthz", healthz),
         Route("/rdap/bootstrap/dns.json", rdap_bootstrap),
@@ -227,17 +288,25 @@ def create_app(*, latency_ms: float | None = None, sleep: faults.Sleep = asyncio
         Route("/_sim/requests", requests_get, methods=["GET"]),
         Route("/_sim/requests", requests_delete, methods=["DELETE"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        *accounts.routes(),
         *control.routes(),
     ]
     sim = SimState(latency_ms)
-    for module in (cloudflare, godaddy, namecheap, mailchannels):
-        store = module.Store()
-        sim.vendors[module.VENDOR.name] = store
-        routes.extend(module.routes(store))
-    application = Starlette(routes=routes, lifespan=_dev_only)
+    # Cloudflare and the registrars hold an account per key given one (vendor_sim/accounts.py).
+    for keyed in (cloudflare, godaddy, namecheap):
+        vendor_accounts = accounts.Accounts(keyed.Store)
+        sim.vendors[keyed.VENDOR.name] = vendor_accounts
+        # The handlers take the vendor's Store; Accounts answers for the calling key's one.
+        routes.extend(accounts.keyed_routes(keyed.VENDOR, keyed.routes(vendor_accounts)))
+    mail_store = mailchannels.Store()
+    sim.vendors[mailchannels.VENDOR.name] = mail_store
+    routes.extend(mailchannels.routes(mail_store))
+    application = Starlette(routes=routes, lifespan=_lifespan)
     application.add_middleware(ControlGuard)
+    application.add_middleware(SaveVendorState)
     application.state.sim = sim
     application.state.sleep = sleep
+    application.state.state_file_path = Path(state_file) if state_file is not None else path_from_env()
     return application
 
 
