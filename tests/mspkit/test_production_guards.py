@@ -34,7 +34,9 @@ class _Svc(KitSettings):
 
 
 def _production(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
-    for name in ("SECRETS_BROKER_SERVICE_CLIENT_SECRET", "PORTAL_SERVICE_CLIENT_SECRET", "PORTAL_JWKS_URL"):
+    # The test stack's dev-only settings (the simulator's URL) are not part of a production environment.
+    dev_only = ("VENDOR_SYNC_VENDOR_SIM_URL",)
+    for name in ("SECRETS_BROKER_SERVICE_CLIENT_SECRET", "PORTAL_SERVICE_CLIENT_SECRET", "PORTAL_JWKS_URL", *dev_only):
         monkeypatch.delenv(name, raising=False)
     for name, value in {**GOOD, **overrides}.items():
         monkeypatch.setenv(name, value)
@@ -186,3 +188,10 @@ def test_in_dev_the_issuer_is_not_checked() -> None:
     assert app.state.issuer_guard is None
     with TestClient(app) as client:
         assert "issuer" not in client.get("/readyz").json()["checks"]
+
+
+def test_the_vendor_simulator_url_is_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vendor_sync.settings import Settings as VendorSync
+
+    _production(monkeypatch, VENDOR_SYNC_VENDOR_SIM_URL="http://127.0.0.1:9999")
+    assert "VENDOR_SYNC_VENDOR_SIM_URL is honoured only with MSP_ENV=dev" in _refusal(VendorSync)
