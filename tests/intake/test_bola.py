@@ -48,6 +48,9 @@ ROUTES = [
         {"name": "x", "status": "succeeded", "human": False, "idempotency_key": "k"},
     ),
     ("POST", "/internal/tasks", {"client_id": "{client}", "type": "drift_review", "title": "x"}),
+    ("POST", "/v1/tasks/{task}/provisioning/retry", None),
+    ("POST", "/internal/tasks/{task}/claim", None),
+    ("POST", "/internal/tasks/{task}/scope", {"add": {"credential_ids": [str(uuid.uuid4())]}}),
 ]
 HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
 # A list filtered by B's client id is the 404 of a missing client (the contract); one filtered by B's

@@ -44,6 +44,7 @@ ROUTES = [
     ("POST", "/v1/tasks/{mine}/approvals", APPROVAL_BODY, 201),
     ("POST", "/v1/tasks/{mine}/transition", {"to": "in_progress"}, 200),
     ("POST", "/v1/tasks/{mine}/scope", {"add": {"credential_categories": ["isp"]}}, 403),  # admin only
+    ("POST", "/v1/tasks/{task}/provisioning/retry", None, 409),  # an ISP setup is no provisioning
 ]
 # Lists: a filter naming B's client is the 404 of a missing client; one naming B's task is an empty
 # page; unfiltered ones are walked to their last page.

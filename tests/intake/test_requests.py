@@ -70,6 +70,7 @@ def test_purchase_over_threshold_waits_for_the_supplier_approval(api, admin_h, c
         "contact_email": "sales@office-supplies.example",
         "party_category": "provider_for_client",
         "legal_reference": None,
+        "vendor_id": None,
     }
     assert sorted(approval["information_categories"]) == ["billing", "contact_info"]
     assert approval["credential_ids"] == []
@@ -103,6 +104,7 @@ def test_isp_account_setup_always_needs_the_isp_approval(api, admin_h, client_a,
         "contact_email": "business@fastfiber.example",
         "party_category": "provider_for_client",
         "legal_reference": None,
+        "vendor_id": None,
     }
     assert sorted(approval["information_categories"]) == ["billing", "contact_info", "service_address"]
 
@@ -123,6 +125,7 @@ def test_spam_filter_setup_defaults_to_mailchannels_and_needs_its_approval(api, 
         "contact_email": None,
         "party_category": "provider_for_msp",
         "legal_reference": None,
+        "vendor_id": None,
     }
     assert sorted(approval["information_categories"]) == ["contact_info", "domain", "mail_routing"]
     [body] = sql("SELECT body FROM intake.requests WHERE id = :i", i=created["id"])[0]

@@ -64,6 +64,7 @@ def test_adding_contacts_needs_the_vendor_approval_and_scopes_the_account(api, a
         "contact_email": "support@licenseco.example",
         "party_category": "provider_for_client",
         "legal_reference": None,
+        "vendor_id": vendor["id"],
     }
     assert approval["information_categories"] == ["contact_info"]
     assert [t for t, _ in outbox(sql, client["id"])] == ["task.created", "approval.created"]

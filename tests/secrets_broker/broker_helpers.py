@@ -28,6 +28,7 @@ CREDENTIAL_FIELDS = {
     "url",
     "status",
     "created_by",
+    "task_id",
     "created_at",
     "updated_at",
 }

@@ -14,7 +14,7 @@ from secrets_broker.ledger.csv_export import LEDGER_CSV_COLUMNS, escape_cell, to
 
 HEADER = (
     "disclosure_id,created_at,client_id,task_id,release_id,credential_id,party_category,recipient_name,"
-    "recipient_contact_email,approval_id,legal_reference,information_categories,disclosed_by"
+    "recipient_contact_email,approval_id,legal_reference,information_categories,disclosed_by,kind,vendor_id"
 )
 
 
@@ -33,6 +33,8 @@ def make_row(**overrides: Any) -> dict[str, Any]:
         "legal_reference": None,
         "information_categories": ["credentials", "contact_info"],
         "disclosed_by": "tech-alice",
+        "kind": "credential",
+        "vendor_id": UUID(int=7),
     }
     row.update(overrides)
     return row
@@ -68,7 +70,18 @@ def test_row_rendering() -> None:
         "",
         "contact_info;credentials",
         "tech-alice",
+        "credential",
+        "00000000-0000-0000-0000-000000000007",
     ]
+
+
+def test_an_information_disclosure_leaves_the_release_and_credential_cells_empty() -> None:
+    row = make_row(kind="information", release_id=None, credential_id=None, information_categories=["domain"])
+
+    cells = dict(zip(LEDGER_CSV_COLUMNS, parse(to_csv([row]))[1], strict=True))
+
+    assert (cells["kind"], cells["release_id"], cells["credential_id"]) == ("information", "", "")
+    assert (cells["vendor_id"], cells["information_categories"]) == ("00000000-0000-0000-0000-000000000007", "domain")
 
 
 def test_categories_are_sorted_and_semicolon_joined() -> None:

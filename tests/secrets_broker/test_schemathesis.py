@@ -1,9 +1,10 @@
 """Schemathesis (4.x) in-process over the broker's OpenAPI: all checks, per role, against real intake and OpenBao.
 
-Every public operation runs with each person's role; `POST /internal/service-releases` with
-`svc:vendor_sync`. Well-formed ids in paths and bodies point at seeded objects half of the time (a
-client, an API-key and a password credential, a task in progress assigned to the fuzzing technician
-with both in scope, and one release), so the deep paths run: decisions, Vault reads, audit appends.
+Every public operation runs with each person's role; `POST /internal/service-releases` and
+`POST /internal/disclosures` with `svc:vendor_sync`. Well-formed ids in paths and bodies point at
+seeded objects half of the time (a client, an API-key and a password credential, a task in progress
+assigned to the fuzzing technician with both in scope, and one release), so the deep paths run:
+decisions, Vault reads, audit appends.
 One fix-up per body keeps every case exactly as valid or invalid as it was generated. A new
 credential's `client_id` and `vendor_account_id` always name the seeded client and its account: the
 broker answers 422 for ones that do not exist (tested in test_credentials.py), which positive data
@@ -33,7 +34,7 @@ EXAMPLES = int(os.environ.get("BROKER_SCHEMATHESIS_EXAMPLES", "100"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 schema.config.checks.positive_data_acceptance.expected_statuses = [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "410"]
 public = schema.exclude(path_regex="^/internal/")
-service_ops = schema.include(path_regex="^/internal/service-releases$")
+service_ops = schema.include(path_regex="^/internal/(service-releases|disclosures)$")
 
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 TECH = "st-broker-tech"
@@ -133,7 +134,7 @@ def test_public_api(case, role, seeded):
 @pytest.mark.slow
 @service_ops.parametrize()
 @SETTINGS
-def test_service_release_api(case, seeded):
+def test_vendor_sync_api(case, seeded):
     _fix_up(case, seeded, seeded["headers"]["svc:vendor_sync"])
     case.call_and_validate()
     CALLS["svc:vendor_sync " + case.operation.label] += 1

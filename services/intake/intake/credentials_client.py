@@ -7,11 +7,23 @@ the broker does not answer (unreachable, slow, refused token, garbled answer) th
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 
 from intake.settings import Settings, get_settings
 from mspkit.errors import Unavailable
 from mspkit.service_tokens import service_client
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """What intake reads of a credential: whose it is, who stored it, and the task it was stored for."""
+
+    client_id: uuid.UUID
+    created_by: str
+    # Set by the broker for a credential `svc:vendor_sync` stored while provisioning a task; None
+    # when the broker did not record one (or does not record it yet).
+    task_id: uuid.UUID | None
 
 
 class BrokerCredentials:
@@ -25,19 +37,29 @@ class BrokerCredentials:
             timeout_s=settings.secrets_broker_timeout_s,
         )
 
-    def client_of(self, credential_id: uuid.UUID) -> uuid.UUID | None:
-        """The client that owns the credential, or None when the broker does not know it."""
+    def info(self, credential_id: uuid.UUID) -> CredentialInfo | None:
+        """The credential's owner, creator and task, or None when the broker does not know it."""
         data = self._http.read_json(f"/internal/credentials/{credential_id}")
         if data is None:
             return None
         try:
             answered_for = uuid.UUID(str(data["id"]))
             owner = uuid.UUID(str(data["client_id"]))
-        except (KeyError, ValueError, TypeError) as exc:
+            created_by = data["created_by"]
+            task = data.get("task_id")
+            task_id = None if task is None else uuid.UUID(str(task))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise Unavailable("the broker gave an unreadable answer") from exc
+        if not isinstance(created_by, str):
+            raise Unavailable("the broker gave an unreadable answer")
         if answered_for != credential_id:
             raise Unavailable("the broker answered for another credential")
-        return owner
+        return CredentialInfo(client_id=owner, created_by=created_by, task_id=task_id)
+
+    def client_of(self, credential_id: uuid.UUID) -> uuid.UUID | None:
+        """The client that owns the credential, or None when the broker does not know it."""
+        info = self.info(credential_id)
+        return None if info is None else info.client_id
 
 
 @lru_cache

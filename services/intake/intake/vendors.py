@@ -49,6 +49,7 @@ class ClientAccount:
     vendor_kind: str
     vendor_name: str | None = None
     vendor_adapter: str | None = None
+    vendor_support_email: str | None = None
 
 
 def _unreadable() -> Unavailable:
@@ -131,6 +132,10 @@ class VendorRegistry:
             vendors[vendor_id] = read(f"/v1/vendors/{vendor_id}") or {}
         return tuple(_with_vendor(a, vendors.get(a.vendor_id)) for a in accounts)
 
+    def vendor_exists(self, vendor_id: uuid.UUID) -> bool:
+        """Whether vendor_sync's registry knows this vendor (vendors are shared by every client)."""
+        return self._get(f"/v1/vendors/{vendor_id}") is not None
+
     def account_for_client(
         self, account_id: uuid.UUID, client_id: uuid.UUID, *, with_vendor: bool
     ) -> VendorAccountInfo:
@@ -175,13 +180,14 @@ def _with_vendor(account: ClientAccount, vendor: dict[str, Any] | None) -> Clien
     """The account with its vendor's name and adapter, when its vendor was read."""
     if not vendor:
         return account
-    name, adapter = vendor.get("name"), vendor.get("adapter")
+    name, adapter, email = vendor.get("name"), vendor.get("adapter"), vendor.get("support_email")
     return ClientAccount(
         id=account.id,
         vendor_id=account.vendor_id,
         vendor_kind=account.vendor_kind,
         vendor_name=str(name) if name else None,
         vendor_adapter=str(adapter) if adapter else None,
+        vendor_support_email=str(email) if email else None,
     )
 
 

@@ -16,6 +16,17 @@ class ReleaseDenied(AppError):
         self.rule = rule
 
 
+class DisclosureDenied(AppError):
+    """403 `disclosure_denied`: client information may not go to that vendor; names the first failing rule."""
+
+    status_code = 403
+    code = "disclosure_denied"
+
+    def __init__(self, rule: str, detail: str = "") -> None:
+        super().__init__(detail or f"disclosure denied: {rule}", rule=rule)
+        self.rule = rule
+
+
 class IntakeUnavailable(Unavailable):
     """Intake's live authorization could not be read (unreachable, slow, malformed or failing)."""
 

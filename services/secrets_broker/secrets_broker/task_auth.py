@@ -59,6 +59,9 @@ class Recipient(Frozen):
     contact_email: str | None = None
     party_category: PartyCategory
     legal_reference: str | None = None
+    # The vendor the approval discloses to (request expansion makes one approval per recipient
+    # vendor); None for recipients that are not a vendor, and in views from before intake sent it.
+    vendor_id: UUID | None = None
 
     @model_validator(mode="after")
     def _legal_process_needs_reference(self) -> Recipient:

@@ -16,7 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 import httpx
 from cachetools import TTLCache
@@ -202,3 +202,87 @@ def reset_intake_readers() -> None:
     """Forget the process's intake readers and writer (after a fork, or when a test moves intake)."""
     for factory in (get_intake_clients, get_staff_directory, get_intake_tasks, get_intake_tokens):
         factory.cache_clear()
+
+
+# ---- provisioning: request details, claim, steps and scope (`svc:vendor_sync`) ----------------------
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """A step as `POST /internal/tasks/{id}/steps` takes it; the key makes a repeated report a no-op."""
+
+    name: str
+    status: str  # pending (human steps only) | succeeded | failed
+    human: bool
+    idempotency_key: str
+    detail: str | None = None
+
+    def body(self) -> dict[str, object]:
+        """The JSON body of the call."""
+        body: dict[str, object] = {
+            "name": self.name,
+            "status": self.status,
+            "human": self.human,
+            "idempotency_key": self.idempotency_key,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+class IntakeProvisioning:
+    """What a provisioning job reads from and reports to intake, as `svc:vendor_sync`.
+
+    Every call raises IntakeUnavailable (try later: unreachable, slow, 5xx, 429, our token refused) or
+    IntakeRefused (a 4xx about this call: unknown task, a task that cannot be claimed, a bad body).
+    """
+
+    def __init__(self, *, base_url: str, tokens: ServiceTokenSource, timeout_s: float = WRITE_TIMEOUT_S) -> None:
+        self._http = ServiceClient(base_url=base_url.rstrip("/"), audience="intake", tokens=tokens, timeout_s=timeout_s)
+
+    def request_detail(self, request_id: uuid.UUID) -> dict[str, Any]:
+        """`GET /internal/requests/{id}`: the request with its typed body."""
+        return self._call("GET", f"/internal/requests/{request_id}", None, ok=(200,))
+
+    def claim(self, task_id: uuid.UUID) -> dict[str, Any]:
+        """`POST /internal/tasks/{id}/claim`: the task, now in progress for `svc:vendor_sync`."""
+        return self._call("POST", f"/internal/tasks/{task_id}/claim", None, ok=(200, 201))
+
+    def report_step(self, task_id: uuid.UUID, step: StepReport) -> dict[str, Any]:
+        """`POST /internal/tasks/{id}/steps`: the step recorded (201), or the one its key recorded first (200)."""
+        return self._call("POST", f"/internal/tasks/{task_id}/steps", step.body(), ok=(200, 201))
+
+    def add_scope(self, task_id: uuid.UUID, credential_ids: list[uuid.UUID]) -> dict[str, Any]:
+        """`POST /internal/tasks/{id}/scope`: add credentials vendor_sync created for this task."""
+        body = {"add": {"credential_ids": [str(c) for c in credential_ids]}}
+        return self._call("POST", f"/internal/tasks/{task_id}/scope", body, ok=(200, 201))
+
+    def _call(self, method: str, path: str, body: object, *, ok: tuple[int, ...]) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **({} if body is None else {"json": body}))
+        except httpx.HTTPError as exc:
+            raise IntakeUnavailable("timeout" if isinstance(exc, httpx.TimeoutException) else "unreachable") from None
+        except AppError as exc:
+            raise IntakeUnavailable(f"token_{exc.code}") from None
+        except (KeyError, ValueError):
+            raise IntakeUnavailable("token_malformed") from None
+        status = response.status_code
+        if status in (401, 403) or status == 429 or status >= 500:
+            raise IntakeUnavailable(f"http_{status}")
+        if 400 <= status < 500:
+            raise IntakeRefused(status, _error_code(response))
+        if status not in ok or len(response.content) > MAX_PEER_BODY_BYTES:
+            raise IntakeUnavailable(f"http_{status}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise IntakeUnavailable("malformed_answer") from None
+        if not isinstance(answer, dict):
+            raise IntakeUnavailable("malformed_answer")
+        return answer
+
+
+@lru_cache
+def get_intake_provisioning() -> IntakeProvisioning:
+    """The process's provisioning client for intake, authenticated as `svc:vendor_sync`."""
+    return IntakeProvisioning(base_url=get_settings().intake_url, tokens=get_intake_tokens())

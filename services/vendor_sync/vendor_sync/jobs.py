@@ -91,8 +91,13 @@ def schedule_tick(self: Task) -> dict[str, int]:
         # The next beat tick does the same work; nothing to retry.
         log.warning("tick_infra_error", error=type(exc).__name__)
         return {}
-    # Drift whose task intake did not take last time (down, refused) is tried again every tick.
+    # Drift whose task intake did not take last time (down, refused) is tried again every tick, and
+    # provisioning runs whose message was lost (or whose long backoff ended) are published again.
     publish_raise_tasks()
+    try:
+        app.send_task("vendor_sync.provisioning.sweep", queue="vendor_sync", retry=False)
+    except (KombuError, redis.RedisError, OSError) as exc:
+        log.warning("provisioning_sweep_publish_failed", error=type(exc).__name__)
     counts = result.as_dict()
     if any(counts.values()):
         log.info("tick_done", **counts)
@@ -134,3 +139,61 @@ def raise_drift_tasks(self: Task) -> dict[str, int]:
     if any(counts.values()):
         log.info("raise_tasks_done", **counts)
     return counts
+
+
+# ---- provisioning: task events in, one run per ready task, the run's steps at the vendors ---------------
+
+
+@app.task(name="vendor_sync.events.task_ready", bind=True, max_retries=None)
+def task_ready(self: Task, envelope: dict[str, Any]) -> int:
+    """Consume `task.created`/`task.status_changed` (inbox): a provisionable task now `ready` gets a run."""
+    from vendor_sync.provisioning import runs, trigger
+
+    engine = get_engine()
+    try:
+        queued = trigger.task_ready(envelope, engine=engine)
+    except _INFRA_ERRORS as exc:
+        log.warning("task_ready_infra_error", error=type(exc).__name__)
+        raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None
+    # After the inbox transaction committed: a failed publish leaves the run to the sweep.
+    runs.publish(engine, queued)
+    return len(queued)
+
+
+@app.task(name="vendor_sync.provisioning.run", bind=True, max_retries=None)
+def provisioning_run(self: Task, run_id: str) -> str:
+    """Carry out one provisioning run's steps (idempotent; see provisioning/job.py)."""
+    from vendor_sync.intake_client import get_intake_provisioning
+    from vendor_sync.provisioning import job, runs
+
+    try:
+        parsed = uuid.UUID(str(run_id))
+    except ValueError:
+        log.warning("provisioning_bad_argument")
+        return "skipped"
+    engine = get_engine()
+    try:
+        outcome = job.run(
+            parsed, engine=engine, settings=get_settings(), deps=job.Deps(intake=get_intake_provisioning())
+        )
+    except _INFRA_ERRORS as exc:
+        log.warning("provisioning_infra_error", run_id=str(parsed), error=type(exc).__name__)
+        raise self.retry(countdown=_infra_backoff(self.request.retries), exc=None) from None
+    if outcome.countdown is not None:
+        # Published only now, after the run's lock is released, so the next delivery can take it.
+        runs.publish(engine, [parsed], countdown=outcome.countdown)
+    return outcome.status
+
+
+@app.task(name="vendor_sync.provisioning.sweep", bind=True, max_retries=0)
+def provisioning_sweep(self: Task) -> int:
+    """Publish again the in-flight provisioning runs whose message was lost, or whose backoff has passed."""
+    from vendor_sync.provisioning import runs
+
+    engine = get_engine()
+    try:
+        stale = runs.stale(engine, get_settings())
+    except _INFRA_ERRORS as exc:
+        log.warning("provisioning_sweep_infra_error", error=type(exc).__name__)
+        return 0
+    return runs.publish(engine, stale)

@@ -80,6 +80,13 @@ class Settings(KitSettings):
     # One run of `vendor_sync.drift.raise_tasks` reads at most batch x batches events.
     drift_task_batch_size: int = Field(50, ge=1, le=1_000)
     drift_task_max_batches: int = Field(10, ge=1, le=1_000)
+    # Provisioning: deliveries of one run (transient vendor errors, lost workers) before it is dead-lettered
+    # and its current step reported failed; intake being down gives its attempt back.
+    provisioning_max_attempts: int = Field(8, ge=1, le=50)
+    # The MSP's MailChannels Inbound subscription that clients' domains are provisioned under.
+    mailchannels_subscription_handle: str = Field("inbound", min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")
+    # TTL of the MX records provisioning writes at a DNS host.
+    provisioning_mx_ttl_s: int = Field(3_600, ge=60, le=86_400)
 
     @field_validator("http_allowed_hosts")
     @classmethod

@@ -39,6 +39,8 @@ class Approval(SQLModel, table=True):
     recipient_contact_email: str | None = Field(default=None, sa_type=Text)
     party_category: str = Field(sa_type=Text)
     legal_reference: str | None = Field(default=None, sa_type=Text)
+    # The vendor (vendor_sync's registry) the information goes to; NULL for a recipient that is not one.
+    recipient_vendor_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
     information_categories: list[str] = Field(sa_column=Column(JSONB, nullable=False))
     credential_ids: list[str] = Field(sa_column=Column(JSONB, nullable=False))
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

@@ -23,12 +23,13 @@ class GovernmentRecipient(Input):
 
 
 class PartyRecipient(Input):
-    """Any other permitted third party."""
+    """Any other permitted third party; `vendor_id` when it is a vendor of the registry (vendor_sync's)."""
 
     name: Name
     contact_email: Email
     party_category: OrdinaryPartyCategory
     legal_reference: Name | None = None
+    vendor_id: uuid.UUID | None = None
 
 
 RecipientIn = Annotated[GovernmentRecipient | PartyRecipient, Field(discriminator="party_category")]
@@ -57,6 +58,9 @@ class Recipient(Output):
     contact_email: str | None
     party_category: PartyCategory
     legal_reference: str | None
+    # The registry's vendor the information goes to (the broker ledgers a disclosure to a vendor only
+    # against an approval naming it); null for a recipient that is not a vendor.
+    vendor_id: uuid.UUID | None
 
 
 class ApprovalPublic(Output):

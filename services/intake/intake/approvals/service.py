@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from intake.approvals.models import Approval
-from intake.approvals.schemas import ApprovalCreate, ApprovalDecision, ApprovalPublic
+from intake.approvals.schemas import ApprovalCreate, ApprovalDecision, ApprovalPublic, PartyRecipient
 from intake.approvals.views import approval_view, effective_status, status_clause
 from intake.clients.models import Client
 from intake.common.queries import get_visible, keyset_page, where_equal, where_visible
@@ -19,8 +19,9 @@ from intake.tasks import workflow
 from intake.tasks.models import Task
 from intake.tasks.service import apply_status, get_task
 from intake.tasks.workflow import Actor
+from intake.vendors import VendorRegistry, get_registry
 from mspkit.auth import Principal
-from mspkit.errors import Conflict, Forbidden
+from mspkit.errors import Conflict, Forbidden, ValidationFailed
 
 
 def get_approval(session: Session, *, user: Principal, approval_id: uuid.UUID, for_update: bool = False) -> Approval:
@@ -64,18 +65,45 @@ def _ensure_active(status: str | None) -> None:
         raise Conflict("the client is not active", field="client_id")
 
 
-def request_approval(session: Session, *, user: Principal, task_id: uuid.UUID, body: ApprovalCreate) -> Approval:
+def _ensure_may_ask(user: Principal, task: Task) -> None:
+    if user.role != "admin" and (task.assignee is None or task.assignee != user.sub):
+        raise Forbidden("only the assignee or an admin may ask for an approval")
+
+
+def _check_vendor(
+    session: Session, *, user: Principal, task_id: uuid.UUID, vendor_id: uuid.UUID, registry: VendorRegistry | None
+) -> None:
+    """A named vendor must be one the registry knows (422 naming `recipient.vendor_id`; 503 when it does not answer).
+
+    Asked only after the caller is shown to be allowed to ask, and with no transaction open.
+    """
+    _ensure_may_ask(user, get_task(session, user=user, task_id=task_id))
+    session.rollback()
+    if not (registry or get_registry()).vendor_exists(vendor_id):
+        raise ValidationFailed.listing([("recipient.vendor_id", "is not a vendor of the registry")])
+
+
+def request_approval(
+    session: Session,
+    *,
+    user: Principal,
+    task_id: uuid.UUID,
+    body: ApprovalCreate,
+    registry: VendorRegistry | None = None,
+) -> Approval:
     """The assignee (or an admin) asks the client to approve disclosing named credentials to a named party."""
+    recipient = body.recipient
+    vendor_id = recipient.vendor_id if isinstance(recipient, PartyRecipient) else None
+    if vendor_id is not None:
+        _check_vendor(session, user=user, task_id=task_id, vendor_id=vendor_id, registry=registry)
     task = get_task(session, user=user, task_id=task_id)
     client_status = _client_status(session, client_id=task.client_id)
     session.refresh(task, with_for_update=True)
-    if user.role != "admin" and (task.assignee is None or task.assignee != user.sub):
-        raise Forbidden("only the assignee or an admin may ask for an approval")
+    _ensure_may_ask(user, task)
     _ensure_active(client_status)
     if not workflow.is_open(task.status):
         raise Conflict("the task is closed", current_status=task.status)
     now = utcnow()
-    recipient = body.recipient
     approval = Approval(
         id=new_id(),
         task_id=task.id,
@@ -87,6 +115,7 @@ def request_approval(session: Session, *, user: Principal, task_id: uuid.UUID, b
         recipient_contact_email=recipient.contact_email,
         party_category=recipient.party_category,
         legal_reference=recipient.legal_reference,
+        recipient_vendor_id=vendor_id,
         information_categories=list(dict.fromkeys(body.information_categories)),
         credential_ids=list(dict.fromkeys(str(c) for c in body.credential_ids)),
         expires_at=now + timedelta(seconds=body.expires_in_s),

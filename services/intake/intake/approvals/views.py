@@ -49,6 +49,7 @@ def approval_view(approval: Approval, now: datetime) -> ApprovalPublic:
             contact_email=approval.recipient_contact_email,
             party_category=approval.party_category,  # type: ignore[arg-type]
             legal_reference=approval.legal_reference,
+            vendor_id=approval.recipient_vendor_id,
         ),
         information_categories=approval.information_categories,  # type: ignore[arg-type]
         credential_ids=[uuid.UUID(c) for c in approval.credential_ids],

@@ -13,9 +13,16 @@ from intake.common.types import NO_NUL
 from intake.deps import BrokerService, ClientStatusReader, SessionDep, VendorSyncService
 from intake.requests import service as requests
 from intake.requests.schemas import RequestDetail
+from intake.tasks import provisioning, scope, steps, views
 from intake.tasks import service as tasks
-from intake.tasks import steps, views
-from intake.tasks.schemas import StepCreate, StepPublic, SystemTaskCreate, TaskAuthorization, TaskStaffView
+from intake.tasks.schemas import (
+    ProvisionedCredentials,
+    StepCreate,
+    StepPublic,
+    SystemTaskCreate,
+    TaskAuthorization,
+    TaskStaffView,
+)
 from mspkit.pagination import Cursor, Limit, Page
 from mspkit.vocabulary import TaskStatus
 
@@ -76,8 +83,38 @@ def create_system_task(
 def add_step(
     task_id: uuid.UUID, body: StepCreate, service: VendorSyncService, session: SessionDep, response: Response
 ) -> StepPublic:
-    """Record a step reported by a worker (svc:vendor_sync); a known idempotency_key answers 200 with the first."""
+    """Record a step reported by a worker (svc:vendor_sync); a known idempotency_key answers 200 with its step.
+
+    A worker step is known by its name: a later report of it records its new outcome (201), except
+    on a step that succeeded, which stands (200). On a task provisioning holds, a failed worker step
+    puts the task `on_hold`, unassigned; the success that leaves every worker step succeeded, `done`.
+    """
     step, created = steps.report_step(session, service=service, task_id=task_id, body=body)
     if not created:
         response.status_code = 200
     return StepPublic.model_validate(step)
+
+
+@router.post("/tasks/{task_id}/claim")
+def claim_task(task_id: uuid.UUID, service: VendorSyncService, session: SessionDep) -> TaskStaffView:
+    """Take a ready or on_hold provisioning task: `in_progress`, assigned to svc:vendor_sync (svc:vendor_sync).
+
+    Claiming a task vendor_sync already holds answers with it and writes nothing. A task of a type not
+    provisioned at vendors, or one a person holds, is 409 `conflict` naming the field; any other
+    status is 409 `invalid_transition`.
+    """
+    task, _ = provisioning.claim(session, service=service, task_id=task_id)
+    return views.task_views(session, tasks=[task], staff=True)[0]  # type: ignore[return-value]
+
+
+@router.post("/tasks/{task_id}/scope")
+def add_provisioned_credentials(
+    task_id: uuid.UUID, body: ProvisionedCredentials, service: VendorSyncService, session: SessionDep
+) -> TaskStaffView:
+    """Add credentials vendor_sync stored for this task to its scope (svc:vendor_sync).
+
+    Each must be, at the broker, the task's client's, stored by svc:vendor_sync, and, when the broker
+    records a task for it, stored for this one; else 422 `add.credential_ids` and nothing changes.
+    """
+    task = scope.add_provisioned_credentials(session, service=service, task_id=task_id, change=body)
+    return views.task_views(session, tasks=[task], staff=True)[0]  # type: ignore[return-value]

@@ -194,23 +194,23 @@ def _write_rows(
                 **common,
             }
         )
-        if status == "awaiting_approval" and task.approval is not None:
-            approval = task.approval
-            approvals.append(
-                {
-                    "id": new_id(),
-                    "task_id": task_id,
-                    "origin": "request",
-                    "status": "pending",
-                    "recipient_name": approval.recipient_name,
-                    "recipient_contact_email": approval.contact_email,
-                    "party_category": approval.party_category,
-                    "information_categories": list(approval.information_categories),
-                    "credential_ids": [],
-                    "expires_at": expires_at,
-                    **common,
-                }
-            )
+        approvals.extend(
+            {
+                "id": new_id(),
+                "task_id": task_id,
+                "origin": "request",
+                "status": "pending",
+                "recipient_name": approval.recipient_name,
+                "recipient_contact_email": approval.contact_email,
+                "recipient_vendor_id": approval.vendor_id,
+                "party_category": approval.party_category,
+                "information_categories": list(approval.information_categories),
+                "credential_ids": [],
+                "expires_at": expires_at,
+                **common,
+            }
+            for approval in task.needed_approvals(threshold)
+        )
     session.execute(_INSERT_TASKS, tasks)
     if approvals:
         session.execute(_INSERT_APPROVALS, approvals)

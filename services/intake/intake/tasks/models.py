@@ -75,10 +75,16 @@ class TaskStep(SQLModel, table=True):
     name: str = Field(sa_type=Text)
     status: str = Field(sa_type=Text)
     detail: str | None = Field(default=None, sa_type=Text)
-    # Only a human step can be pending; a person (the assignee or an admin) then decides it.
+    # A person (the assignee or an admin) decides a pending human step. A worker's step may be
+    # reported `pending` first (its plan), then its outcome under the same name (`steps.py`).
     human: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
-    # The worker's key for this report (unique per task); NULL only for steps reported before 0004.
+    # The key of the report that created the step (unique per task); NULL only for steps reported before 0004.
     idempotency_key: str | None = Field(default=None, sa_type=Text)
+    # The keys of the later reports of a worker's step (its outcome after its plan, a retry's outcome):
+    # a repeated report answers with the step instead of applying again.
+    later_report_keys: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    )
     reported_by: str = Field(sa_type=Text)
     decided_by: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

@@ -11,7 +11,7 @@ from intake.approvals import service as approvals
 from intake.approvals.schemas import ApprovalCreate, ApprovalPublic
 from intake.common.types import NO_NUL
 from intake.deps import Reader, SessionDep, StaffUser
-from intake.tasks import notes, scope, service, steps, views
+from intake.tasks import notes, provisioning, scope, service, steps, views
 from intake.tasks.schemas import (
     NoteCreate,
     NotePublic,
@@ -87,6 +87,18 @@ def decide_step(
 def change_scope(task_id: uuid.UUID, body: ScopeChange, user: Reader, session: SessionDep) -> TaskView:
     """Add to or remove from a task's scope (admin only: nobody widens their own access)."""
     task = scope.change_scope(session, user=user, task_id=task_id, change=body)
+    return views.task_view(session, task=task, user=user)
+
+
+@router.post("/{task_id}/provisioning/retry", status_code=202, response_model=TaskView)
+def retry_provisioning(task_id: uuid.UUID, user: StaffUser, session: SessionDep) -> TaskView:
+    """Hand an on_hold provisioning task back to provisioning: `ready`, unassigned (admin; a technician of its client).
+
+    `task.status_changed` to `ready` starts provisioning again, which re-runs the unfinished steps.
+    A task another person holds: 403. Any status but `on_hold`: 409 `invalid_transition`; a type
+    not provisioned at vendors: 409 `conflict` naming `type`.
+    """
+    task = provisioning.retry(session, user=user, task_id=task_id)
     return views.task_view(session, task=task, user=user)
 
 

@@ -160,6 +160,18 @@ class ScopeChange(Input):
     remove: ScopeItems = Field(default_factory=ScopeItems)
 
 
+class ProvisionedItems(Input):
+    """The credentials to add: provisioning adds only credentials, and only those it stored for the task."""
+
+    credential_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=100)]
+
+
+class ProvisionedCredentials(Input):
+    """POST /internal/tasks/{id}/scope (svc:vendor_sync): the admin route's body, narrowed to adding credentials."""
+
+    add: ProvisionedItems
+
+
 class SystemTaskCreate(Input):
     """POST /internal/tasks: a system task (e.g. a drift review), starting in `new`.
 

@@ -14,6 +14,11 @@ Order of one change:
    broker revokes live releases that fell out of scope. Removing what the scope does not hold is
    nothing to do (a retried removal answers as the first did; narrowing never fails on a peer), and
    a change that changes nothing writes nothing. A value both added and removed is 422.
+
+vendor_sync adds the credentials it stored at the broker while provisioning a task through
+`POST /internal/tasks/{id}/scope` (`add_provisioned_credentials`): only adds, only credential ids,
+each checked at the broker as the task's client's, stored by `svc:vendor_sync`, and (when the broker
+records it) stored for this task; then written as an admin's change is, note and event alike.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from typing import Final
 
 from sqlmodel import Session
 
-from intake.credentials_client import BrokerCredentials, get_credentials
+from intake.credentials_client import BrokerCredentials, CredentialInfo, get_credentials
 from intake.events import emit
 from intake.tasks import workflow
 from intake.tasks.models import Task
-from intake.tasks.schemas import ScopeChange, ScopeItems
+from intake.tasks.provisioning import VENDOR_SYNC
+from intake.tasks.schemas import ProvisionedCredentials, ScopeChange, ScopeItems
 from intake.tasks.service import add_note, get_task, next_updated_at
 from intake.vendors import VendorRegistry, get_registry
 from mspkit.auth import Principal
@@ -96,14 +102,14 @@ def _apply(held: Scope, add: Scope, remove: Scope) -> tuple[Scope, Scope, Scope]
     return new, added, removed
 
 
-def _note(user: Principal, added: Scope, removed: Scope) -> str:
+def _note(author: str, added: Scope, removed: Scope) -> str:
     said = [
         f"{verb} {WORDS[part]} {', '.join(values)}"
         for verb, change in (("added", added), ("removed", removed))
         for part, values in change.items()
         if values
     ]
-    return f"Scope changed by {user.sub}: " + "; ".join(said) + "."
+    return f"Scope changed by {author}: " + "; ".join(said) + "."
 
 
 def change_scope(
@@ -141,16 +147,25 @@ def change_scope(
 
     task = _open_task(session, user=user, task_id=task_id, for_update=True)
     new, added, removed = _apply(_held(task), add, remove)
+    _write(session, task=task, author=user.sub, new=new, added=added, removed=removed)
+    return task
+
+
+def _write(session: Session, *, task: Task, author: str, new: Scope, added: Scope, removed: Scope) -> None:
+    """Set the task's new scope with one internal note and one `task.scope_changed` event, and commit.
+
+    A change that changes nothing writes nothing (and only releases the row lock).
+    """
     if not any(added[part] or removed[part] for part in PARTS):
-        session.commit()  # nothing changes: release the row lock, write nothing
-        return task
+        session.commit()
+        return
     for part in PARTS:
         setattr(task, part, new[part])
     # The task's own `updated_at` travels with the event: the broker revokes releases decided on
     # views at or before it whose credential the new scope no longer holds.
     task.updated_at = next_updated_at(task.updated_at)
     session.add(task)
-    add_note(session, task=task, kind="scope", author=user.sub, body=_note(user, added, removed))
+    add_note(session, task=task, kind="scope", author=author, body=_note(author, added, removed))
     data = {
         "task_id": str(task.id),
         "added": added,
@@ -160,4 +175,70 @@ def change_scope(
     }
     emit(session, "task.scope_changed", client_id=task.client_id, aggregate_id=task.id, data=data)
     session.commit()
+
+
+# ---- POST /internal/tasks/{id}/scope: the credentials provisioning stored --------------------------
+
+FIELD: Final = "add.credential_ids"
+
+
+def _not_provisioned_for(
+    client_id: uuid.UUID, task_id: uuid.UUID, credential_id: str, info: CredentialInfo | None
+) -> str | None:
+    """Why vendor_sync may not add this credential to this task's scope, or None when it may.
+
+    The broker's own record decides: the task's client's, stored by vendor_sync, and, when the broker
+    records the task a credential was stored for, this task. A credential without that record (the
+    broker records it only for what vendor_sync stores while provisioning, and did not always) is
+    taken on the first two checks alone: vendor_sync stores credentials for nothing else, and each
+    is of the client's own vendor account.
+    """
+    if info is None or info.client_id != client_id:
+        return f"{credential_id} is not a credential of the task's client"
+    if info.created_by != VENDOR_SYNC:
+        return f"{credential_id} was not stored by vendor_sync"
+    if info.task_id is not None and info.task_id != task_id:
+        return f"{credential_id} was stored for another task"
+    return None
+
+
+def _open_for_service(session: Session, *, service: Principal, task_id: uuid.UUID, for_update: bool = False) -> Task:
+    task = get_task(session, user=service, task_id=task_id, for_update=for_update)
+    if not workflow.is_open(task.status):
+        raise Conflict("a closed task's scope cannot change", current_status=task.status)
+    return task
+
+
+def add_provisioned_credentials(
+    session: Session,
+    *,
+    service: Principal,
+    task_id: uuid.UUID,
+    change: ProvisionedCredentials,
+    credentials: BrokerCredentials | None = None,
+) -> Task:
+    """vendor_sync adds the credentials it stored for this task to its scope (only those; only adds).
+
+    As an admin's change: the task (404), open (409); each id not held yet checked at the broker with
+    no transaction open (422 `add.credential_ids` listing every refusal, nothing written; 503 when
+    the broker does not answer); then the task locked, one note and one `task.scope_changed`.
+    """
+    task = _open_for_service(session, service=service, task_id=task_id)
+    wanted = list(dict.fromkeys(str(c) for c in change.add.credential_ids))
+    fresh = [c for c in wanted if c not in task.credential_ids]
+    client_id = task.client_id
+    session.rollback()  # no connection, no lock held while the broker answers
+    if fresh:
+        broker = credentials or get_credentials()
+        problems: list[tuple[str, str]] = []
+        for credential_id in fresh:
+            why = _not_provisioned_for(client_id, task_id, credential_id, broker.info(uuid.UUID(credential_id)))
+            if why is not None:
+                problems.append((FIELD, why))
+        _refuse(problems)
+    task = _open_for_service(session, service=service, task_id=task_id, for_update=True)
+    nothing: Scope = {part: [] for part in PARTS}
+    add = {**nothing, "credential_ids": wanted}
+    new, added, removed = _apply(_held(task), add, nothing)
+    _write(session, task=task, author=service.sub, new=new, added=added, removed=removed)
     return task

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from intake.common.types import new_id, utcnow
 from intake.events import emit
-from intake.tasks import workflow
+from intake.tasks import provisioning, workflow
 from intake.tasks.access import task_for_hand_work
 from intake.tasks.models import Task, TaskStep
 from intake.tasks.schemas import StepCreate, StepDecision
@@ -19,7 +20,22 @@ from mspkit.errors import Conflict, NotFound
 
 
 def _by_key(session: Session, task_id: uuid.UUID, key: str) -> TaskStep | None:
-    return session.exec(select(TaskStep).where(TaskStep.task_id == task_id, TaskStep.idempotency_key == key)).first()
+    """The step a report with this key already created or changed."""
+    return session.exec(
+        select(TaskStep).where(
+            TaskStep.task_id == task_id,
+            or_(col(TaskStep.idempotency_key) == key, col(TaskStep.later_report_keys).contains([key])),
+        )
+    ).first()
+
+
+def _worker_step(session: Session, task_id: uuid.UUID, name: str) -> TaskStep | None:
+    """The task's worker step of this name (the latest, for tasks whose reports predate naming a step)."""
+    return session.exec(
+        select(TaskStep)
+        .where(TaskStep.task_id == task_id, TaskStep.name == name, col(TaskStep.human).is_(False))
+        .order_by(col(TaskStep.created_at).desc(), col(TaskStep.id).desc())
+    ).first()
 
 
 def _reported(session: Session, task: Task, step: TaskStep) -> None:
@@ -29,28 +45,46 @@ def _reported(session: Session, task: Task, step: TaskStep) -> None:
 
 
 def report_step(session: Session, *, service: Principal, task_id: uuid.UUID, body: StepCreate) -> tuple[TaskStep, bool]:
-    """Record a worker's step on an open or closed task (a late report is still a record); True when new.
+    """Record a worker's step report on an open or closed task (a late report is still a record); True when applied.
 
-    A repeated `idempotency_key` of the same task returns the step it first recorded, whatever the
-    body says now, and writes no second event: a worker that retries after a lost answer is safe.
+    A worker step is known by its name within its task: a report naming one the task has records
+    its new outcome on it (a plan reported `pending`, then its outcome; a failed step, then its
+    retry's), so the task shows each step once. A step that succeeded stays succeeded: a stale or
+    repeated run cannot undo it (answered as a known report: the step as it stands, not applied).
+    A human step is always a new step of the checklist. On a task provisioning holds, the report
+    may move the task (`provisioning.after_report`).
+
+    A repeated `idempotency_key` of the same task returns the step that report created or changed,
+    as it stands, whatever the body says now, and writes no second event: a worker that retries
+    after a lost answer is safe. The task row is locked, so reports of one task apply one at a time.
     """
-    task = get_task(session, user=service, task_id=task_id)
+    task = get_task(session, user=service, task_id=task_id, for_update=True)
     existing = _by_key(session, task.id, body.idempotency_key)
     if existing is not None:
         return existing, False
     now = utcnow()
-    step = TaskStep(
-        id=new_id(),
-        task_id=task.id,
-        name=body.name,
-        status=body.status,
-        human=body.human,
-        detail=body.detail,
-        idempotency_key=body.idempotency_key,
-        reported_by=service.sub,
-        created_at=now,
-        updated_at=now,
-    )
+    step = None if body.human else _worker_step(session, task.id, body.name)
+    if step is not None:
+        if step.status == "succeeded":
+            return step, False
+        step.status = body.status
+        if body.detail is not None:
+            step.detail = body.detail
+        step.later_report_keys = [*step.later_report_keys, body.idempotency_key]
+        step.updated_at = max(now, step.updated_at)
+    else:
+        step = TaskStep(
+            id=new_id(),
+            task_id=task.id,
+            name=body.name,
+            status=body.status,
+            human=body.human,
+            detail=body.detail,
+            idempotency_key=body.idempotency_key,
+            reported_by=service.sub,
+            created_at=now,
+            updated_at=now,
+        )
     session.add(step)
     try:
         # Flushed here, not by the event's insert: the unique index answers a concurrent retry now.
@@ -63,6 +97,7 @@ def report_step(session: Session, *, service: Principal, task_id: uuid.UUID, bod
             raise
         return existing, False
     _reported(session, task, step)
+    provisioning.after_report(session, task=task, step=step)
     session.commit()
     return step, True
 

@@ -17,6 +17,8 @@ class Actor(StrEnum):
     ADMIN = "admin"
     APPROVAL = "approval"  # an approval decision
     SYSTEM = "system"  # intake itself, e.g. cancelling when a client leaves `active`
+    # Provisioning at vendors: vendor_sync's claim, the moves its step reports make, and its retry.
+    PROVISIONING = "provisioning"
 
 
 class Rule(StrEnum):
@@ -25,6 +27,9 @@ class Rule(StrEnum):
     WORK = "work"  # the assignee, an admin, or intake itself
     BY_APPROVAL = "by_approval"  # only an approval decision
     ADMIN_ONLY = "admin_only"  # reopening a closed task
+    # Handing an `on_hold` provisioning task back to provisioning (POST /v1/tasks/{id}/provisioning/retry):
+    # `ready` again, so `task.status_changed` starts the job anew. No person's transition takes it.
+    PROVISIONING_RETRY = "provisioning_retry"
 
 
 TRANSITIONS: dict[tuple[str, str], Rule] = {
@@ -41,15 +46,17 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("in_progress", "cancelled"): Rule.WORK,
     ("on_hold", "in_progress"): Rule.WORK,
     ("on_hold", "cancelled"): Rule.WORK,
+    ("on_hold", "ready"): Rule.PROVISIONING_RETRY,
     ("done", "ready"): Rule.ADMIN_ONLY,
     ("rejected", "ready"): Rule.ADMIN_ONLY,
     ("cancelled", "ready"): Rule.ADMIN_ONLY,
 }
 
 ALLOWED: dict[Rule, frozenset[Actor]] = {
-    Rule.WORK: frozenset({Actor.ASSIGNEE, Actor.ADMIN, Actor.SYSTEM}),
+    Rule.WORK: frozenset({Actor.ASSIGNEE, Actor.ADMIN, Actor.SYSTEM, Actor.PROVISIONING}),
     Rule.BY_APPROVAL: frozenset({Actor.APPROVAL}),
     Rule.ADMIN_ONLY: frozenset({Actor.ADMIN}),
+    Rule.PROVISIONING_RETRY: frozenset({Actor.PROVISIONING}),
 }
 
 

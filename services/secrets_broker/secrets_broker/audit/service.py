@@ -71,6 +71,8 @@ ACTIONS: Final = frozenset(
         "credential.rotated",
         "service_release.granted",
         "service_release.denied",
+        "disclosure.recorded",
+        "disclosure.denied",
     }
 )
 

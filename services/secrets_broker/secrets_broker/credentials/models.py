@@ -30,5 +30,7 @@ class Credential(SQLModel, table=True):
     status: str = Field(sa_type=Text)
     vault_version: int | None = None
     created_by: str = Field(sa_type=Text)
+    # The provisioning task vendor_sync created it for (migration 0007); None for everything else.
+    task_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

@@ -52,6 +52,9 @@ class CredentialCreate(Input):
     secret: Secret
     url: CredentialUrl | None = None
     notes: Notes | None = None
+    # Required of vendor_sync (the provisioning task it created the credential for, checked live at
+    # intake); nobody else names one.
+    task_id: uuid.UUID | None = None
 
 
 class SecretRotate(Input):
@@ -79,5 +82,7 @@ class CredentialPublic(Output):
     url: str | None
     status: str
     created_by: str
+    # The provisioning task vendor_sync created it for; null for every other credential.
+    task_id: uuid.UUID | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime

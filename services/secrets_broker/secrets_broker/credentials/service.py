@@ -30,7 +30,7 @@ from secrets_broker.errors import ReleaseDenied
 from secrets_broker.intake_client import IntakeClient
 from secrets_broker.release import gate
 from secrets_broker.release.need_to_know import ensure_need_to_know
-from secrets_broker.release.policy import in_scope
+from secrets_broker.release.policy import in_scope, service_task_rule
 from secrets_broker.settings import Settings
 from secrets_broker.task_auth import TaskAuth
 from secrets_broker.vault.errors import VaultError, VaultUnreachable
@@ -51,7 +51,14 @@ def _live_tasks(intake: IntakeClient, user: Principal) -> list[TaskAuth]:
 
 
 def authorize_create(*, user: Principal, body: CredentialCreate, intake: IntakeClient) -> None:
-    """Allow admin, own client_admin, a technician with a live task there, and vendor_sync for accounts."""
+    """Allow admin, own client_admin, a technician with a live task there, and vendor_sync for its tasks.
+
+    vendor_sync's task is checked live by `check_provisioning_task`, after this.
+    """
+    if body.task_id is not None and user.sub != VENDOR_SYNC:
+        # Only what a provisioning job created at a vendor is stored "for a task" (intake lets
+        # vendor_sync add exactly those to the task's scope); a person stores for the client.
+        raise Forbidden("only svc:vendor_sync stores a credential for a task", field="task_id")
     if user.role == "admin":
         return
     if user.role == "client_admin":
@@ -66,6 +73,10 @@ def authorize_create(*, user: Principal, body: CredentialCreate, intake: IntakeC
             raise Forbidden("service not allowed to store credentials")
         if body.vendor_account_id is None:
             raise ValidationFailed("vendor_sync stores credentials of vendor accounts only", field="vendor_account_id")
+        if body.task_id is None:
+            raise ValidationFailed(
+                "task_id: vendor_sync stores only credentials it created for a provisioning task", field="task_id"
+            )
         return
     if user.role == "technician":
         # A client they may not see answers as one where they have no task (as a missing client does).
@@ -73,6 +84,25 @@ def authorize_create(*, user: Principal, body: CredentialCreate, intake: IntakeC
             return
         raise Forbidden("no in-progress task of yours for this client")
     raise Forbidden("role not allowed")
+
+
+def check_provisioning_task(session: Session, *, user: Principal, body: CredentialCreate, intake: IntakeClient) -> None:
+    """vendor_sync's task, read live: in progress, claimed by it, of this client (active), naming the account.
+
+    A task intake does not know is 422 naming `task_id`; a failing rule is 403 naming it
+    (`service_task_rule`, and a tombstone covering the view as for a release).
+    """
+    if body.task_id is None:
+        return
+    try:
+        view = intake.authorization(body.task_id)
+    except NotFound:
+        raise ValidationFailed("task_id: no such task", field="task_id") from None
+    rule = service_task_rule(
+        view, service=user.sub, client_id=body.client_id, vendor_account_id=body.vendor_account_id
+    ) or gate.tombstone_rule(session, view)
+    if rule is not None:
+        raise Forbidden(f"the task does not allow storing this credential ({rule})", field="task_id", rule=rule)
 
 
 def check_references(*, body: CredentialCreate, intake: IntakeClient, registry: VendorRegistry) -> None:
@@ -99,6 +129,7 @@ def create(
 ) -> Credential:
     """Store a credential: metadata row `pending`, secret and notes to Vault (cas=0), row `active`."""
     authorize_create(user=user, body=body, intake=intake)
+    check_provisioning_task(session, user=user, body=body, intake=intake)
     check_references(body=body, intake=intake, registry=registry)
     now = utcnow()
     credential = Credential(
@@ -141,6 +172,7 @@ def _created(credential: Credential, *, actor: str, at: datetime | None = None, 
         action="credential.created",
         actor=actor,
         client_id=credential.client_id,
+        task_id=credential.task_id,
         credential_id=credential.id,
         details={
             "kind": credential.kind,

@@ -1,1 +1,1 @@
-"""The disclosure ledger: one row per third-party release, served as JSON and CSV (`csv_export`)."""
+"""The disclosure ledger: third-party credential releases and information disclosures, one shape, JSON and CSV."""

@@ -23,6 +23,9 @@ LEDGER_CSV_COLUMNS: Final[tuple[str, ...]] = (
     "legal_reference",
     "information_categories",
     "disclosed_by",
+    # Added with information disclosures (migration 0007), after the columns spreadsheets already read.
+    "kind",
+    "vendor_id",
 )
 
 CATEGORY_SEPARATOR: Final = ";"

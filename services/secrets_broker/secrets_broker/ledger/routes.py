@@ -1,4 +1,5 @@
-"""`GET /v1/disclosures`: the ledger as JSON pages or as one CSV export."""
+"""`GET /v1/disclosures`: the ledger as JSON pages or as one CSV export; `POST /internal/disclosures`
+(svc:vendor_sync): client information about to leave for a vendor, recorded on its approval."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from mspkit.pagination import Cursor, Limit, Page
-from secrets_broker.deps import AuditClient, SessionDep
+from secrets_broker.deps import AuditClient, Gateway, Intake, SessionDep, SettingsDep, VendorSyncService
 from secrets_broker.ledger import service
 from secrets_broker.ledger.csv_export import to_csv
-from secrets_broker.ledger.schemas import DisclosurePublic
+from secrets_broker.ledger.schemas import DisclosurePublic, InformationDisclosureCreate, InformationDisclosurePublic
 
 router = APIRouter(tags=["disclosures"])
 
@@ -40,3 +41,27 @@ def list_disclosures(
     return Page[DisclosurePublic](
         items=[DisclosurePublic.model_validate(service.as_row(row)) for row in rows], next_cursor=next_cursor
     )
+
+
+@router.post(
+    "/internal/disclosures",
+    status_code=201,
+    response_model=InformationDisclosurePublic,
+    responses={200: {"model": InformationDisclosurePublic, "description": "Already recorded under this key"}},
+)
+def record_disclosure(
+    body: InformationDisclosureCreate,
+    session: SessionDep,
+    user: VendorSyncService,
+    intake: Intake,
+    gateway: Gateway,
+    settings: SettingsDep,
+    response: Response,
+) -> InformationDisclosurePublic:
+    """Record client information about to leave for a vendor; 403 `disclosure_denied` naming the rule otherwise."""
+    row, created = service.record_information(
+        session, user=user, body=body, intake=intake, gateway=gateway, settings=settings
+    )
+    if not created:
+        response.status_code = 200
+    return InformationDisclosurePublic.model_validate({**service.as_row(row), "id": row.id})

@@ -2,8 +2,9 @@
 
 `decide` answers `POST /v1/releases` (and rotation); `recheck` answers unwrap and reveal, which ask
 whether a release decided earlier still stands; `decide_service` answers
-`POST /internal/service-releases`. Each returns the first failing rule id, in a fixed order, so a
-denial always names one rule and the tests can pin that order.
+`POST /internal/service-releases`, and `service_task_rule` is its check of a provisioning task (also
+asked when vendor_sync stores a credential it created for a task). Each returns the first failing
+rule id, in a fixed order, so a denial always names one rule and the tests can pin that order.
 
 The service resolves the credential before calling any of them and answers 404 for a missing,
 other-tenant or non-`active` credential (a `pending` row has no secret yet), or one of a client the
@@ -50,6 +51,23 @@ NOT_API_KEY: Final = "not_api_key"
 VENDOR_ACCOUNT_MISMATCH: Final = "vendor_account_mismatch"
 
 SERVICE_RULES_IN_ORDER: Final[tuple[str, ...]] = (NOT_API_KEY, VENDOR_ACCOUNT_MISMATCH, CLIENT_NOT_ACTIVE)
+
+# A service release (or a credential vendor_sync stores) that names a provisioning task: the task
+# must be live in vendor_sync's hands, of the credential's client, and name the vendor account in
+# its scope. The release's ids, reused: the same words mean the same thing to the one who reads them.
+SERVICE_TASK_RULES_IN_ORDER: Final[tuple[str, ...]] = (
+    CALLER_NOT_ASSIGNEE,
+    TASK_NOT_IN_PROGRESS,
+    CLIENT_MISMATCH,
+    CLIENT_NOT_ACTIVE,
+    OUT_OF_SCOPE,
+)
+# With a task, `decide_service` checks the credential first, then the task.
+SERVICE_WITH_TASK_RULES_IN_ORDER: Final[tuple[str, ...]] = (
+    NOT_API_KEY,
+    VENDOR_ACCOUNT_MISMATCH,
+    *SERVICE_TASK_RULES_IN_ORDER,
+)
 
 # Not a rule of `decide` either: a technician asking for a credential of a client outside their
 # staff row's `client_ids` (or with no active staff row) is answered as for a missing credential
@@ -207,15 +225,50 @@ def recheck(
     return Decision.allow() if rule is None else Decision.deny(rule)
 
 
-def decide_service(credential: CredentialMeta, vendor_account_id: UUID, client_status: str | None) -> Decision:
+def service_task_rule(
+    task_auth: TaskAuth, *, service: str, client_id: UUID, vendor_account_id: UUID | None
+) -> str | None:
+    """The first failing rule of SERVICE_TASK_RULES_IN_ORDER for `service` acting on a task, or None.
+
+    The task must be assigned to `service` (provisioning claims it), in progress, of `client_id`
+    (the credential's client), of an active client, and its scope must name `vendor_account_id`.
+    """
+    if task_auth.assignee is None or task_auth.assignee != service:
+        return CALLER_NOT_ASSIGNEE
+    if task_auth.status != "in_progress":
+        return TASK_NOT_IN_PROGRESS
+    if task_auth.client_id != client_id:
+        return CLIENT_MISMATCH
+    if task_auth.client_status != "active":
+        return CLIENT_NOT_ACTIVE
+    if vendor_account_id is None or vendor_account_id not in task_auth.scope.vendor_account_ids:
+        return OUT_OF_SCOPE
+    return None
+
+
+def decide_service(
+    credential: CredentialMeta,
+    vendor_account_id: UUID,
+    client_status: str | None,
+    task_auth: TaskAuth | None = None,
+    *,
+    service: str = "svc:vendor_sync",
+) -> Decision:
     """Decide a release to vendor_sync; the first failing rule of SERVICE_RULES_IN_ORDER is returned.
 
     `client_status` is the client's status as read live from intake (None: intake does not know it).
+    With `task_auth` (a provisioning job names its task) the task's live view decides instead, in
+    the order of SERVICE_WITH_TASK_RULES_IN_ORDER; its `client_status` is the client's.
     """
     if credential.kind != "api_key":
         return Decision.deny(NOT_API_KEY)
     if credential.vendor_account_id is None or credential.vendor_account_id != vendor_account_id:
         return Decision.deny(VENDOR_ACCOUNT_MISMATCH)
+    if task_auth is not None:
+        rule = service_task_rule(
+            task_auth, service=service, client_id=credential.client_id, vendor_account_id=vendor_account_id
+        )
+        return Decision.allow() if rule is None else Decision.deny(rule)
     if client_status != "active":
         return Decision.deny(CLIENT_NOT_ACTIVE)
     return Decision.allow()

@@ -105,11 +105,12 @@ class ReleaseForIntake(ReleasePublic):
 
 
 class ServiceReleaseCreate(Input):
-    """`POST /internal/service-releases`."""
+    """`POST /internal/service-releases`; a provisioning job names its task (checked live at intake)."""
 
     credential_id: uuid.UUID
     vendor_account_id: uuid.UUID
     job_id: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROLS)]
+    task_id: uuid.UUID | None = None
 
 
 class ServiceReleaseIssued(Output):

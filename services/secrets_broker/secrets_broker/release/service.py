@@ -52,6 +52,7 @@ from mspkit.outbox import make_envelope
 from mspkit.tenancy import sees_client
 from secrets_broker.audit.service import CHAIN_LOCK_KEY, Entry, audited_commit
 from secrets_broker.common.types import utcnow
+from secrets_broker.credentials.models import Credential
 from secrets_broker.db import SCHEMA
 from secrets_broker.errors import MailUnavailable, ReleaseDenied
 from secrets_broker.intake_client import IntakeClient
@@ -65,6 +66,7 @@ from secrets_broker.release.pending import request_revocation, revoke_on_failure
 from secrets_broker.release.policy import CLIENT_NOT_ACTIVE, TASK_NOT_IN_PROGRESS, Decision, decide_service, recheck
 from secrets_broker.release.schemas import ReleaseCreate, ReleaseIssued, ServiceReleaseCreate, ServiceReleaseIssued
 from secrets_broker.settings import Settings
+from secrets_broker.task_auth import TaskAuth
 from secrets_broker.vault.gateway import VaultGateway, credential_path
 
 log = get_logger("secrets_broker.release")
@@ -316,6 +318,28 @@ def _withdraw(session: Session, release: Release, *, reason: str, gateway: Vault
 _CLIENT_LOCK_SHARED: Final = text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:c, 0))")
 
 
+def _decide_service(
+    session: Session, *, user: Principal, credential: Credential, body: ServiceReleaseCreate, intake: IntakeClient
+) -> tuple[Decision, TaskAuth | None]:
+    """Read intake live and decide a service release; a tombstone overrides an allow.
+
+    Without a task, the client's status is read; with one, the task's authorization view (which
+    carries the client's status), and the task's tombstones count as for a person's release.
+    """
+    meta = gate.credential_meta(credential)
+    if body.task_id is None:
+        decision = decide_service(meta, body.vendor_account_id, intake.client_status(credential.client_id))
+        view = None
+    else:
+        view = intake.authorization(body.task_id)
+        decision = decide_service(meta, body.vendor_account_id, view.client_status, view, service=user.sub)
+        if decision.allowed and (rule := gate.tombstone_rule(session, view)) is not None:
+            decision = Decision.deny(rule)
+    if decision.allowed and gate.client_tombstoned(session, credential.client_id):
+        decision = Decision.deny(CLIENT_NOT_ACTIVE)
+    return decision, view
+
+
 def create_service_release(
     session: Session,
     *,
@@ -329,17 +353,21 @@ def create_service_release(
 
     The client's lock is held shared from the decision to COMMIT (as for a person's release), so the
     worker's client-wide revocation either runs first (its tombstone refuses this release) or waits
-    and then revokes it: the row carries the token's fingerprint and accessor and no view
-    timestamp, so every later client tombstone covers it.
+    and then revokes it: without a task the row carries the token's fingerprint and accessor and no
+    view timestamp, so every later client tombstone covers it.
+
+    With `task_id` (provisioning) the task's lock is held too, and the row records the task and the
+    view's `updated_at`: the worker's revocation of the task (leaving `in_progress`, reassigned)
+    covers it as it covers a person's release.
     """
     credential = gate.active_credential(session, body.credential_id)
-    session.execute(_CLIENT_LOCK_SHARED, {"c": f"{gate.CLIENT_LOCK_NAMESPACE}:{credential.client_id}"})
-    # Read live (intake unreachable, slow or garbled: 503); a tombstone overrides an allow.
+    if body.task_id is None:
+        session.execute(_CLIENT_LOCK_SHARED, {"c": f"{gate.CLIENT_LOCK_NAMESPACE}:{credential.client_id}"})
+    else:
+        gate.lock_task_and_client(session, body.task_id, credential.client_id)
+    # Read live (intake unreachable, slow or garbled: 503; a task intake does not know: 404).
     rechecked_at = utcnow()
-    client_status = intake.client_status(credential.client_id)
-    decision = decide_service(gate.credential_meta(credential), body.vendor_account_id, client_status)
-    if decision.allowed and gate.client_tombstoned(session, credential.client_id):
-        decision = Decision.deny(CLIENT_NOT_ACTIVE)
+    decision, view = _decide_service(session, user=user, credential=credential, body=body, intake=intake)
     now = utcnow()
     details = {"job_id": body.job_id, "vendor_account_id": str(body.vendor_account_id)}
     if decision.rule is not None:
@@ -347,6 +375,7 @@ def create_service_release(
             action="service_release.denied",
             actor=user.sub,
             client_id=credential.client_id,
+            task_id=body.task_id,
             credential_id=credential.id,
             rule=decision.rule,
             details=details,
@@ -358,7 +387,7 @@ def create_service_release(
     with revoke_on_failure(session, accessor=wrap.accessor, client_id=credential.client_id, reason="audit_failed"):
         release = Release(
             id=uuid.uuid4(),
-            task_id=None,
+            task_id=body.task_id,
             credential_id=credential.id,
             client_id=credential.client_id,
             technician=user.sub,
@@ -369,6 +398,7 @@ def create_service_release(
             expires_at=now + timedelta(seconds=wrap.ttl),
             created_at=now,
             updated_at=now,
+            auth_updated_at=view.updated_at if view is not None else None,
             rechecked_at=rechecked_at,
             # A service gives no reason: its job is why (the value migration 0006 fills in too).
             reason=f"job {body.job_id}",

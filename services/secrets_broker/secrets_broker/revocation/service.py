@@ -181,15 +181,21 @@ def revoke_out_of_scope(
         .where(
             col(Release.task_id) == task_id,
             col(Release.status) == "issued",
-            # A service release is decided without the task's scope (`decide_service`).
-            col(Release.recipient_type) != "service",
             or_(col(Release.auth_updated_at).is_(None), col(Release.auth_updated_at) <= effective_at),
         )
         .order_by(col(Release.created_at))
         .with_for_update(of=Release)
     ).all()
-    fallen = [release for release, credential in rows if not in_scope(scope, credential_meta(credential))]
+    fallen = [release for release, credential in rows if not _still_in_scope(scope, release, credential)]
     return _close(session, fallen, reason=TASK_SCOPE_NARROWED, event_id=event_id, now=utcnow())
+
+
+def _still_in_scope(scope: Scope, release: Release, credential: Credential) -> bool:
+    if release.recipient_type == "service":
+        # A provisioning job's release was decided on the task's vendor accounts (`service_task_rule`:
+        # the credential's account is the release's), not on the credential's own scope.
+        return credential.vendor_account_id is not None and credential.vendor_account_id in scope.vendor_account_ids
+    return in_scope(scope, credential_meta(credential))
 
 
 def lift_client(session: Session, *, client_id: uuid.UUID, effective_at: datetime) -> int:

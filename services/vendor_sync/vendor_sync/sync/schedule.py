@@ -23,13 +23,20 @@ class TickResult:
     """What one tick did."""
 
     created: int
+    accounts: int
     requeued: int
     stale: int
     published: int
 
     def as_dict(self) -> dict[str, int]:
         """JSON-ready counts (the Celery task's result, and a log line)."""
-        return {"created": self.created, "requeued": self.requeued, "stale": self.stale, "published": self.published}
+        return {
+            "created": self.created,
+            "accounts": self.accounts,
+            "requeued": self.requeued,
+            "stale": self.stale,
+            "published": self.published,
+        }
 
 
 def _queue_due_batch(engine: Engine, settings: Settings) -> tuple[list[uuid.UUID], int]:
@@ -170,7 +177,7 @@ def _publish_mixed(engine: Engine, runs: list[tuple[uuid.UUID, bool]]) -> int:
 
 def tick(*, engine: Engine, settings: Settings) -> TickResult:
     """Queue due refreshes (bounded) and republish runs whose message went missing; publish after commit."""
-    created = requeued = stale = published = 0
+    created = accounts = requeued = stale = published = 0
     for _ in range(settings.tick_max_batches):
         ids, scanned = _queue_due_batch(engine, settings)
         created += len(ids)
@@ -179,7 +186,7 @@ def tick(*, engine: Engine, settings: Settings) -> TickResult:
             break
     for _ in range(settings.tick_max_batches):
         ids, scanned = _queue_due_accounts(engine, settings)
-        created += len(ids)
+        accounts += len(ids)
         published += publish_refreshes(engine, ids, task=ACCOUNT_SYNC_TASK)
         if scanned < settings.tick_batch_size:
             break
@@ -189,4 +196,4 @@ def tick(*, engine: Engine, settings: Settings) -> TickResult:
     runs = _claim_for_publish(engine, settings, stale=True)
     stale = len(runs)
     published += _publish_mixed(engine, runs)
-    return TickResult(created=created, requeued=requeued, stale=stale, published=published)
+    return TickResult(created=created, accounts=accounts, requeued=requeued, stale=stale, published=published)

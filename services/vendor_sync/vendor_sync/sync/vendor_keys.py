@@ -63,10 +63,18 @@ class KeySource:
     broker: ServiceClient
     vault_addr: str
 
-    def fetch(self, *, credential_id: uuid.UUID, vendor_account_id: uuid.UUID, job_id: str) -> VendorKey:
-        """The account's key, released for this job and unwrapped at once, with its username (metadata)."""
+    def fetch(
+        self, *, credential_id: uuid.UUID, vendor_account_id: uuid.UUID, job_id: str, task_id: uuid.UUID | None = None
+    ) -> VendorKey:
+        """The account's key, released for this job and unwrapped at once, with its username (metadata).
+
+        A provisioning job names its task: the broker then checks it live (in progress for
+        `svc:vendor_sync`, same client and account) before releasing.
+        """
         username = self._username(credential_id, vendor_account_id)
         body = {"credential_id": str(credential_id), "vendor_account_id": str(vendor_account_id), "job_id": job_id}
+        if task_id is not None:
+            body["task_id"] = str(task_id)
         try:
             answer = self.broker.post("/internal/service-releases", json=body)
         except httpx.HTTPError as exc:
@@ -125,8 +133,10 @@ class KeySource:
 
 
 def _error_code(response: httpx.Response) -> str | None:
+    # The services' error body is flat: {"error": code, "detail", "rule"?}; a refusal's rule says most.
     try:
-        code = response.json().get("error", {}).get("code")
+        body = response.json()
+        code = body.get("rule") or body.get("error")
     except (ValueError, AttributeError):
         return None
     return str(code)[:64] if code else None

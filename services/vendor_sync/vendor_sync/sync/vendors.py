@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,8 @@ from vendor_sync.adapters.cloudflare import DEFAULT_BASE_URL as CLOUDFLARE_API
 from vendor_sync.adapters.cloudflare import DEFAULT_RATE as CLOUDFLARE_RATE
 from vendor_sync.adapters.cloudflare import CloudflareAdapter
 from vendor_sync.adapters.godaddy import GODADDY_API, GoDaddyAdapter
+from vendor_sync.adapters.mailchannels import DEFAULT_RATE as MAILCHANNELS_RATE
+from vendor_sync.adapters.mailchannels import MAILCHANNELS_API, MailChannelsAdapter
 from vendor_sync.adapters.namecheap import NAMECHEAP_API, NAMECHEAP_RATE, NamecheapAdapter
 from vendor_sync.settings import Settings, get_settings
 from vendor_sync.sync.account_apply import Account
@@ -26,10 +29,25 @@ from vendor_sync.sync.plan import Attrs, Key
 from vendor_sync.sync.vendor_keys import KeyRefused, KeySource, VendorKey, get_key_source
 
 # Each vendor's published limit for one account's key ("limits" notation), before our headroom.
-VENDOR_RATES = {"cloudflare": CLOUDFLARE_RATE, "godaddy": "60 per 1 minute", "namecheap": NAMECHEAP_RATE}
+VENDOR_RATES = {
+    "cloudflare": CLOUDFLARE_RATE,
+    "godaddy": "60 per 1 minute",
+    "namecheap": NAMECHEAP_RATE,
+    "mailchannels": MAILCHANNELS_RATE,
+}
 # Where each vendor lives: code, not configuration (the simulator's paths mirror these in dev).
-BASE_URLS = {"cloudflare": CLOUDFLARE_API, "godaddy": GODADDY_API, "namecheap": NAMECHEAP_API}
-SIM_PATHS = {"cloudflare": "/cloudflare/client/v4", "godaddy": "/godaddy", "namecheap": "/namecheap/xml.response"}
+BASE_URLS = {
+    "cloudflare": CLOUDFLARE_API,
+    "godaddy": GODADDY_API,
+    "namecheap": NAMECHEAP_API,
+    "mailchannels": MAILCHANNELS_API,
+}
+SIM_PATHS = {
+    "cloudflare": "/cloudflare/client/v4",
+    "godaddy": "/godaddy",
+    "namecheap": "/namecheap/xml.response",
+    "mailchannels": "/mailchannels/inbound/v1",
+}
 
 
 Builder = Callable[[VendorKey, dict[str, Any]], Any]
@@ -54,7 +72,16 @@ def _namecheap(key: VendorKey, options: dict[str, Any]) -> NamecheapAdapter:
     return NamecheapAdapter(key.username, key.secret, client_ip=client_ip, **options)
 
 
-BUILDERS: dict[str, Builder] = {"cloudflare": _cloudflare, "godaddy": _godaddy, "namecheap": _namecheap}
+def _mailchannels(key: VendorKey, options: dict[str, Any]) -> MailChannelsAdapter:
+    return MailChannelsAdapter(key.secret, **options)
+
+
+BUILDERS: dict[str, Builder] = {
+    "cloudflare": _cloudflare,
+    "godaddy": _godaddy,
+    "namecheap": _namecheap,
+    "mailchannels": _mailchannels,
+}
 
 
 _redis_clients: dict[tuple[int, str], Redis] = {}
@@ -118,7 +145,12 @@ def open_reader(
     if credential_id is None:
         raise KeyRefused("no_api_key")
     key = (keys or get_key_source()).fetch(credential_id=credential_id, vendor_account_id=account.id, job_id=job_id)
-    options = {
+    return VendorReader(builder(key, adapter_options(adapter, config, redis)), account.kind)
+
+
+def adapter_options(adapter: str, config: Settings, redis: Redis | None = None) -> dict[str, Any]:
+    """What every job's adapter is built with: base URL, the shared rate limit and breaker, one attempt per call."""
+    options: dict[str, Any] = {
         "base_url": base_url(adapter, config),
         "redis": redis or _redis(config.redis_url),
         "rate": str(rate_budget(config.vendor_rate(adapter, VENDOR_RATES[adapter]), config.rate_limit_headroom)),
@@ -134,4 +166,36 @@ def open_reader(
     if adapter == "namecheap":
         # The address Namecheap has whitelisted for the account: the workers' egress address.
         options["client_ip"] = config.namecheap_client_ip
-    return VendorReader(builder(key, options), account.kind)
+    if adapter == "mailchannels":
+        # The MSP's Inbound subscription, which clients' domains are provisioned under.
+        options["subscription_handle"] = config.mailchannels_subscription_handle
+    return options
+
+
+@contextmanager
+def open_adapter(
+    adapter: str,
+    *,
+    vendor_account_id: uuid.UUID,
+    credential_id: uuid.UUID | None,
+    job_id: str,
+    task_id: uuid.UUID | None = None,
+    keys: KeySource | None = None,
+    settings: Settings | None = None,
+    redis: Redis | None = None,
+) -> Iterator[Any]:
+    """An account's adapter for one job (provisioning names its task), closed with the key when the block ends."""
+    config = settings or get_settings()
+    builder = BUILDERS.get(adapter)
+    if builder is None:
+        raise KeyRefused("no_adapter")
+    if credential_id is None:
+        raise KeyRefused("no_api_key")
+    key = (keys or get_key_source()).fetch(
+        credential_id=credential_id, vendor_account_id=vendor_account_id, job_id=job_id, task_id=task_id
+    )
+    built = builder(key, adapter_options(adapter, config, redis))
+    try:
+        yield built
+    finally:
+        built.close()
