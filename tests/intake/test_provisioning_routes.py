@@ -534,15 +534,8 @@ def spam_account(registry, client_id: str) -> str:
     return str(account.json()["id"])
 
 
-def broker_records_tasks() -> bool:
-    """Whether the broker takes and records the task a credential was stored for (`task_id`)."""
-    from secrets_broker.credentials.schemas import CredentialCreate
-
-    return "task_id" in CredentialCreate.model_fields
-
-
 def store(broker_url: str, headers: Headers, client_id: str, account: str, task_id: str | None) -> str:
-    """Store an API key at the broker as `headers` say (vendor_sync names its task when the broker takes one)."""
+    """Store an API key at the broker as `headers` say (vendor_sync names the task it stores it for)."""
     body: dict[str, Any] = {
         "client_id": client_id,
         "vendor_account_id": account,
@@ -553,7 +546,7 @@ def store(broker_url: str, headers: Headers, client_id: str, account: str, task_
         "username": "msp",
         "secret": f"prov-{uuid.uuid4().hex}",
     }
-    if task_id is not None and broker_records_tasks():
+    if task_id is not None:
         body["task_id"] = task_id
     response = httpx.post(f"{broker_url}/v1/credentials", json=body, headers=headers, timeout=10)
     assert response.status_code == 201, response.text
@@ -650,8 +643,6 @@ def test_a_credential_stored_by_someone_else_is_refused(api, vs_h, auth, provisi
 
 def test_a_credential_stored_for_another_task_is_refused(api, admin_h, vs_h, spam, provisioning, sql):
     world = provisioning()
-    if not broker_records_tasks():
-        pytest.skip("the broker does not record the task a credential was stored for yet")
     # A second task of the same client, also claimed: its key is the same client's, by vendor_sync.
     second = spam(client={"id": world["client"]})
     assert claim(api, vs_h, second["task"]).status_code == 200
