@@ -70,29 +70,28 @@ def worker(vs_worker: Any, job_sim: str, stack_env: dict[str, str], broker_live:
     )
 
 
-@pytest.fixture
-def account(
-    vs_api: Any, hdr: Any, new_client: Any, auth: Any, broker_live: str, vendor_sync_live: str, job_sim: str
+def keyed_account(
+    ctx: dict[str, Any], *, vendor: str, kind: str, adapter: str, username: str, label: str
 ) -> dict[str, Any]:
-    """A client's Cloudflare account whose API token is a broker credential of that account."""
-    httpx.post(f"{job_sim}/_sim/reset", timeout=5).raise_for_status()
-    client_id = new_client()
-    admin = hdr("admin")
-    vendor = make_vendor(vs_api, admin, name=f"Cloudflare {unique()}", kind="dns_host", adapter="cloudflare")
-    created = make_account(vs_api, admin, client_id, vendor["id"])
+    """A new client's account at a new vendor whose API key is a broker credential of that account."""
+    vs_api, admin = ctx["vs_api"], ctx["hdr"]("admin")
+    httpx.post(f"{ctx['job_sim']}/_sim/reset", timeout=5).raise_for_status()
+    client_id = ctx["new_client"]()
+    made = make_vendor(vs_api, admin, name=f"{vendor} {unique()}", kind=kind, adapter=adapter)
+    created = make_account(vs_api, admin, client_id, made["id"])
     credential = httpx.post(
-        f"{broker_live}/v1/credentials",
+        f"{ctx['broker_live']}/v1/credentials",
         json={
             "client_id": str(client_id),
             "vendor_account_id": created["id"],
             "kind": "api_key",
             "owner": "msp",
-            "category": "dns_host",
-            "name": "Cloudflare API token",
-            "username": "api",
+            "category": kind,
+            "name": label,
+            "username": username,
             "secret": API_TOKEN,
         },
-        headers=auth("admin"),
+        headers=ctx["auth"]("admin"),
         timeout=30,
     )
     assert credential.status_code == 201, credential.text
@@ -103,6 +102,29 @@ def account(
     )
     assert patched.status_code == 200, patched.text
     return {**patched.json(), "client_id": client_id}
+
+
+@pytest.fixture
+def world(
+    vs_api: Any, hdr: Any, new_client: Any, auth: Any, broker_live: str, vendor_sync_live: str, job_sim: str
+) -> dict[str, Any]:
+    """What keyed_account needs: the API, tokens, intake's clients, the broker and the simulator."""
+    return {
+        "vs_api": vs_api,
+        "hdr": hdr,
+        "new_client": new_client,
+        "auth": auth,
+        "broker_live": broker_live,
+        "job_sim": job_sim,
+    }
+
+
+@pytest.fixture
+def account(world: dict[str, Any]) -> dict[str, Any]:
+    """A client's Cloudflare account whose API token is a broker credential of that account."""
+    return keyed_account(
+        world, vendor="Cloudflare", kind="dns_host", adapter="cloudflare", username="api", label="Cloudflare API token"
+    )
 
 
 def sync(vs_api: Any, hdr: Any, account_id: str, **options: bool) -> uuid.UUID:
@@ -228,36 +250,11 @@ def test_an_archived_account_is_not_synced(vs_api, hdr, vs_engine, account):
 
 
 @pytest.fixture
-def registrar_account(
-    vs_api: Any, hdr: Any, new_client: Any, auth: Any, broker_live: str, vendor_sync_live: str, job_sim: str
-) -> dict[str, Any]:
+def registrar_account(world: dict[str, Any]) -> dict[str, Any]:
     """A client's GoDaddy account whose key pair is a broker credential (username: key, secret: secret)."""
-    httpx.post(f"{job_sim}/_sim/reset", timeout=5).raise_for_status()
-    client_id = new_client()
-    admin = hdr("admin")
-    vendor = make_vendor(vs_api, admin, name=f"GoDaddy {unique()}", kind="registrar", adapter="godaddy")
-    created = make_account(vs_api, admin, client_id, vendor["id"])
-    credential = httpx.post(
-        f"{broker_live}/v1/credentials",
-        json={
-            "client_id": str(client_id),
-            "vendor_account_id": created["id"],
-            "kind": "api_key",
-            "owner": "msp",
-            "category": "registrar",
-            "name": "GoDaddy API key",
-            "username": "gd-key",
-            "secret": API_TOKEN,
-        },
-        headers=auth("admin"),
-        timeout=30,
+    return keyed_account(
+        world, vendor="GoDaddy", kind="registrar", adapter="godaddy", username="gd-key", label="GoDaddy API key"
     )
-    assert credential.status_code == 201, credential.text
-    patched = vs_api.patch(
-        f"/v1/vendor-accounts/{created['id']}", json={"api_key_credential_id": credential.json()["id"]}, headers=admin
-    )
-    assert patched.status_code == 200, patched.text
-    return {**patched.json(), "client_id": client_id}
 
 
 def in_days(days: int) -> datetime:
