@@ -18,7 +18,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vendor_sim import accounts, cloudflare, control, faults, godaddy, mailchannels, namecheap, rdap, serving
+from vendor_sim import (
+    accounts,
+    cloudflare,
+    connectwise,
+    connectwise_control,
+    connectwise_model,
+    control,
+    faults,
+    godaddy,
+    mailchannels,
+    namecheap,
+    rdap,
+    serving,
+)
 from vendor_sim.payload import Payload
 from vendor_sim.rdap_state import domain_name
 from vendor_sim.serving import Caller
@@ -212,7 +225,7 @@ class ControlGuard:
 
 # Requests that may change a vendor's state: /_sim writes, vendor writes, and any Namecheap command
 # (its writes, such as namecheap.domains.dns.setCustom, come as GET too).
-VENDOR_PREFIXES = ("/cloudflare/", "/godaddy/", "/namecheap/", "/mailchannels/")
+VENDOR_PREFIXES = ("/cloudflare/", "/godaddy/", "/namecheap/", "/mailchannels/", "/connectwise/")
 
 
 def _may_change_vendors(method: str, path: str) -> bool:
@@ -290,6 +303,7 @@ def create_app(
         Route("/_sim/reset", reset, methods=["POST"]),
         *accounts.routes(),
         *control.routes(),
+        *connectwise_control.routes(),
     ]
     sim = SimState(latency_ms)
     # Cloudflare and the registrars hold an account per key given one (vendor_sim/accounts.py).
@@ -301,6 +315,10 @@ def create_app(
     mail_store = mailchannels.Store()
     sim.vendors[mailchannels.VENDOR.name] = mail_store
     routes.extend(mailchannels.routes(mail_store))
+    # ConnectWise PSA: tickets, notes, callback registrations and the callback signing key.
+    psa_store = connectwise_model.Store()
+    sim.vendors[connectwise.VENDOR.name] = psa_store
+    routes.extend(connectwise.routes(psa_store))
     application = Starlette(routes=routes, lifespan=_lifespan)
     application.add_middleware(ControlGuard)
     application.add_middleware(SaveVendorState)

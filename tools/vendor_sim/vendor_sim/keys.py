@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 # The one credential every vendor path refuses, each in its own vendor's words.
 BAD_KEY = "bad-key"
-VENDORS = ("rdap", "cloudflare", "godaddy", "namecheap", "mailchannels")
+VENDORS = ("rdap", "cloudflare", "godaddy", "namecheap", "mailchannels", "connectwise")
 
 
 def fingerprint(key: str) -> str:

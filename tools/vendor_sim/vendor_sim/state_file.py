@@ -12,6 +12,10 @@ Set by `VENDOR_SIM_STATE_FILE` (or `create_app(state_file=...)`); the dev stack 
   written to a temporary file beside it, flushed to disk, then renamed over it (a crash leaves the old
   file or the new one, never half of one).
 - `POST /_sim/reset` empties the vendors, and so the file too: the file always mirrors the simulator's memory.
+- ConnectWise is the one exception to "exactly what GET shows": its entry adds `signing_key` (`{id, key}`), the
+  key its callbacks are signed with. That key is no secret of anyone's (the simulator serves it without
+  credentials at its key URL); it is kept so a restart does not strand a consumer's cached key. While
+  ConnectWise has no ticket and no callback registration its entry is left out (a fresh key at the next start).
 - RDAP changes (`PUT /_sim/rdap/domains/{name}`), faults, latency, rate limits and the request log are
   not kept: they are test settings, not a vendor's data.
 """
@@ -24,10 +28,25 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from vendor_sim.state import StateStore
+from vendor_sim.validate import Problems
 
 ENV_VAR = "VENDOR_SIM_STATE_FILE"
+
+
+@runtime_checkable
+class FileState(Protocol):
+    """A vendor whose file entry is not exactly its /_sim state (ConnectWise: plus its callback signing key)."""
+
+    def file_state(self) -> dict[str, Any] | None:
+        """What the file keeps for this vendor; None to leave the vendor out of the file."""
+        ...
+
+    def load_file_state(self, body: Any) -> Problems:
+        """Load what `file_state` wrote; nothing changes when any problem is returned."""
+        ...
 
 
 class StateFileError(RuntimeError):
@@ -67,7 +86,8 @@ class StateFile:
         if unknown:
             raise self._invalid(f"unknown vendor(s) {', '.join(unknown)}; known: {', '.join(sorted(self._stores))}")
         for vendor, state in data.items():
-            problems = self._stores[vendor].replace(state)
+            store = self._stores[vendor]
+            problems = store.load_file_state(state) if isinstance(store, FileState) else store.replace(state)
             if problems:
                 first = problems.items[0]
                 raise self._invalid(f"{vendor}.{first['field']} {first['detail']}")
@@ -76,8 +96,12 @@ class StateFile:
         return True
 
     def render(self) -> str:
-        """Every vendor's state as the file holds it."""
-        state = {vendor: store.snapshot() for vendor, store in sorted(self._stores.items())}
+        """Every vendor's state as the file holds it (a FileState vendor with nothing to keep is left out)."""
+        state: dict[str, Any] = {}
+        for vendor, store in sorted(self._stores.items()):
+            kept = store.file_state() if isinstance(store, FileState) else store.snapshot()
+            if kept is not None:
+                state[vendor] = kept
         return json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def save(self) -> bool:
