@@ -663,15 +663,17 @@ def test_a_relay_without_starttls_gets_nothing(smtp: tuple[str, _Collect]) -> No
 
 
 def test_every_routed_notification_is_a_registered_task_on_intakes_queue() -> None:
-    import intake.jobs  # noqa: F401 - registers the tasks
+    import intake.jobs
+    import intake.psa.jobs  # noqa: F401 - both register their tasks
     from intake import events
     from intake.celery_app import QUEUE, app
     from secrets_broker.events import ROUTES as BROKER_ROUTES
 
     ours = {name for routes in events.ROUTES.values() for name, queue in routes if queue == QUEUE}
     theirs = {name for routes in BROKER_ROUTES.values() for name, queue in routes if queue == QUEUE}
-    assert ours == {events.NOTIFY_APPROVAL_CREATED, events.NOTIFY_TASK_CREATED, events.NOTIFY_TASK_STATUS_CHANGED}
-    assert theirs == {events.NOTIFY_RELEASE_GRANTED, events.NOTIFY_RELEASE_DENIED}
+    notifications = {events.NOTIFY_APPROVAL_CREATED, events.NOTIFY_TASK_CREATED, events.NOTIFY_TASK_STATUS_CHANGED}
+    assert ours == notifications | {events.PSA_PUSH}
+    assert theirs == {events.NOTIFY_RELEASE_GRANTED, events.NOTIFY_RELEASE_DENIED, events.PSA_RELEASE_NOTE}
     assert (ours | theirs) <= set(app.tasks)
     assert events.ROUTES["approval.created"] == [(events.NOTIFY_APPROVAL_CREATED, QUEUE)]
 

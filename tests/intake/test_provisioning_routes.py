@@ -496,14 +496,15 @@ def test_the_workflow_offers_the_retry_edge_to_provisioning_alone():
 
 
 def test_creations_and_status_changes_are_routed_to_vendor_syncs_provisioning():
-    from intake.events import NOTIFY_TASK_CREATED, NOTIFY_TASK_STATUS_CHANGED, QUEUE, ROUTES
+    from intake.events import NOTIFY_TASK_CREATED, NOTIFY_TASK_STATUS_CHANGED, PSA_PUSH, QUEUE, ROUTES
 
     ready = ("vendor_sync.events.task_ready", "vendor_sync")
-    assert ROUTES["task.created"] == [(NOTIFY_TASK_CREATED, QUEUE), ready]
+    assert ROUTES["task.created"] == [(NOTIFY_TASK_CREATED, QUEUE), ready, (PSA_PUSH, QUEUE)]
     assert ROUTES["task.status_changed"] == [
         ("secrets_broker.events.task_status_changed", "secrets_broker"),
         (NOTIFY_TASK_STATUS_CHANGED, QUEUE),
         ready,
+        (PSA_PUSH, QUEUE),
     ]
     # Nothing else goes to provisioning: it starts only on a task that is (or becomes) ready.
     assert [t for t, routes in ROUTES.items() if ready in routes] == ["task.created", "task.status_changed"]

@@ -18,7 +18,7 @@ QUEUE = "intake"
 PURGE_TASK = "intake.idempotency.purge"
 
 settings = get_settings()
-app = make_celery("intake", settings.redis_url, include=["intake.jobs"])
+app = make_celery("intake", settings.redis_url, include=["intake.jobs", "intake.psa.jobs"])
 app.conf.update(
     task_routes={"intake.*": {"queue": QUEUE}},
     beat_schedule={

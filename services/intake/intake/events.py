@@ -18,6 +18,10 @@ NOTIFY_TASK_STATUS_CHANGED = "intake.notifications.task_status_changed"
 NOTIFY_RELEASE_GRANTED = "intake.notifications.release_granted"
 NOTIFY_RELEASE_DENIED = "intake.notifications.release_denied"
 QUEUE = "intake"
+# The PSA push (tasks in `intake.psa.jobs`, queue `intake`): a task's ticket follows its status and assignee;
+# the broker's `release.*` add a note to it (secrets_broker/events.py names that one).
+PSA_PUSH = "intake.psa.push_task"
+PSA_RELEASE_NOTE = "intake.psa.release_note"
 # vendor_sync's provisioning: it starts on a provisionable task created in `ready` or changed to `ready`
 # (the consumer filters; intake routes every creation and status change there).
 VENDOR_SYNC_TASK_READY = ("vendor_sync.events.task_ready", "vendor_sync")
@@ -28,12 +32,13 @@ ROUTES: dict[str, list[tuple[str, str]]] = {
         ("secrets_broker.events.staff_changed", "secrets_broker"),
         ("vendor_sync.events.staff_changed", "vendor_sync"),
     ],
-    "task.created": [(NOTIFY_TASK_CREATED, QUEUE), VENDOR_SYNC_TASK_READY],
-    "task.assigned": [("secrets_broker.events.task_assigned", "secrets_broker")],
+    "task.created": [(NOTIFY_TASK_CREATED, QUEUE), VENDOR_SYNC_TASK_READY, (PSA_PUSH, QUEUE)],
+    "task.assigned": [("secrets_broker.events.task_assigned", "secrets_broker"), (PSA_PUSH, QUEUE)],
     "task.status_changed": [
         ("secrets_broker.events.task_status_changed", "secrets_broker"),
         (NOTIFY_TASK_STATUS_CHANGED, QUEUE),
         VENDOR_SYNC_TASK_READY,
+        (PSA_PUSH, QUEUE),
     ],
     "task.scope_changed": [("secrets_broker.events.task_scope_changed", "secrets_broker")],
     "approval.decided": [("vendor_sync.events.approval_decided", "vendor_sync")],

@@ -53,7 +53,8 @@ def purge_idempotency_keys() -> int:
     return purged
 
 
-def _dead_letter(task: Task, envelope: Any, job_key: str, attempts: int, error: str) -> None:
+def dead_letter_envelope(task: Task, envelope: Any, job_key: str, attempts: int, error: str) -> None:
+    """Park the envelope in `dead_letters` (logged, never raised, when the database cannot take it)."""
     try:
         dead_letter(
             get_engine(),
@@ -68,7 +69,10 @@ def _dead_letter(task: Task, envelope: Any, job_key: str, attempts: int, error: 
         log.error("dead_letter_not_recorded", task=task.name)
 
 
-def _give_up_or_retry(task: Task, envelope: dict[str, Any], exc: Exception, template: str) -> None:
+def give_up_or_retry(
+    task: Task, envelope: dict[str, Any], exc: Exception, template: str | None, *, what: str = "notification"
+) -> None:
+    """Count the attempt in the database, then retry with capped backoff or dead-letter (the PSA jobs too)."""
     settings = get_settings()
     engine = get_engine()
     job_key = f"{task.name}:{envelope.get('event_id')}"
@@ -79,13 +83,14 @@ def _give_up_or_retry(task: Task, envelope: dict[str, Any], exc: Exception, temp
     except SQLAlchemyError:
         attempts = int(task.request.retries or 0) + 1
     if attempts >= settings.notify_max_attempts:
-        log.error("notification_dead_lettered", task=task.name, attempts=attempts, error=error)
-        _dead_letter(task, envelope, job_key, attempts, error)
+        log.error(f"{what}_dead_lettered", task=task.name, attempts=attempts, error=error)
+        dead_letter_envelope(task, envelope, job_key, attempts, error)
         return
     cap = min(MAX_COUNTDOWN_S, settings.notify_retry_max_s)
     countdown = min(cap, 2.0**attempts) * random.uniform(0.5, 1.0)
-    metrics.RETRIED.labels(template).inc()
-    log.warning("notification_retry", task=task.name, attempts=attempts, error=error, countdown_s=round(countdown, 1))
+    if template is not None:
+        metrics.RETRIED.labels(template).inc()
+    log.warning(f"{what}_retry", task=task.name, attempts=attempts, error=error, countdown_s=round(countdown, 1))
     # The tasks are declared with max_retries=None (Celery's default of 3 would cut the outage short):
     # the attempts counted in the database decide when to give up.
     raise task.retry(countdown=countdown) from None
@@ -100,10 +105,10 @@ def notify_once(task: Task, envelope: dict[str, Any], build: Builder, template: 
         done = notify.deliver(get_engine(), event_id=event_id, outgoing=outgoing, mailer=get_mailer())
     except (notify.MalformedEvent, AttributeError) as exc:
         log.error("event_malformed", task=task.name, error=type(exc).__name__)
-        _dead_letter(task, envelope, f"{task.name}:malformed", 1, type(exc).__name__)
+        dead_letter_envelope(task, envelope, f"{task.name}:malformed", 1, type(exc).__name__)
         return 0
     except (TransientMailError, SQLAlchemyError, AppError) as exc:
-        _give_up_or_retry(task, envelope, exc, template)
+        give_up_or_retry(task, envelope, exc, template)
         return 0
     log.info(
         "notification_event_done",

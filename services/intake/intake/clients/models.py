@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Index, Text, true
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Index, Text, text, true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -33,6 +33,10 @@ class Client(SQLModel, table=True):
     alert_emails: list[str] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     # Whether requesters with a verified address get mail when their tasks change status.
     status_mail: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
+    # PSA provider -> the client's company id there (migration 0009); an unmapped client gets no ticket.
+    psa_company_ids: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    )
     status: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import Field, Strict
+from pydantic import Field, Strict, StringConstraints
 
 from intake.common.types import Cents, Email, Hostname, Input, Name, Output, UtcDatetime
-from mspkit.vocabulary import ClientStatus
+from mspkit.patterns import TOKEN_CHARS
+from mspkit.vocabulary import ClientStatus, PsaProvider
 
 ApproverEmails = Annotated[list[Email], Field(min_length=1, max_length=20)]
 # Empty in a PATCH: back to the default (the approvers get the access alerts).
 AlertEmails = Annotated[list[Email], Field(max_length=20)]
 # true or false only (not "yes" or 1).
 Switch = Annotated[bool, Strict()]
+# The shape every PSA adapter can send (ConnectWise: a record id or an identifier; Autotask, Halo: numbers).
+PsaCompanyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TOKEN_CHARS)]
+PsaCompanyIds = Annotated[dict[PsaProvider, PsaCompanyId], Field(max_length=3)]
 
 
 class ClientCreate(Input):
@@ -28,6 +32,8 @@ class ClientCreate(Input):
     alert_emails: AlertEmails | None = None
     # Mail to requesters (with a verified address) when one of their tasks changes status.
     status_mail: Switch = True
+    # The client's company in each PSA; a provider left out gets no ticket for this client.
+    psa_company_ids: PsaCompanyIds = Field(default_factory=dict)
 
 
 class ClientUpdate(Input):
@@ -39,6 +45,8 @@ class ClientUpdate(Input):
     purchase_approval_threshold_cents: Cents | None = None
     alert_emails: AlertEmails | None = None
     status_mail: Switch | None = None
+    # Replaced as a whole; `{}` unmaps every PSA.
+    psa_company_ids: PsaCompanyIds | None = None
     status: ClientStatus | None = None
 
 
@@ -53,6 +61,7 @@ class ClientPublic(Output):
     # Null: access alerts go to the approver_emails.
     alert_emails: list[str] | None
     status_mail: bool
+    psa_company_ids: dict[str, str]
     status: ClientStatus
     created_at: UtcDatetime
     updated_at: UtcDatetime

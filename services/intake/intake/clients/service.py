@@ -30,6 +30,7 @@ def create_client(session: Session, *, body: ClientCreate) -> Client:
         purchase_approval_threshold_cents=body.purchase_approval_threshold_cents,
         alert_emails=_alert_emails(body.alert_emails),
         status_mail=body.status_mail,
+        psa_company_ids=dict(body.psa_company_ids),
         status="active",
         created_at=now,
         updated_at=now,

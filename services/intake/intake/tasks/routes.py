@@ -24,11 +24,14 @@ from intake.tasks.schemas import (
     TaskView,
 )
 from mspkit.pagination import Cursor, Limit, Page
+from mspkit.patterns import TOKEN_CHARS
 from mspkit.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 AssigneeFilter = Annotated[str | None, Query(min_length=1, max_length=255, pattern=NO_NUL)]
+# The configured PSA's ticket number (ConnectWise: a positive integer; other PSAs: their own ids).
+PsaTicketFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=TOKEN_CHARS)]
 
 
 @router.get("", response_model=Page[TaskView])
@@ -39,12 +42,21 @@ def list_tasks(
     status: TaskStatus | None = None,
     type: TaskType | None = None,
     assignee: AssigneeFilter = None,
+    psa_ticket_id: PsaTicketFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[TaskView]:
     """Tasks the caller may see (client roles: their own client's, without internal notes)."""
     items, next_cursor = service.list_tasks(
-        session, user=user, client_id=client_id, status=status, type=type, assignee=assignee, limit=limit, cursor=cursor
+        session,
+        user=user,
+        client_id=client_id,
+        status=status,
+        type=type,
+        assignee=assignee,
+        psa_ticket_id=psa_ticket_id,
+        limit=limit,
+        cursor=cursor,
     )
     return Page[TaskView](items=items, next_cursor=next_cursor)  # type: ignore[arg-type]
 

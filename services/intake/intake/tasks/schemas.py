@@ -59,6 +59,14 @@ class NotePublic(Output):
     created_at: UtcDatetime
 
 
+class PsaTicket(Output):
+    """The task's ticket in the PSA."""
+
+    provider: str
+    ticket_id: str
+    ticket_url: str
+
+
 class TaskPublic(Output):
     """A task as client roles see it (no internal notes)."""
 
@@ -73,6 +81,7 @@ class TaskPublic(Output):
     scope: Scope
     approvals: list[ApprovalPublic]
     steps: list[StepPublic]
+    psa: PsaTicket | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

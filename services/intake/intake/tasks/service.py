@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -14,7 +15,9 @@ from intake.clients.models import Client
 from intake.common.queries import get_visible, keyset_page, tenant_page, where_equal
 from intake.common.types import new_id, utcnow
 from intake.events import emit
+from intake.psa.models import PsaLink
 from intake.requests.status import refresh_request_status
+from intake.settings import get_settings
 from intake.staff.directory import ensure_assignable
 from intake.tasks import workflow
 from intake.tasks.models import Task, TaskNote
@@ -46,11 +49,18 @@ def list_tasks(
     assignee: str | None,
     limit: int,
     cursor: str | None,
+    psa_ticket_id: str | None = None,
 ) -> tuple[list[TaskPublic], str | None]:
     """A page of tasks the caller may see, filtered (`assignee="none"`: the tasks nobody holds)."""
     unassigned = assignee == UNASSIGNED
     filters = {"status": status, "type": type, "assignee": None if unassigned else assignee}
-    where = (col(Task.assignee).is_(None),) if unassigned else ()
+    where: tuple[Any, ...] = (col(Task.assignee).is_(None),) if unassigned else ()
+    if psa_ticket_id is not None:
+        # The configured PSA's ticket: a ticket number means nothing without its provider.
+        linked = select(PsaLink.task_id).where(
+            PsaLink.provider == get_settings().psa_provider, PsaLink.ticket_id == psa_ticket_id
+        )
+        where = (*where, col(Task.id).in_(linked))
     items, next_cursor = tenant_page(
         session, Task, user=user, client_id=client_id, limit=limit, cursor=cursor, where=where, **filters
     )

@@ -12,8 +12,17 @@ from intake.approvals.schemas import ApprovalPublic
 from intake.approvals.views import approvals_by_task
 from intake.clients.models import Client
 from intake.common.types import utcnow
+from intake.psa.models import PsaLink
 from intake.tasks.models import Task, TaskNote, TaskStep
-from intake.tasks.schemas import NotePublic, Scope, StepPublic, TaskAuthorization, TaskPublic, TaskStaffView
+from intake.tasks.schemas import (
+    NotePublic,
+    PsaTicket,
+    Scope,
+    StepPublic,
+    TaskAuthorization,
+    TaskPublic,
+    TaskStaffView,
+)
 from mspkit.auth import Principal
 
 STAFF_ROLES = ("admin", "technician")
@@ -29,13 +38,18 @@ def scope_of(task: Task) -> Scope:
 
 
 def task_views(session: Session, *, tasks: Sequence[Task], staff: bool) -> list[TaskPublic]:
-    """Views of these tasks with approvals and steps (and internal notes for staff), in three queries."""
+    """Views of these tasks with approvals, steps and PSA tickets (and internal notes for staff), in four queries."""
     ids = [t.id for t in tasks]
     now = utcnow()
     approvals = approvals_by_task(session, task_ids=ids, now=now)
     steps: dict[uuid.UUID, list[StepPublic]] = defaultdict(list)
     notes: dict[uuid.UUID, list[NotePublic]] = defaultdict(list)
+    tickets: dict[uuid.UUID, PsaTicket] = {}
     if ids:
+        for link in session.exec(select(PsaLink).where(col(PsaLink.task_id).in_(ids))).all():
+            tickets[link.task_id] = PsaTicket(
+                provider=link.provider, ticket_id=link.ticket_id, ticket_url=link.ticket_url
+            )
         for step in session.exec(
             select(TaskStep).where(col(TaskStep.task_id).in_(ids)).order_by(col(TaskStep.created_at), col(TaskStep.id))
         ).all():
@@ -61,6 +75,7 @@ def task_views(session: Session, *, tasks: Sequence[Task], staff: bool) -> list[
             scope=scope_of(task),
             approvals=approvals.get(task.id, []),
             steps=steps.get(task.id, []),
+            psa=tickets.get(task.id),
             created_at=task.created_at,
             updated_at=task.updated_at,
         )

@@ -1,0 +1,734 @@
+"""ConnectWise Manage (PSA): tickets, JSON Patch updates, notes, callback registration, and signed callbacks.
+
+One thin client behind intake's `PsaAdapter`, through the vendor HTTP kit (allowlisted origin, size cap,
+deadline, retries, shared rate limit, circuit breaker). Auth is Basic `company+publicKey:privateKey` plus
+the integration's `clientId` header; the kit drops both on a redirect that leaves the site. Statuses are
+mapped by the kit; ConnectWise's error body `{code, message, errors: [{code, message, resource, field}]}`
+is added to the kit's error once, in `_mapped_error`, scrubbed of every key. A callback's signature
+(`x-content-signature`: base64 of HMAC-SHA256 over the raw body, keyed with SHA-256 of the signing key)
+is checked with a key fetched only from the configured site's fixed key path (`signing_keys`).
+
+Outbound a ticket carries only the task's type, a short task id, the mapped status, the assignee's
+member identifier, the company id and the portal link: never a client's name, address, contact or domain.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn, get_args
+from urllib.parse import quote, urlencode, urlsplit
+
+from redis import Redis
+
+from intake.psa.metrics import CALLBACKS, CALLS
+from intake.psa.protocol import MAX_CALLBACK_BYTES, Callback, CallbackRejected, Ticket, TicketFields
+from intake.psa.signing_keys import SigningKeys
+from intake.settings import CONNECTWISE_TICKET_SCREEN
+from mspkit.http import (
+    BreakerConfig,
+    FetchLimits,
+    RateLimited,
+    RetryPolicy,
+    VendorAuthError,
+    VendorConflict,
+    VendorError,
+    VendorHTTP,
+    VendorNotFound,
+    VendorPermanentError,
+    VendorResponseError,
+    VendorTransientError,
+    origin_of,
+    parse_json,
+    redact_url,
+)
+from mspkit.http.urls import is_loopback_host
+from mspkit.vocabulary import TaskStatus
+
+VENDOR = "connectwise"
+API_PATH = "/v4_6_release/apis/3.0"
+SIGNATURE_HEADER = "x-content-signature"
+CALLBACK_DESCRIPTION = "msp intake"
+PAGE_SIZE = 100
+# A longer listing is refused rather than read in part (a missed registration would be made twice).
+MAX_PAGES = 50
+MAX_NOTE_CHARS = 8000
+_MAX_TEXT = 300
+_MAX_NAME = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_TOKEN = re.compile(r"[\x21-\x7e]{1,256}")
+_COMPANY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_TASK_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MEMBER = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_TICKET_ID = re.compile(r"[1-9][0-9]{0,11}")
+_ACTION = re.compile(r"[A-Za-z_]{1,32}")
+_TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
+
+log = logging.getLogger("intake.psa")
+
+
+@dataclass(frozen=True)
+class ConnectWiseFieldError:
+    """One entry of ConnectWise's `errors` list, cleaned."""
+
+    code: str | None
+    message: str | None
+    resource: str | None
+    field: str | None
+
+
+@dataclass(frozen=True)
+class ConnectWiseErrorBody:
+    """ConnectWise's error body `{code, message, errors}`, cleaned of control characters and every key."""
+
+    code: str | None
+    message: str | None
+    errors: tuple[ConnectWiseFieldError, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields ConnectWise named as wrong (e.g. `summary`, `company`)."""
+        return tuple(e.field for e in self.errors if e.field)
+
+    def summary(self) -> str:
+        """One line for an exception message: the code, the message and each field's complaint."""
+        head = ": ".join(part for part in (self.code, self.message) if part)
+        parts = [f"{e.field}: {e.message}" if e.field else (e.message or e.code or "") for e in self.errors[:5]]
+        parts = [p for p in parts if p]
+        return head + (f" [{'; '.join(parts)}]" if parts else "")
+
+
+class ConnectWiseError(VendorError):
+    """A ConnectWise HTTP error; `details` is its parsed, scrubbed error body (the raw `body` is always None)."""
+
+    details: ConnectWiseErrorBody | None = None
+
+
+class ConnectWiseAuthError(ConnectWiseError, VendorAuthError):
+    """401/403: wrong keys or clientId, or the API member lacks a permission."""
+
+
+class ConnectWiseNotFound(ConnectWiseError, VendorNotFound):
+    """404: ConnectWise does not have the ticket (or it is not visible to the API member)."""
+
+
+class ConnectWiseRateLimited(ConnectWiseError, RateLimited):
+    """429, with its Retry-After (seconds or HTTP date) as `retry_after`."""
+
+
+class ConnectWiseTransientError(ConnectWiseError, VendorTransientError):
+    """408 or 5xx: may succeed later."""
+
+
+class ConnectWiseConflict(ConnectWiseError, VendorConflict):
+    """409 from ConnectWise."""
+
+
+class ConnectWisePermanentError(ConnectWiseError, VendorPermanentError):
+    """Any other 4xx (400 with `errors` naming the fields): retrying will not help."""
+
+
+# The kit decides the category (and Retry-After) from the status; this only adds ConnectWise's body.
+_ERROR_CLASSES: dict[type[VendorError], type[ConnectWiseError]] = {
+    VendorAuthError: ConnectWiseAuthError,
+    VendorNotFound: ConnectWiseNotFound,
+    RateLimited: ConnectWiseRateLimited,
+    VendorTransientError: ConnectWiseTransientError,
+    VendorConflict: ConnectWiseConflict,
+    VendorPermanentError: ConnectWisePermanentError,
+}
+
+
+class _Credentials:
+    """The Authorization and clientId values, which never show in a repr and are never pickled."""
+
+    __slots__ = ("_authorization", "_client_id", "_secrets")
+
+    def __init__(self, company: str, public_key: str, private_key: str, client_id: str) -> None:
+        # Never echo a value: each is (or was meant to be) a secret.
+        if not isinstance(company, str) or not _COMPANY.fullmatch(company):
+            raise ValueError("ConnectWise company id must be 1-64 letters, digits, '.', '_' or '-'")
+        for what, value in (("public key", public_key), ("private key", private_key), ("clientId", client_id)):
+            if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+                raise ValueError(f"ConnectWise {what} must be 1-256 printable ASCII characters without spaces")
+        if ":" in public_key:
+            raise ValueError("ConnectWise public key must not contain ':' (it is the Basic auth user name)")
+        token = base64.b64encode(f"{company}+{public_key}:{private_key}".encode()).decode()
+        self._authorization = f"Basic {token}"
+        self._client_id = client_id
+        self._secrets = tuple(sorted({public_key, private_key, client_id, token}, key=len, reverse=True))
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": self._authorization, "clientId": self._client_id}
+
+    def scrub(self, text: str) -> str:
+        # A server that echoes a key (in any case) must not get it into our logs or exceptions.
+        for secret in self._secrets:
+            text = re.sub(re.escape(secret), "[redacted]", text, flags=re.IGNORECASE)
+        return text
+
+    def __repr__(self) -> str:
+        return "<ConnectWise credentials redacted>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("ConnectWise credentials stay in this process and are never pickled")
+
+
+class ConnectWiseAdapter:
+    """intake's PsaAdapter for ConnectWise Manage (REST API 3.0), thread-safe like the kit's client."""
+
+    provider: str = VENDOR
+
+    def __init__(
+        self,
+        *,
+        site_url: str,
+        company: str,
+        public_key: str,
+        private_key: str,
+        client_id: str,
+        board: str,
+        status_maps: Mapping[str, Mapping[str, str]],
+        closed_statuses: Mapping[str, Iterable[str]],
+        ticket_url_template: str = CONNECTWISE_TICKET_SCREEN,
+        redis: Redis | None = None,
+        rate: str | None = None,
+        breaker: BreakerConfig | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 10.0,
+        key_fetch_timeout_s: float = 3.0,
+        key_cache_s: float = 300.0,
+        key_fetch_rate: str = "10/minute",
+        denied_hosts: Iterable[str] = (),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.site_url = site_url.rstrip("/")
+        origin = origin_of(self.site_url)
+        if origin.scheme != "https" and not is_loopback_host(origin.host):
+            raise ValueError(f"ConnectWise site URL must be https (plain http only on loopback): {origin}")
+        parts = urlsplit(self.site_url)
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("ConnectWise site URL must have no userinfo, query or fragment")
+        self._site_root = f"{parts.scheme}://{parts.netloc}"
+        self.api_root = self.site_url + API_PATH
+        self._auth = _Credentials(company, public_key, private_key, client_id)
+        self.company = company
+        self.board = board
+        mapping = dict(status_maps.get(board, {}))
+        missing = [status for status in _TASK_STATUSES if not mapping.get(status)]
+        if missing:
+            raise ValueError(f"no PSA status for board {board!r} for task status {', '.join(missing)}")
+        self._status_map = mapping
+        self._closed = {name: frozenset(statuses) for name, statuses in closed_statuses.items()}
+        self.ticket_url_template = ticket_url_template
+        self._board_id: int | None = None
+        denied = tuple(denied_hosts)
+        self.http = VendorHTTP(
+            VENDOR,
+            # Only the site's own origin: a redirect anywhere else is refused by the kit.
+            allowed_hosts=[str(origin)],
+            denied_hosts=denied,
+            redis=redis,
+            rate=(rate or "10/second") if redis is not None else None,
+            breaker=(breaker or BreakerConfig()) if redis is not None else None,
+            retry=retry,
+            limits=FetchLimits(deadline_s=timeout_s, read_timeout_s=timeout_s, connect_timeout_s=min(timeout_s, 5.0)),
+            sleep=sleep,
+            clock=clock,
+            credential_headers=["Authorization", "clientId"],
+        )
+        self.keys = SigningKeys(
+            self.site_url,
+            provider=VENDOR,
+            timeout_s=key_fetch_timeout_s,
+            cache_s=key_cache_s,
+            rate=key_fetch_rate,
+            redis=redis,
+            denied_hosts=denied,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"ConnectWiseAdapter(site={redact_url(self.site_url)!r}, board={self.board!r})"
+
+    def close(self) -> None:
+        """Close the HTTP clients."""
+        self.http.close()
+        self.keys.close()
+
+    def __enter__(self) -> ConnectWiseAdapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- tickets ----------------------------------------------------------------------------------------
+
+    def create_ticket(self, fields: TicketFields) -> Ticket:
+        """The task's ticket: the one already made for it (found by `externalXRef`), else a new one.
+
+        The POST is never retried by the kit after a transient error (ConnectWise has no idempotency
+        key, so the ticket may exist by then); the caller's retry (a Celery retry) comes back through
+        this lookup, which finds that ticket instead of making a second one.
+        """
+        body = self._ticket_body(fields)
+        existing = self._find_ticket(fields.task_id)
+        if existing is not None:
+            return existing
+        data = self._call("POST", "service/tickets", body=body, operation="create_ticket")
+        ticket = self._ticket(data)
+        if ticket.external_ref not in (None, str(fields.task_id)):
+            raise _bad("the created ticket carries another task's reference")
+        return ticket
+
+    def update_ticket(self, ticket_id: str, fields: TicketFields) -> Ticket:
+        """Set the ticket's status and owner from the task with a JSON Patch; returns the ticket as updated."""
+        tid = _ticket_id(ticket_id)
+        member = _member(fields.assignee_member_id)
+        patch = [
+            {"op": "replace", "path": "status", "value": {"name": self._status_name(fields.task_status)}},
+            {"op": "replace", "path": "owner", "value": {"identifier": member} if member else None},
+        ]
+        data = self._call("PATCH", f"service/tickets/{tid}", body=patch, operation="update_ticket")
+        if data is None:
+            return self.get_ticket(tid)
+        ticket = self._ticket(data)
+        if ticket.ticket_id != tid:
+            raise _bad("the update answered for another ticket")
+        return ticket
+
+    def add_note(self, ticket_id: str, text: str) -> None:
+        """Add an internal note (not in the ticket's description) to the ticket.
+
+        Like the create, the POST is not retried after a transient error: a caller that retries may
+        add the note twice, never lose it.
+        """
+        tid = _ticket_id(ticket_id)
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE_CHARS or "\x00" in text:
+            raise ValueError(f"a note is 1-{MAX_NOTE_CHARS} characters of text")
+        body = {"text": text, "internalAnalysisFlag": True, "detailDescriptionFlag": False}
+        data = self._call("POST", f"service/tickets/{tid}/notes", body=body, operation="add_note")
+        if data is not None and not isinstance(data, Mapping):
+            raise _bad("the note answer is not an object")
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        """Read the ticket as ConnectWise holds it now; ConnectWiseNotFound when it does not exist."""
+        tid = _ticket_id(ticket_id)
+        ticket = self._ticket(self._call("GET", f"service/tickets/{tid}", operation="get_ticket"))
+        if ticket.ticket_id != tid:
+            raise _bad("the answer is for another ticket")
+        return ticket
+
+    def ticket_url(self, ticket_id: str) -> str:
+        """The ticket's screen, from the configured template."""
+        return self.ticket_url_template.format(
+            site=self.site_url,
+            site_root=self._site_root,
+            ticket_id=quote(str(ticket_id), safe=""),
+            company=quote(self.company, safe=""),
+        )
+
+    def _find_ticket(self, task_id: uuid.UUID) -> Ticket | None:
+        params = {"conditions": f'externalXRef="{task_id}"', "pageSize": 25}
+        data = self._call("GET", "service/tickets", params=params, operation="find_ticket")
+        if not isinstance(data, list):
+            raise _bad("the ticket search did not answer with a list")
+        # Checked here too: a server that ignored the condition must not hand us another task's ticket.
+        found = [self._ticket(item) for item in data if isinstance(item, Mapping)]
+        mine = [t for t in found if t.external_ref == str(task_id)]
+        return min(mine, key=lambda t: int(t.ticket_id)) if mine else None
+
+    def _ticket_body(self, fields: TicketFields) -> dict[str, Any]:
+        if not isinstance(fields.task_type, str) or not _TASK_TYPE.fullmatch(fields.task_type):
+            raise ValueError("task_type must be a task type name (lowercase letters, digits, '_')")
+        body: dict[str, Any] = {
+            # Type and short id only: never a client's name, domain or address.
+            "summary": f"{fields.task_type} · task {fields.task_id.hex[:8]}",
+            "board": {"name": self.board},
+            "company": _company_ref(fields.company_id),
+            "status": {"name": self._status_name(fields.task_status)},
+            "externalXRef": str(fields.task_id),
+            "initialDescription": _portal_link(fields.portal_url),
+        }
+        member = _member(fields.assignee_member_id)
+        if member:
+            body["owner"] = {"identifier": member}
+        return body
+
+    def _status_name(self, task_status: str) -> str:
+        try:
+            return self._status_map[task_status]
+        except KeyError:
+            raise ValueError(f"unknown task status {task_status!r}") from None
+
+    def _ticket(self, data: Any) -> Ticket:
+        """Map ConnectWise's ticket to a Ticket, checking the shape of every field read."""
+        if not isinstance(data, Mapping):
+            raise _bad("a ticket is not a JSON object")
+        tid = data.get("id")
+        if not isinstance(tid, int) or isinstance(tid, bool) or not 0 < tid < 10**12:
+            raise _bad("a ticket has no valid id")
+        status = _name_of(data.get("status"), "status")
+        if status is None:
+            raise _bad("a ticket has no status name")
+        board = _name_of(data.get("board"), "board") or self.board
+        owner = data.get("owner")
+        if owner is not None and not isinstance(owner, Mapping):
+            raise _bad("a ticket's owner is not an object")
+        identifier = owner.get("identifier") if owner is not None else None
+        if identifier is not None and (not isinstance(identifier, str) or not _MEMBER.fullmatch(identifier)):
+            raise _bad("a ticket's owner has no valid identifier")
+        ref = data.get("externalXRef")
+        if ref is not None and (not isinstance(ref, str) or len(ref) > _MAX_NAME):
+            raise _bad("a ticket's externalXRef is not a short string")
+        closed_flag = data.get("closedFlag", False)
+        if not isinstance(closed_flag, bool):
+            raise _bad("a ticket's closedFlag is not a boolean")
+        return Ticket(
+            ticket_id=str(tid),
+            status=status,
+            closed=closed_flag or status in self._closed.get(board, frozenset()),
+            owner_member_id=identifier,
+            url=self.ticket_url(str(tid)),
+            external_ref=ref,
+        )
+
+    # --- callbacks --------------------------------------------------------------------------------------
+
+    def register_callback(self, url: str) -> None:
+        """Make sure ConnectWise calls `url` for our board's tickets: nothing if an active entry has it, else POST."""
+        if not isinstance(url, str) or _bad_url(url):
+            raise ValueError("the callback URL must be an http(s) URL without userinfo, query or fragment")
+        board_id = self._find_board_id()
+        for entry in self._callback_entries():
+            kind = entry.get("type")
+            if entry.get("url") == url and isinstance(kind, str) and kind.lower() == "ticket":
+                if entry.get("inactiveFlag") is not True:
+                    return
+        body = {
+            "url": url,
+            # Board level: callbacks for this board's tickets only, not every ticket of the PSA.
+            "objectId": board_id,
+            "type": "Ticket",
+            "level": "Board",
+            "description": CALLBACK_DESCRIPTION,
+            "inactiveFlag": False,
+        }
+        data = self._call("POST", "system/callbacks", body=body, operation="register_callback")
+        if data is not None and not isinstance(data, Mapping):
+            raise _bad("the callback registration answer is not an object")
+
+    def _find_board_id(self) -> int:
+        if self._board_id is not None:
+            return self._board_id
+        params = {"conditions": f'name="{self.board}"'}
+        data = self._call("GET", "service/boards", params=params, operation="find_board")
+        if not isinstance(data, list):
+            raise _bad("the board search did not answer with a list")
+        ids: list[int] = [
+            int(item["id"])
+            for item in data
+            if isinstance(item, Mapping) and item.get("name") == self.board and _is_id(item.get("id"))
+        ]
+        if not ids:
+            raise ConnectWisePermanentError(f"{VENDOR}: no service board named {self.board!r}", vendor=VENDOR)
+        self._board_id = min(ids)
+        return self._board_id
+
+    def _callback_entries(self) -> list[Mapping[str, Any]]:
+        entries: list[Mapping[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            data = self._call(
+                "GET", "system/callbacks", params={"page": page, "pageSize": PAGE_SIZE}, operation="list_callbacks"
+            )
+            if not isinstance(data, list):
+                raise _bad("the callback list is not a list")
+            entries.extend(item for item in data if isinstance(item, Mapping))
+            if len(data) < PAGE_SIZE:
+                return entries
+        raise _bad(f"more than {MAX_PAGES} pages of callbacks")
+
+    def parse_callback(self, raw: bytes) -> Callback:
+        """Parse ConnectWise's callback: `ID`, `Type` ticket, `Action`, `Entity` (a JSON string), `Metadata.key_url`.
+
+        The adapter keeps only the id, the action and the key URL: the caller re-fetches the ticket
+        instead of trusting `Entity`. Anything else, or more than MAX_CALLBACK_BYTES, is CallbackRejected.
+        """
+        try:
+            return _parse_callback(raw)
+        except CallbackRejected:
+            CALLBACKS.labels(VENDOR, "malformed").inc()
+            raise
+
+    def verify_callback(self, raw: bytes, headers: Mapping[str, str], callback: Callback) -> None:
+        """Check `x-content-signature` over the raw body with the key its `Metadata.key_url` names.
+
+        The key URL must be exactly the configured site's key path (else rejected with no fetch); the key
+        is fetched without our credentials or redirects, cached in memory, and fetches are rate-limited.
+        Replays verify again: the webhook route dedupes on `callback_fingerprint(raw)`.
+        """
+        try:
+            self._verify(raw, headers, callback)
+        except CallbackRejected as exc:
+            CALLBACKS.labels(VENDOR, exc.reason.replace(" ", "_")).inc()
+            log.info("psa callback rejected: %s", exc.reason)
+            raise
+        CALLBACKS.labels(VENDOR, "verified").inc()
+
+    def _verify(self, raw: bytes, headers: Mapping[str, str], callback: Callback) -> None:
+        # The signature covers this body: the callback checked must be the one it holds.
+        if _parse_callback(raw) != callback:
+            raise CallbackRejected("malformed")
+        given = _signature(headers)
+        key = self.keys.hmac_key(callback.key_ref)
+        expected = hmac.new(key, raw, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, given):
+            raise CallbackRejected("bad signature")
+
+    # --- the one call site ------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """One API call (a GET, or a write through the kit's send); returns the parsed JSON (None for no body).
+
+        Any failure raises the kit's error with ConnectWise's words, mapped once here.
+        """
+        url = f"{self.api_root}/{path}" + (f"?{urlencode(params)}" if params else "")
+        headers = self._auth.headers()
+        try:
+            if method == "GET":
+                response = self.http.get_json(url, headers=headers)
+            else:
+                response = self.http.send_json(method, url, headers=headers, json_body=body)
+        except VendorError as exc:
+            CALLS.labels(VENDOR, operation, _outcome(exc)).inc()
+            mapped = self._mapped_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from None
+        CALLS.labels(VENDOR, operation, "ok").inc()
+        return None if response is None else response.data
+
+    def _mapped_error(self, base: VendorError) -> ConnectWiseError | None:
+        """The kit's status error as one ConnectWiseError with ConnectWise's body, or None for any other error."""
+        cls = _ERROR_CLASSES.get(type(base))
+        if cls is None or base.status is None:
+            return None
+        details = self._error_body(base.body)
+        message = self._auth.scrub(str(base)) + (f" ({details.summary()})" if details else "")
+        error = cls(message, vendor=VENDOR, status=base.status)
+        if isinstance(error, VendorTransientError) and isinstance(base, VendorTransientError):
+            error.retry_after = base.retry_after
+        # The kit's raw bytes stay behind (they may echo a key); only the scrubbed parse goes on.
+        error.details = details
+        error.vendor_code = details.code if details else None
+        return error
+
+    def _error_body(self, raw: bytes | None) -> ConnectWiseErrorBody | None:
+        # The kit read this only for a JSON Content-Type, in identity encoding, capped and within the deadline.
+        try:
+            data = parse_json(raw) if raw is not None else None
+        except VendorResponseError:
+            return None
+        if not isinstance(data, Mapping):
+            return None
+        errors = data.get("errors")
+        items = [e for e in (errors if isinstance(errors, list) else [])[:10] if isinstance(e, Mapping)]
+        body = ConnectWiseErrorBody(
+            code=self._clean(data.get("code"), 64),
+            message=self._clean(data.get("message")),
+            errors=tuple(
+                ConnectWiseFieldError(
+                    code=self._clean(e.get("code"), 64),
+                    message=self._clean(e.get("message")),
+                    resource=self._clean(e.get("resource"), 64),
+                    field=self._clean(e.get("field"), 64),
+                )
+                for e in items
+            ),
+        )
+        return body if body.code or body.message or body.errors else None
+
+    def _clean(self, value: Any, limit: int = _MAX_TEXT) -> str | None:
+        text = _CONTROL.sub(" ", value).strip()[:limit] if isinstance(value, str) else ""
+        return self._auth.scrub(text) or None
+
+
+# --- pure helpers -----------------------------------------------------------------------------------------
+
+
+def _parse_callback(raw: bytes) -> Callback:
+    if not isinstance(raw, bytes | bytearray) or len(raw) > MAX_CALLBACK_BYTES:
+        raise CallbackRejected("malformed")
+    try:
+        data = parse_json(bytes(raw))
+    except VendorResponseError:
+        raise CallbackRejected("malformed") from None
+    if not isinstance(data, Mapping) or any(k in getattr(data, "duplicates", {}) for k in _CALLBACK_KEYS):
+        raise CallbackRejected("malformed")
+    kind, action, metadata = data.get("Type"), data.get("Action"), data.get("Metadata")
+    ticket_id = _callback_id(data.get("ID"))
+    if not isinstance(kind, str) or kind.lower() != "ticket" or ticket_id is None:
+        raise CallbackRejected("malformed")
+    if not isinstance(action, str) or not _ACTION.fullmatch(action):
+        raise CallbackRejected("malformed")
+    key_url = metadata.get("key_url") if isinstance(metadata, Mapping) else None
+    if not isinstance(key_url, str) or not key_url:
+        raise CallbackRejected("malformed")
+    _check_entity(data.get("Entity"), ticket_id, action.lower())
+    return Callback(ticket_id=str(ticket_id), action=action.lower(), key_ref=key_url)
+
+
+_CALLBACK_KEYS = ("ID", "Type", "Action", "Entity", "Metadata")
+
+
+def _callback_id(value: Any) -> int | None:
+    """`ID` as ConnectWise sends it: an int, or a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and _TICKET_ID.fullmatch(value):
+        return int(value)
+    if isinstance(value, int) and 0 < value < 10**12:
+        return value
+    return None
+
+
+def _check_entity(entity: Any, ticket_id: int, action: str) -> None:
+    """`Entity` is the ticket as a JSON-encoded string; its id, when it has one, must be the callback's."""
+    if entity is None and action == "deleted":
+        return
+    if not isinstance(entity, str):
+        raise CallbackRejected("malformed")
+    try:
+        parsed = parse_json(entity.encode("utf-8"))
+    except (VendorResponseError, UnicodeEncodeError):
+        raise CallbackRejected("malformed") from None
+    if not isinstance(parsed, Mapping):
+        raise CallbackRejected("malformed")
+    if "id" in parsed and _callback_id(parsed.get("id")) != ticket_id:
+        raise CallbackRejected("malformed")
+
+
+def _signature(headers: Mapping[str, str]) -> bytes:
+    """The 32 bytes of `x-content-signature` (base64); CallbackRejected when absent or not that."""
+    value = headers.get(SIGNATURE_HEADER)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
+    if value is None:
+        raise CallbackRejected("unsigned")
+    try:
+        given = base64.b64decode(value.strip(), validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        given = b""
+    if len(given) != hashlib.sha256().digest_size:
+        raise CallbackRejected("bad signature")
+    return given
+
+
+def _ticket_id(ticket_id: Any) -> str:
+    text = str(ticket_id) if isinstance(ticket_id, int) and not isinstance(ticket_id, bool) else ticket_id
+    if not isinstance(text, str) or not _TICKET_ID.fullmatch(text):
+        raise ValueError("a ConnectWise ticket id is a positive integer")
+    return text
+
+
+def _member(member: str | None) -> str | None:
+    if member is None:
+        return None
+    if not isinstance(member, str) or not _MEMBER.fullmatch(member):
+        raise ValueError("the assignee's ConnectWise member identifier has an invalid shape")
+    return member
+
+
+def _company_ref(company_id: str) -> dict[str, Any]:
+    """ConnectWise's company reference: `{id}` for a record id (digits), else `{identifier}`."""
+    if isinstance(company_id, str) and _TICKET_ID.fullmatch(company_id):
+        return {"id": int(company_id)}
+    if isinstance(company_id, str) and _COMPANY.fullmatch(company_id):
+        return {"identifier": company_id}
+    raise ValueError("the client's ConnectWise company id has an invalid shape")
+
+
+def _portal_link(url: str) -> str:
+    if not isinstance(url, str) or _bad_url(url, query_ok=True) or len(url) > 2000:
+        raise ValueError("portal_url must be an http(s) URL")
+    return url
+
+
+def _bad_url(url: str, *, query_ok: bool = False) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        return True
+    return (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or (not query_ok and bool(parts.query or parts.fragment))
+        or any(ch.isspace() or not ch.isprintable() for ch in url)
+    )
+
+
+def _name_of(ref: Any, what: str) -> str | None:
+    """A reference's `name` (`{"id", "name"}`), or None when there is no reference."""
+    if ref is None:
+        return None
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or not name.isprintable():
+        raise _bad(f"a ticket's {what} has no valid name")
+    return name
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _outcome(exc: VendorError) -> str:
+    for cls, word in (
+        (RateLimited, "rate_limited"),
+        (VendorAuthError, "auth"),
+        (VendorNotFound, "not_found"),
+        (VendorConflict, "conflict"),
+        (VendorResponseError, "bad_response"),
+        (VendorTransientError, "transient"),
+        (VendorPermanentError, "permanent"),
+    ):
+        if isinstance(exc, cls):
+            return word
+    return "error"
+
+
+def _bad(words: str) -> VendorResponseError:
+    """A hostile or malformed answer from ConnectWise."""
+    return VendorResponseError(f"{VENDOR}: {words}", vendor=VENDOR)
+
+
+__all__ = [
+    "ConnectWiseAdapter",
+    "ConnectWiseAuthError",
+    "ConnectWiseConflict",
+    "ConnectWiseError",
+    "ConnectWiseErrorBody",
+    "ConnectWiseFieldError",
+    "ConnectWiseNotFound",
+    "ConnectWisePermanentError",
+    "ConnectWiseRateLimited",
+    "ConnectWiseTransientError",
+]
