@@ -107,10 +107,23 @@ def test_demo_gives_each_client_keyed_accounts_and_the_simulator_only_fingerprin
     assert summary is not None and "GoDaddy" in summary.vendors.keys()
     synced = {aid: a for aid, a in accounts.items() if a["vendor"] in ("Cloudflare", "GoDaddy")}
     assert sorted(a["vendor"] for a in synced.values()) == ["Cloudflare", "Cloudflare", "GoDaddy", "GoDaddy"]
-    assert summary.counts["vendor_accounts"] == 3 * len(demo.CLIENTS)
+    # Each client's spam filter, keyed for provisioning: no state at the simulator, no sync.
+    spam_filters = {aid: a for aid, a in accounts.items() if a["vendor"] == "MailChannels"}
+    assert sorted(a["client"] for a in spam_filters.values()) == sorted(summary.clients.values())
+    assert summary.counts["vendor_accounts"] == 4 * len(demo.CLIENTS)
     assert summary.counts["account_syncs"] == len(synced)
     keys = {c["vendor_account_id"]: (cid, c) for cid, c in credentials.items() if c["kind"] == "api_key"}
-    assert set(keys) == set(synced)
+    assert set(keys) == set(synced) | set(spam_filters)
+    for account_id, account in spam_filters.items():
+        credential_id, credential = keys[account_id]
+        assert (credential["owner"], credential["category"], credential["client_id"]) == (
+            "msp",
+            "spam_filter",
+            account["client"],
+        )
+        url = f"http://vendor-sync.test/v1/vendor-accounts/{account_id}"
+        assert ("PATCH", url, {"api_key_credential_id": credential_id}) in calls
+        assert not [u for _, u, _ in calls if u.endswith(f"/vendor-accounts/{account_id}/sync")]
     secrets = [c["secret"] for c in credentials.values()]
     puts = [(url, body) for method, url, body in calls if method == "PUT"]
     for account_id, account in synced.items():
@@ -143,6 +156,7 @@ def test_demo_gives_each_client_keyed_accounts_and_the_simulator_only_fingerprin
             if google is not None:
                 assert google["nameservers"] == ["ns1.google.com", "ns2.google.com"] and google["locked"] is True
     assert "xn--fo-5ja.example" in json.dumps([body for _, body in puts])
+    assert not [url for url, _ in puts if "/_sim/mailchannels/" in url]
     assert not any(secret in json.dumps(body) for _, body in puts for secret in secrets)
     # Every sync is queued after the simulator holds every account's state.
     last_put = max(i for i, (method, _, _) in enumerate(calls) if method == "PUT")
@@ -161,7 +175,7 @@ def started() -> Iterator[tuple[FullStack, str]]:
         # timeout= bounds the wait only; a first `up` creates the cluster, migrates and seeds the demo.
         result = run_mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert "4 account_syncs" in result.stderr and "6 vendor_accounts" in result.stderr, result.stderr[-2000:]
+        assert "4 account_syncs" in result.stderr and "8 vendor_accounts" in result.stderr, result.stderr[-2000:]
         yield FullStack(root, parse_urls(result.stdout)), result.stdout + result.stderr
     finally:
         run_mspctl(root, "down", timeout=120)

@@ -150,8 +150,8 @@ def test_up_seeds_demo_data_once_through_the_apis(mspctl, full):
             ]
             assert secret not in printed
             secrets_seen += 1
-    # Per client: the ISP portal password, and the Cloudflare and GoDaddy API keys.
-    assert secrets_seen == 6
+    # Per client: the ISP portal password, and the Cloudflare, GoDaddy and MailChannels API keys.
+    assert secrets_seen == 8
 
 
 def test_every_part_is_running(mspctl, full):

@@ -1,8 +1,9 @@
 """Events vendor_sync consumes and emits (none yet).
 
-`approval.decided` will drive provisioning at vendors in a later issue. Until then the consumer only
-records the event in the inbox, so that the event is acknowledged exactly once and nothing is lost:
-provisioning can later be replayed from intake's approvals, not from this table.
+`approval.decided` is only recorded in the inbox, so that the event is acknowledged exactly once:
+provisioning starts from the task instead (`provisioning.trigger`: `task.created` in `ready`, or
+`task.status_changed` to `ready`), because a task becomes `ready` only once all its approvals are
+given, and one approval alone says nothing about the others.
 
 `staff.changed` drops the technician's cached staff view. It has no inbox row: dropping a cache
 entry twice does no harm, and the effect lives in Redis, not in a transaction an inbox could join.
@@ -28,7 +29,7 @@ log = get_logger("vendor_sync.events")
 
 
 def _record_only(session: Session, envelope: dict[str, Any]) -> None:
-    # Provisioning is a later issue: the inbox row written by apply_once is the whole effect for now.
+    # Provisioning starts from the task's move to `ready`, not here: the inbox row is the whole effect.
     log.info(
         "approval_decided_recorded",
         event_id=str(envelope.get("event_id")),

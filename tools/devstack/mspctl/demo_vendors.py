@@ -1,4 +1,4 @@
-"""The demo clients' synced vendor accounts: a Cloudflare account and a GoDaddy account each, with API keys.
+"""The demo clients' keyed vendor accounts: a Cloudflare, a GoDaddy and a MailChannels account each, with API keys.
 
 Each account's key is a broker credential of that account (kind `api_key`, owner `msp`), made with a
 random secret that is never printed, and set on the account with `PATCH /v1/vendor-accounts/{id}`.
@@ -8,8 +8,13 @@ client's zones with a few records (MX among them) at Cloudflare, and at GoDaddy 
 with the nameservers, expiry and transfer lock that the registry (the simulator's RDAP) gives them, so
 the registrar and the registry agree and neither makes drift of the other. A domain the registry gives
 no expiry for (norway.no) is registered elsewhere. The simulator keeps this in its state file across
-restarts. Once every client is seeded, one sync per account is queued, so the zones, records and
-domains show on the first `make up` without waiting for the schedule.
+restarts. Once every client is seeded, one sync per Cloudflare and GoDaddy account is queued, so the
+zones, records and domains show on the first `make up` without waiting for the schedule.
+
+The MailChannels account is the spam filter a `spam_filter_setup` request is provisioned at (its
+domain at MailChannels, then its MX at the client's Cloudflare zone). The simulator's MailChannels
+keeps one list of domains, each owned by the key that provisioned it, so that key needs no state
+there, and nothing is synced from it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import httpx
 SIM_URL = "MSP_VENDOR_SIM_URL"
 DNS_HOST = {"name": "Cloudflare", "sim": "cloudflare", "category": "dns_host"}
 REGISTRAR = {"name": "GoDaddy", "sim": "godaddy", "category": "registrar"}
+SPAM_FILTER = {"name": "MailChannels", "sim": "mailchannels", "category": "spam_filter"}
 # RDAP statuses that forbid a transfer (as vendor_sync reads them: vendor_sync/sync/refresh.py).
 _TRANSFER_PROHIBITED = frozenset({"client transfer prohibited", "server transfer prohibited", "transfer prohibited"})
 
@@ -96,7 +102,7 @@ def _contact(spec: dict[str, Any]) -> dict[str, str]:
 
 
 class VendorSeeder:
-    """Seeds the synced accounts of each demo client, then queues their first syncs."""
+    """Seeds the keyed accounts of each demo client, then queues the first syncs of the synced ones."""
 
     def __init__(
         self,
@@ -117,10 +123,10 @@ class VendorSeeder:
         self.synced: list[str] = []
 
     def seed_client(self, client_id: str, spec: dict[str, Any]) -> None:
-        """A Cloudflare account holding the client's zones and a GoDaddy account holding its domains."""
+        """A Cloudflare account holding the client's zones, a GoDaddy one holding its domains, a MailChannels one."""
         names = [a_label(name) for name in spec["domains"]]
         token = secrets.token_urlsafe(30)
-        self._account(
+        self._synced_account(
             client_id,
             DNS_HOST,
             account_number=secrets.token_hex(16),  # Cloudflare's account ids are 32 hex digits
@@ -133,7 +139,7 @@ class VendorSeeder:
         key, secret = secrets.token_hex(12), secrets.token_urlsafe(24)
         contact = _contact(spec)
         domains = [found for found in (registration(self.sim, name, contact) for name in names) if found]
-        self._account(
+        self._synced_account(
             client_id,
             REGISTRAR,
             account_number=f"{secrets.randbelow(10**9):09d}",
@@ -144,6 +150,23 @@ class VendorSeeder:
             fingerprint=key_fingerprint(f"{key}:{secret}"),
             state={"domains": domains},
         )
+        self._account(
+            client_id,
+            SPAM_FILTER,
+            account_number=f"mc-{secrets.token_hex(6)}",
+            portal_url="https://console.mailchannels.net",
+            username="api",
+            secret=secrets.token_urlsafe(30),
+        )
+
+    def _synced_account(
+        self, client_id: str, vendor: dict[str, str], *, fingerprint: str, state: dict[str, Any], **account: str
+    ) -> None:
+        """A keyed account whose vendor holds `state` at the simulator (under the key's fingerprint), synced later."""
+        account_id = self._account(client_id, vendor, **account)
+        put = self.sim.put(f"/_sim/{vendor['sim']}/accounts/{fingerprint}/state", json=state)
+        self.check(put, f"{vendor['name']} state")
+        self.synced.append(account_id)
 
     def _account(
         self,
@@ -154,9 +177,8 @@ class VendorSeeder:
         portal_url: str,
         username: str,
         secret: str,
-        fingerprint: str,
-        state: dict[str, Any],
-    ) -> None:
+    ) -> str:
+        """The client's account at `vendor`, with an API key in the broker set on it; the account's id."""
         name = vendor["name"]
         account = self.check(
             self.vendor_sync.post(
@@ -189,8 +211,7 @@ class VendorSeeder:
             ),
             f"{name} account's API key",
         )
-        self.check(self.sim.put(f"/_sim/{vendor['sim']}/accounts/{fingerprint}/state", json=state), f"{name} state")
-        self.synced.append(account["id"])
+        return str(account["id"])
 
     def queue_syncs(self) -> None:
         """One sync per seeded account, now rather than at the schedule's next turn."""

@@ -26,6 +26,8 @@ ACTION_WORDS = {
     "credential.rotated": "Credential changed",
     "service_release.granted": "Key released to a service",
     "service_release.denied": "Key refused to a service",
+    "disclosure.recorded": "Client information sent to a vendor",
+    "disclosure.denied": "Sending client information refused",
 }
 
 

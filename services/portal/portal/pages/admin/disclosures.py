@@ -27,6 +27,11 @@ INFO_WORDS = {
     "mail_routing": "mail routing",
     "credentials": "a password or key",
 }
+# The ledger's `kind`: a credential released to a third party, or client information sent to a vendor.
+KIND_WORDS = {
+    "credential": "Password or key released",
+    "information": "Information sent",
+}
 
 
 def ledger_filter(client_id: str | None) -> dict[str, str]:
@@ -50,12 +55,15 @@ async def disclosures_page(
         item["party_words"] = PARTY_WORDS.get(str(item.get("party_category")), str(item.get("party_category")))
         item["info_words"] = ", ".join(INFO_WORDS.get(str(c), str(c)) for c in item.get("information_categories") or [])
         item["client_name"] = names.get(str(item.get("client_id")), str(item.get("client_id")))
+        item["kind_words"] = KIND_WORDS.get(str(item.get("kind")), str(item.get("kind")).replace("_", " "))
     context = {
         "items": items,
         "next_cursor": next_cursor,
         "clients": clients,
         "picked": ledger_filter(client_id).get("client_id"),
         "is_admin": viewer.role == "admin",
+        # A client_admin opens the approval a disclosure was made on; admins have no approvals page.
+        "links_approvals": viewer.role == "client_admin",
     }
     return render(request, "admin/disclosures.html", context)
 

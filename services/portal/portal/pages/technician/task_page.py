@@ -56,6 +56,11 @@ async def credentials_in_scope(client: ApiClient, task_id: uuid.UUID) -> tuple[l
     return [], refusal_words(response)
 
 
+def failed_worker_steps(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps provisioning ran and failed (a person's checklist steps are not retried)."""
+    return [s for s in task.get("steps") or [] if not s.get("human") and s.get("status") == "failed"]
+
+
 async def render_task(
     request: Request,
     viewer: Viewer,
@@ -82,6 +87,7 @@ async def render_task(
         )
     status = str(task.get("status"))
     is_admin = viewer.role == "admin"
+    failed_steps = failed_worker_steps(task)
     context = {
         "task": task,
         "client_name": name,
@@ -94,6 +100,9 @@ async def render_task(
         "transitions": [(to, TRANSITION_WORDS[to]) for to in WORK_TRANSITIONS.get(status, ())] if works else [],
         "is_admin": is_admin,
         "is_open": status in WORK_TRANSITIONS,
+        "failed_steps": failed_steps,
+        # Intake decides who may retry (a technician of the client unless another person holds it, an admin).
+        "can_retry": status == "on_hold" and bool(failed_steps),
         "technicians": await technicians(client, str(task.get("client_id"))) if is_admin else [],
         "errors": errors or {},
         "notice": notice,

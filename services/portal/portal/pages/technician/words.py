@@ -89,7 +89,24 @@ DONE_WORDS: Final[dict[str, str]] = {
     "moved": "The task's status changed.",
     "noted": "Your note was added.",
     "step": "The step was recorded.",
+    "retried": "Provisioning re-queued: the unfinished steps will run again.",
 }
+
+# Intake's refusals of `POST /v1/tasks/{id}/provisioning/retry`, each with what to do about it.
+RETRY_FORBIDDEN: Final = (
+    "Provisioning was not retried: only the task's assignee or an admin may retry it, and this task is "
+    "assigned to someone else. Ask an admin to retry it."
+)
+RETRY_NOT_ON_HOLD: Final = (
+    "Provisioning was not retried: only a task on hold can be retried, and this one is {status}. "
+    "Reload the page to see where it stands."
+)
+RETRY_NOT_PROVISIONED: Final = (
+    "Provisioning was not retried: this kind of task is not carried out at vendors. Work its steps by hand."
+)
+RETRY_CLIENT_INACTIVE: Final = (
+    "Provisioning was not retried: the client is not active. An admin must make the client active first."
+)
 
 
 def rule_words(rule: object) -> str:
