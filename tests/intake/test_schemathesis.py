@@ -109,11 +109,6 @@ def seeded(api, admin_h, auth, tech_h, vs_h, monkeypatch, registry, devstack_dir
 
     The task in progress carries a pending human step, so step decisions reach past the 404.
     """
-    from pydantic import SecretStr
-
-    from intake.settings import get_settings
-
-    monkeypatch.setitem(get_settings().psa_webhook_secrets, "connectwise", SecretStr("st-webhook-secret-0123"))
     client = make_client(api, admin_h, purchase_approval_threshold_cents=100_000)
     account = _vendor_account(registry, client["id"])
     credential = _credential(broker_live, auth, client["id"], account["id"])

@@ -76,6 +76,40 @@ def test_authorized_release_unwraps_once_to_the_stored_secret(world: World, vaul
     assert "release.granted" in _outbox_types(engine, release_id)
 
 
+def _cited_entries(engine: Any, task_id: uuid.UUID) -> list[tuple[str, str, Any, Any]]:
+    """(event type, audit action, event's audit_index, the entry's index) for each release event of the task."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT o.type, a.action, o.envelope->'data'->'audit_index', a.index FROM outbox o"
+                " JOIN audit_entries a ON a.index = (o.envelope->'data'->>'audit_index')::bigint"
+                " WHERE o.envelope->'data'->>'task_id' = :t AND o.type LIKE 'release.%' ORDER BY o.id"
+            ),
+            {"t": str(task_id)},
+        )
+        return [tuple(r) for r in rows]
+
+
+def test_release_events_cite_the_audit_entry_they_are_about(world: World, engine: Any) -> None:
+    _, credential_id, _, task_id, sub = world.ready()
+    assert world.release("tech-intruder", task_id, credential_id).status_code == 403
+    assert world.release(sub, task_id, credential_id).status_code == 201
+    cited = _cited_entries(engine, task_id)
+    # Each event names its own entry: the refusal's, then the grant's (the PSA's note cites it).
+    assert [(t, action) for t, action, _, _ in cited] == [
+        ("release.denied", "release.denied"),
+        ("release.granted", "release.granted"),
+    ]
+    assert all(isinstance(given, int) and given == index for _, _, given, index in cited)
+    with engine.connect() as conn:
+        task_entries = (
+            conn.execute(text("SELECT index FROM audit_entries WHERE task_id = :t ORDER BY index"), {"t": task_id})
+            .scalars()
+            .all()
+        )
+    assert [index for _, _, _, index in cited] == list(task_entries)
+
+
 def test_release_is_readable_by_its_technician_and_admin_only(world: World) -> None:
     _, credential_id, _, task_id, sub = world.ready()
     release_id = world.release(sub, task_id, credential_id).json()["release_id"]

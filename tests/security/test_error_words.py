@@ -111,8 +111,7 @@ BAD: list[Bad] = [
         "POST",
         "/v1/webhooks/psa/Not%20A%20Provider",
         422,
-        json={"task_id": str(ID), "ticket_id": "T-1"},
-        headers={"X-PSA-Signature": "md5=abc"},
+        json={"ID": 1, "Type": "ticket"},
         auth=None,
     ),
     Bad("intake", "GET", "/v1/tasks", 401, headers={"Authorization": "Bearer not.a.token"}, auth=None),
@@ -178,8 +177,8 @@ BAD: list[Bad] = [
 
 
 @pytest.fixture(scope="module")
-def apps(broker_app: Any) -> Iterator[dict[str, TestClient]]:
-    """The three real APIs in-process (no lifespan: no background threads)."""
+def apps(broker_app: Any, intake_live: str) -> Iterator[dict[str, TestClient]]:
+    """The three real APIs in-process (no lifespan: no background threads); the broker asks the live intake."""
     from intake.main import app as intake_app
     from vendor_sync.api import app as vendor_sync_app
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,6 +104,13 @@ class Receiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The calls once `count` have arrived (an API change calls back after it has answered)."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.calls
 
 
 @pytest.fixture
@@ -464,7 +472,7 @@ def test_api_and_owner_changes_call_back_as_who_made_them(live: httpx.Client, re
     patched = live.patch(url, json=[{"op": "replace", "path": "owner", "value": {"identifier": "jdoe"}}], headers=AUTH)
     assert patched.status_code == 200
     # The API member's own change reaches every active registration that does not suppress its own changes.
-    assert [c["path"] for c in receiver.calls] == ["/board"]
+    assert [c["path"] for c in receiver.wait_for(1)] == ["/board"]
     api_call = verify(receiver.calls[0])
     assert api_call["MemberId"] == "api-member" and json.loads(api_call["Entity"])["owner"]["identifier"] == "jdoe"
 
@@ -487,6 +495,16 @@ def test_api_and_owner_changes_call_back_as_who_made_them(live: httpx.Client, re
     assert receiver.calls == []
 
 
+def poll_sent(live: httpx.Client, ticket_id: int, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The ticket's `callbacks_sent` once `count` deliveries have ended (they run after the PATCH answered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sent: list[dict[str, Any]] = live.get(f"/_sim/psa/connectwise/tickets/{ticket_id}").json()["callbacks_sent"]
+        if len(sent) >= count or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.05)
+
+
 def test_a_failed_delivery_never_fails_the_change(live: httpx.Client, receiver: Receiver) -> None:
     closed_port = free_port()
     register(live, f"http://127.0.0.1:{closed_port}/hook")
@@ -499,7 +517,7 @@ def test_a_failed_delivery_never_fails_the_change(live: httpx.Client, receiver: 
         headers=AUTH,
     )
     assert patched.status_code == 200 and patched.json()["status"]["name"] == "Closed"
-    sent = live.get(f"/_sim/psa/connectwise/tickets/{ticket['id']}").json()["callbacks_sent"]
+    sent = poll_sent(live, ticket["id"], 2)
     outcomes = {d["url"]: (d["status"], d["error"]) for d in sent}
     assert outcomes[f"{receiver.url}/hook"] == (500, None)
     status, error = outcomes[f"http://127.0.0.1:{closed_port}/hook"]

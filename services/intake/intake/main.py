@@ -18,7 +18,7 @@ from mspkit.vocabulary import PARTY_CATEGORIES
 
 # Discriminated unions put the tag in the error path (body.purchase.items.0); it names no field.
 _TAGS = frozenset(BODY_TYPES) | frozenset(PARTY_CATEGORIES)
-_HEADERS = {"idempotency-key": "Idempotency-Key", "x-psa-signature": "X-PSA-Signature"}
+_HEADERS = {"idempotency-key": "Idempotency-Key"}
 
 app = create_app(
     service="intake",

@@ -58,8 +58,6 @@ class Settings(KitSettings):
 
     idempotency_ttl_s: int = 24 * 3600
     approval_ttl_s: int = 14 * 24 * 3600
-    # Per-provider HMAC-SHA256 secrets of the PSA webhooks, e.g. {"connectwise": "..."} (JSON in the env).
-    psa_webhook_secrets: dict[str, SecretStr] = {}
     vendor_sync_timeout_s: float = 3.0
     # Reads of credential metadata at the broker (a task's scope is checked there).
     secrets_broker_timeout_s: float = Field(3.0, gt=0)
@@ -123,15 +121,6 @@ class Settings(KitSettings):
     psa_key_fetch_rate: str = "10/minute"
     # What the key files held (filled at start); in secret_values(), never in a dump or an env var.
     _psa_keys: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _refuse_placeholder_webhook_secrets(self) -> Settings:
-        if self.is_dev:
-            return self
-        for provider, secret in self.psa_webhook_secrets.items():
-            if secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-                raise ValueError(f"psa_webhook_secrets[{provider}] is a placeholder; refusing to start outside dev")
-        return self
 
     @model_validator(mode="after")
     def _check_psa(self) -> Settings:
@@ -238,9 +227,8 @@ class Settings(KitSettings):
         return self.smtp_starttls if self.smtp_starttls is not None else not self.is_dev
 
     def secret_values(self) -> list[str]:
-        """Every secret value, the PSA webhook secrets included, for the log redactor."""
+        """Every secret value, the PSA's API keys included, for the log redactor."""
         values = super().secret_values()
-        values.extend(v.get_secret_value() for v in self.psa_webhook_secrets.values() if v.get_secret_value())
         values.extend(v.get_secret_value() for v in self._psa_keys.values() if v.get_secret_value())
         return values
 

@@ -16,11 +16,14 @@ header. Error bodies are ConnectWise's `{code, message, errors}`:
 `errors` is null where there is no list, as in ConnectWise's `ConnectWiseApi` bodies.
 
 A ticket saved through PATCH sends the callbacks (vendor_sim/connectwise_callbacks.py) with `MemberId` the API
-member: ConnectWise does send callbacks for API changes, which is why consumers suppress their own echoes.
+member: ConnectWise does send callbacks for API changes, which is why consumers suppress their own echoes. As
+ConnectWise does, they go out after the PATCH has answered, not within it: a receiver that holds a lock while
+it PATCHes (intake's push) would otherwise wait for its own echo.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -489,9 +492,20 @@ async def patch_ticket(store: Store, request: Request, caller: Caller) -> Payloa
         if "status" in changes:
             ticket.set_status(changes["status"], API_MEMBER)
         ticket.touch(API_MEMBER)
-    await connectwise_callbacks.announce(store, ticket.id, member=API_MEMBER, site_url=site_url(request))
+    _after_answer(connectwise_callbacks.announce(store, ticket.id, member=API_MEMBER, site_url=site_url(request)))
     with store.lock:
         return json_payload(200, ticket.api(api_base(request)))
+
+
+# Deliveries started by an API change and still running (a task without a reference may be collected).
+_PENDING: set[asyncio.Task[Any]] = set()
+
+
+def _after_answer(delivery: Any) -> None:
+    """Run `delivery` on the loop once the handler has answered, keeping it referenced until it ends."""
+    task = asyncio.get_running_loop().create_task(delivery)
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
 
 
 # --- notes ---------------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from redis import Redis
 
 from intake.psa.connectwise import ConnectWiseAdapter
 from intake.psa.protocol import PsaAdapter
-from intake.settings import SUPPORTED_PSA_PROVIDERS, Settings
+from intake.settings import SUPPORTED_PSA_PROVIDERS, Settings, get_settings
 
 
 def build_psa_adapter(settings: Settings, redis: Redis | None = None) -> PsaAdapter | None:
@@ -54,3 +56,16 @@ def register_configured_callback(adapter: PsaAdapter | None, settings: Settings)
         return False
     adapter.register_callback(settings.psa_callback_url)
     return True
+
+
+@lru_cache(maxsize=1)
+def get_adapter() -> PsaAdapter | None:
+    """This process's adapter (built on first use; None for INTAKE_PSA_PROVIDER=none).
+
+    The worker clears it after a fork (`intake.psa.jobs`), so a child never reuses its parent's sockets.
+    """
+    settings = get_settings()
+    if settings.psa_provider == "none":
+        return None
+    # Redis shares the PSA's rate limit and circuit breaker across every worker and API replica.
+    return build_psa_adapter(settings, Redis.from_url(settings.redis_url))

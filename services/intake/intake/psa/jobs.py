@@ -1,22 +1,22 @@
 """intake's PSA Celery tasks (queue `intake`): push a task to its ticket, and note the broker's releases there.
 
 `intake.psa.push_task` consumes `task.created`, `task.assigned` and `task.status_changed`;
-`intake.psa.release_note` consumes the broker's `release.granted` and `release.denied`. With
-INTAKE_PSA_PROVIDER=none both do nothing. A transient failure (the PSA's `VendorTransientError`, the
-database) is retried with the notifications' capped backoff, attempts counted in `job_attempts` and
-dead-lettered after `notify_max_attempts`; a malformed envelope, a refusal by the PSA (4xx, auth, a
-hostile answer) or a value the adapter refuses is dead-lettered at once: retrying would not help.
+`intake.psa.release_note` consumes the broker's `release.granted` and `release.denied`;
+`intake.psa.register_callback` runs once when a worker starts, so the PSA calls
+INTAKE_PSA_CALLBACK_URL. With INTAKE_PSA_PROVIDER=none all three do nothing. A transient failure
+(the PSA's `VendorTransientError`, the database) is retried with the notifications' capped backoff,
+attempts counted in `job_attempts` and dead-lettered after `notify_max_attempts`; a malformed
+envelope, a refusal by the PSA (4xx, auth, a hostile answer) or a value the adapter refuses is
+dead-lettered at once: retrying would not help.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_process_init, worker_process_shutdown
-from redis import Redis
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -25,24 +25,17 @@ from intake.celery_app import app
 from intake.db import get_engine
 from intake.jobs import dead_letter_envelope, give_up_or_retry
 from intake.psa import push
-from intake.psa.factory import build_psa_adapter
+from intake.psa.factory import get_adapter, register_configured_callback
 from intake.psa.protocol import PsaAdapter
 from intake.settings import get_settings
 from mspkit.http import VendorPermanentError, VendorTransientError
 from mspkit.logging import get_logger
 
 log = get_logger("intake.psa.jobs")
+REGISTER_CALLBACK = "intake.psa.register_callback"
+# The PSA down at start: try again, at most this far apart, until it answers.
+REGISTER_RETRY_MAX_S = 300.0
 Step = Callable[[Session, PsaAdapter], str]
-
-
-@lru_cache(maxsize=1)
-def get_adapter() -> PsaAdapter | None:
-    """This worker process's adapter (built on first use; None for INTAKE_PSA_PROVIDER=none)."""
-    settings = get_settings()
-    if settings.psa_provider == "none":
-        return None
-    # Redis shares the PSA's rate limit and circuit breaker across every worker.
-    return build_psa_adapter(settings, Redis.from_url(settings.redis_url))
 
 
 @worker_process_init.connect
@@ -103,3 +96,27 @@ def release_note(self: Task, envelope: dict[str, Any]) -> str:
         return push.add_release_note(session, adapter=adapter, envelope=envelope)
 
     return run_once(self, envelope, step)
+
+
+@app.task(name=REGISTER_CALLBACK, bind=True, max_retries=None)
+def register_callback(self: Task) -> str:
+    """Make sure the PSA calls INTAKE_PSA_CALLBACK_URL (idempotent: nothing when it already does)."""
+    try:
+        done = register_configured_callback(get_adapter(), get_settings())
+    except VendorTransientError as exc:
+        countdown = min(REGISTER_RETRY_MAX_S, 5.0 * 2.0 ** int(self.request.retries or 0))
+        log.warning("psa_callback_registration_retry", error=type(exc).__name__, countdown_s=countdown)
+        raise self.retry(countdown=countdown) from None
+    except (VendorPermanentError, ValueError) as exc:
+        # Wrong keys or board: a person must fix the settings; retrying would only hammer the PSA.
+        log.error("psa_callback_registration_refused", error=type(exc).__name__)
+        return "refused"
+    log.info("psa_callback_registration", registered=done)
+    return "registered" if done else "disabled"
+
+
+@worker_ready.connect
+def _register_at_start(**_: Any) -> None:
+    settings = get_settings()
+    if settings.psa_provider != "none" and settings.psa_callback_url:
+        register_callback.delay()

@@ -19,6 +19,8 @@ class Actor(StrEnum):
     SYSTEM = "system"  # intake itself, e.g. cancelling when a client leaves `active`
     # Provisioning at vendors: vendor_sync's claim, the moves its step reports make, and its retry.
     PROVISIONING = "provisioning"
+    # A verified PSA callback: it only closes a task or puts it on hold (intake.psa.inbound picks the edge).
+    PSA = "psa"
 
 
 class Rule(StrEnum):
@@ -53,7 +55,7 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
 }
 
 ALLOWED: dict[Rule, frozenset[Actor]] = {
-    Rule.WORK: frozenset({Actor.ASSIGNEE, Actor.ADMIN, Actor.SYSTEM, Actor.PROVISIONING}),
+    Rule.WORK: frozenset({Actor.ASSIGNEE, Actor.ADMIN, Actor.SYSTEM, Actor.PROVISIONING, Actor.PSA}),
     Rule.BY_APPROVAL: frozenset({Actor.APPROVAL}),
     Rule.ADMIN_ONLY: frozenset({Actor.ADMIN}),
     Rule.PROVISIONING_RETRY: frozenset({Actor.PROVISIONING}),

@@ -154,17 +154,17 @@ def audited_commit(
     gateway: VaultGateway,
     settings: Settings,
     chain_locked: bool = False,
-    before_commit: Callable[[], None] | None = None,
+    before_commit: Callable[[int], None] | None = None,
 ) -> None:
-    """Append `entry`, run `before_commit`, commit, then anchor the chain head if due.
+    """Append `entry`, run `before_commit` with its chain index, commit, then anchor the chain head if due.
 
     The use case's commit for every transaction that records something in the audit log. Any
     failure rolls the whole transaction back: an audit write error raises AuditUnavailable, a
     failed COMMIT raises it too (503), and whatever `before_commit` raises passes through.
     """
-    append(session, entry, chain_locked=chain_locked)
+    index = append(session, entry, chain_locked=chain_locked)
     if before_commit is not None:
-        before_commit()
+        before_commit(index)
     try:
         session.commit()
     except SQLAlchemyError as exc:

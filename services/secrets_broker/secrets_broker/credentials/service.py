@@ -291,7 +291,7 @@ def rotate(
     ask = replace(ask, now=utcnow())  # as a release: the decision's time once the locks are held
     rule = gate.check(session, ask, intake=intake, settings=settings).decision.rule
     if rule is not None:
-        audited_commit(session, gate.denial(session, ask, rule), gateway=gateway, settings=settings)
+        gate.refuse(session, ask, rule, gateway=gateway, settings=settings)
         raise ReleaseDenied(rule)
     path = credential_path(credential.client_id, credential.id)
     authorized = _rotated(credential, ask, at=ask.now, stage="authorized", notes_replaced=body.notes is not None)

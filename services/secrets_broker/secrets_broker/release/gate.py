@@ -26,7 +26,7 @@ from sqlmodel import Session, col
 from mspkit.db import advisory_xact_lock
 from mspkit.errors import NotFound
 from mspkit.outbox import write_event
-from secrets_broker.audit.service import Entry
+from secrets_broker.audit.service import Entry, audited_commit
 from secrets_broker.credentials.models import Credential
 from secrets_broker.db import KIT
 from secrets_broker.release.models import Release, Tombstone
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from mspkit.auth import Principal
     from secrets_broker.intake_client import IntakeClient
     from secrets_broker.settings import Settings
+    from secrets_broker.vault.gateway import VaultGateway
 
 TASK_LOCK_NAMESPACE: Final = "secrets_broker.task"
 CLIENT_LOCK_NAMESPACE: Final = "secrets_broker.client"
@@ -244,10 +245,12 @@ def check(session: Session, ask: Ask, *, intake: IntakeClient, settings: Setting
     return TaskDecision(task_auth=task_auth, decision=decision)
 
 
-def denial(session: Session, ask: Ask, rule: str) -> Entry:
-    """The audit entry of a refused ask; a release's `release.denied` event goes to the outbox with it."""
+def refuse(session: Session, ask: Ask, rule: str, *, gateway: VaultGateway, settings: Settings) -> None:
+    """Audit a refused ask and commit; a release's refusal also writes `release.denied`, naming its audit entry."""
     credential = ask.credential
-    if ask.operation == "release":
+
+    def denied_event(audit_index: int) -> None:
+        # The PSA's evidence note cites the entry: the event is written once the chain gave it its index.
         write_event(
             session,
             KIT,
@@ -259,9 +262,11 @@ def denial(session: Session, ask: Ask, rule: str) -> Entry:
                 "credential_id": str(credential.id),
                 "rule": rule,
                 "actor": ask.user.sub,
+                "audit_index": audit_index,
             },
         )
-    return Entry(
+
+    entry = Entry(
         action="release.denied",
         actor=ask.user.sub,
         client_id=credential.client_id,
@@ -275,6 +280,8 @@ def denial(session: Session, ask: Ask, rule: str) -> Entry:
         },
         at=ask.now,
     )
+    before_commit = denied_event if ask.operation == "release" else None
+    audited_commit(session, entry, gateway=gateway, settings=settings, before_commit=before_commit)
 
 
 def release_event_data(release: Release, **data: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ from sqlmodel import Session
 from mspkit.errors import AppError, NotFound
 from mspkit.logging import get_logger
 from mspkit.tenancy import sees_client
-from secrets_broker.audit.service import audited_commit
 from secrets_broker.release import gate
 from secrets_broker.release.policy import NEED_TO_KNOW
 from secrets_broker.settings import Settings
@@ -29,7 +28,7 @@ def ensure_need_to_know(session: Session, ask: gate.Ask, *, gateway: VaultGatewa
     if sees_client(ask.user, ask.credential.client_id):
         return
     try:
-        audited_commit(session, gate.denial(session, ask, NEED_TO_KNOW), gateway=gateway, settings=settings)
+        gate.refuse(session, ask, NEED_TO_KNOW, gateway=gateway, settings=settings)
     except (AppError, SQLAlchemyError) as exc:
         session.rollback()
         log.error("need_to_know_denial_not_audited", operation=ask.operation, error=type(exc).__name__)

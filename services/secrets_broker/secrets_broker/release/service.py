@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -124,7 +125,7 @@ def create_release(
     ask = replace(ask, now=utcnow())
     checked = gate.check(session, ask, intake=intake, settings=settings)
     if checked.decision.rule is not None:
-        audited_commit(session, gate.denial(session, ask, checked.decision.rule), gateway=gateway, settings=settings)
+        gate.refuse(session, ask, checked.decision.rule, gateway=gateway, settings=settings)
         raise ReleaseDenied(checked.decision.rule)
     if body.approval_id is not None:
         return _release_to_third_party(
@@ -150,7 +151,7 @@ def create_release(
             request_revocation(
                 session, accessor=wrap.accessor, release_id=None, client_id=credential.client_id, reason="task_changed"
             )
-            audited_commit(session, gate.denial(session, ask, rule), gateway=gateway, settings=settings)
+            gate.refuse(session, ask, rule, gateway=gateway, settings=settings)
         raise ReleaseDenied(rule)
 
     # Every step from the mint on sits in a `revoke_if_failed` block: whatever fails, the token is queued.
@@ -173,7 +174,7 @@ def create_release(
             rechecked_at=rechecked_at,
             reason=body.reason,
         )
-        _record_release(session, release, actor=user.sub)
+        stamp = _record_release(session, release, actor=user.sub)
         entry = Entry.of_release(
             release,
             action="release.granted",
@@ -187,12 +188,16 @@ def create_release(
             },
             at=ask.now,
         )
-        audited_commit(session, entry, gateway=gateway, settings=settings, chain_locked=True)
+        audited_commit(session, entry, gateway=gateway, settings=settings, chain_locked=True, before_commit=stamp)
     return ReleaseIssued(release_id=release.id, wrap_token=wrap.token, wrap_ttl=wrap.ttl, expires_at=release.expires_at)
 
 
-def _record_release(session: Session, release: Release, *, actor: str) -> None:
-    """Insert the release with its `release.granted` outbox event, taking the audit chain's lock (one statement)."""
+def _record_release(session: Session, release: Release, *, actor: str) -> Callable[[int], None]:
+    """Insert the release with its `release.granted` outbox event, taking the audit chain's lock (one statement).
+
+    Returns what stamps the event with the index of the release's audit entry, once the chain gave it
+    one (`audited_commit`'s `before_commit`): the PSA's evidence note cites that entry.
+    """
     event = make_envelope(
         type="release.granted",
         client_id=release.client_id,
@@ -209,6 +214,19 @@ def _record_release(session: Session, release: Release, *, actor: str) -> None:
             "chain_key": CHAIN_LOCK_KEY,
         },
     )
+    event_id = uuid.UUID(event["event_id"])
+    return lambda index: _stamp_audit_index(session, event_id, index)
+
+
+_STAMP_AUDIT_INDEX: Final = text(
+    f"UPDATE {SCHEMA}.outbox"  # noqa: S608 - only the schema is interpolated
+    " SET envelope = jsonb_set(envelope, '{data,audit_index}', to_jsonb(CAST(:index AS integer)))"
+    " WHERE event_id = :event_id"
+)
+
+
+def _stamp_audit_index(session: Session, event_id: uuid.UUID, index: int) -> None:
+    session.execute(_STAMP_AUDIT_INDEX, {"event_id": event_id, "index": index})
 
 
 def _release_to_third_party(
@@ -248,7 +266,7 @@ def _release_to_third_party(
         rechecked_at=ask.now,
         reason=ask.reason,
     )
-    _record_release(session, release, actor=ask.user.sub)
+    stamp = _record_release(session, release, actor=ask.user.sub)
     ledger.record(session, release=release, approval=approval, disclosed_by=ask.user.sub)
     session.flush()
     entry = Entry.of_release(
@@ -264,7 +282,7 @@ def _release_to_third_party(
         },
         at=ask.now,
     )
-    audited_commit(session, entry, gateway=gateway, settings=settings, chain_locked=True)
+    audited_commit(session, entry, gateway=gateway, settings=settings, chain_locked=True, before_commit=stamp)
 
     # After COMMIT: no lock is held across SMTP, and no link goes out for an unrecorded release.
     try:
