@@ -40,10 +40,23 @@ VENDORS: list[dict[str, Any]] = [
     {"name": "GoDaddy", "kind": "registrar", "website": "https://www.godaddy.com", "adapter": "godaddy"},
 ]
 # DESIGN.md § Real parts: the demo people; the technicians work for every client (`client_ids: null`).
+# Each technician is a member of the simulator's ConnectWise, so a ticket shows who holds its task.
 STAFF: list[dict[str, Any]] = [
     {"sub": "admin", "display_name": "Demo Admin", "email": "admin@msp.example", "role": "admin"},
-    {"sub": "tech1", "display_name": "Tess One", "email": "tech1@msp.example", "role": "technician"},
-    {"sub": "tech2", "display_name": "Theo Two", "email": "tech2@msp.example", "role": "technician"},
+    {
+        "sub": "tech1",
+        "display_name": "Tess One",
+        "email": "tech1@msp.example",
+        "role": "technician",
+        "psa_member_ids": {"connectwise": "TOne"},
+    },
+    {
+        "sub": "tech2",
+        "display_name": "Theo Two",
+        "email": "tech2@msp.example",
+        "role": "technician",
+        "psa_member_ids": {"connectwise": "TTwo"},
+    },
 ]
 CLIENTS: list[dict[str, Any]] = [
     {
@@ -51,6 +64,7 @@ CLIENTS: list[dict[str, Any]] = [
         "primary_domain": "google.com",
         "approver_emails": ["owner@acme-dental.example"],
         "purchase_approval_threshold_cents": 50000,
+        "psa_company_ids": {"connectwise": "AcmeDental"},
         "domains": ["google.com", "lemonde.fr"],
     },
     {
@@ -58,6 +72,7 @@ CLIENTS: list[dict[str, Any]] = [
         "primary_domain": "example.cz",
         "approver_emails": ["it@northwind-legal.example"],
         "purchase_approval_threshold_cents": 100000,
+        "psa_company_ids": {"connectwise": "NorthwindLegal"},
         "domains": ["example.cz", "norway.no", "fóo.example"],
     },
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from mspctl.files import write_private
+from mspctl.psa import ENV_KEYS as PSA_ENV_KEYS
 
 # The keys the mspctl contract lists, in the order they are written.
 CONTRACT_KEYS = (
@@ -38,6 +39,8 @@ EXTRA_KEYS = (
     "VENDOR_SYNC_VENDOR_SIM_URL",
     # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.
     "MSP_DEV_TOKEN_PROFILE",
+    # intake's PSA: the simulator's ConnectWise, with the dev integration's key files (mspctl/psa.py).
+    *PSA_ENV_KEYS,
 )
 ALL_KEYS = CONTRACT_KEYS + EXTRA_KEYS
 # Written when the profile sets them (mspctl.tokens.PROFILE_CLAIM_SETTINGS): the claim mapping the

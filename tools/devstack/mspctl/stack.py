@@ -22,7 +22,7 @@ import psutil
 import psycopg
 from cryptography.fernet import Fernet
 
-from mspctl import bao, envfile, issuer, parts, postgres, redis, tokens
+from mspctl import bao, envfile, issuer, parts, postgres, psa, redis, tokens
 from mspctl.files import read_json, write_json_private, write_private
 from mspctl.layout import Layout, devstack_dir, repo_root
 from mspctl.ports import PortInUseError, assign_ports, port_is_free, port_open
@@ -135,6 +135,8 @@ class Stack:
         if "supervisor" not in data:
             data["supervisor"] = secrets.token_hex(16)
             changed = True
+        if psa.ensure_keys(data):
+            changed = True
         if "portal_session_key" not in data:
             # Encrypts the tokens in the portal's session rows; only the portal's programs receive it.
             data["portal_session_key"] = Fernet.generate_key().decode()
@@ -205,6 +207,8 @@ class Stack:
             "VENDOR_SYNC_VENDOR_SIM_URL": sim,
             "MSP_DEV_TOKEN_PROFILE": self.token_profile,
             **tokens.PROFILE_CLAIM_SETTINGS[self.token_profile],
+            # intake's tickets live in the simulator's ConnectWise.
+            **psa.intake_env(self.layout, sec, sim_url=sim, intake_url=f"{local}:{ports['intake']}"),
         }
 
     def _service_env(self, service: str, env: dict[str, str], sec: dict[str, Any]) -> dict[str, str]:
