@@ -44,6 +44,9 @@ def _start_stack() -> None:
     for name in ("INTAKE", "SECRETS_BROKER", "VENDOR_SYNC"):
         env[f"MSP_{name}_URL"] = f"http://127.0.0.1:{free_port()}"
     env["MSP_ENV"] = "dev"
+    # The stack's intake talks to the simulator's ConnectWise, which the in-process tests do not run:
+    # their intake has no PSA unless a test configures one (tests/intake/test_psa_*.py).
+    env["INTAKE_PSA_PROVIDER"] = "none"
     os.environ.update(env)
     os.environ["MSP_DEVSTACK_DIR"] = str(root)
     _state["env"] = env

@@ -1,13 +1,19 @@
-"""What the browser tests share: the full stack's handle, `mspctl` runs, and where screenshots go."""
+"""What the full-stack tests share: the stack's handle, `mspctl` runs, polling, and where screenshots go."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -17,6 +23,7 @@ SCREENSHOTS_ENV = "MSP_SCREENSHOTS_DIR"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 800}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,3 +102,29 @@ def screenshots_dir(default: Path) -> Path:
         return default
     path = Path(chosen)
     return path if path.is_absolute() else REPO / path
+
+
+@contextlib.contextmanager
+def fresh_stack(prefix: str) -> Iterator[FullStack]:
+    """`mspctl up --detach --ports auto` in a fresh devstack dir; `mspctl down` and the dir removed after."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        # timeout= bounds the wait only; a first `up` creates the cluster, migrates and seeds the demo.
+        started = run_mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield FullStack(root, parse_urls(started.stdout))
+    finally:
+        run_mspctl(root, "down", timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def poll(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 30.0) -> T:
+    """Call `probe` until `done` holds for its value; fail naming `what` and the last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
+        time.sleep(0.25)

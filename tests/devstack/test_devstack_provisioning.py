@@ -11,12 +11,9 @@ control API, signed in as the demo people with tokens from the dev issuer (`mspc
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +27,7 @@ from vendor_sync.adapters.mailchannels import INBOUND_MX_HOSTS
 # --import-mode=importlib puts no test dir on sys.path: the full-stack helpers live with the browser tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
 
-from browser_helpers import FullStack, Person, parse_people, parse_urls, run_mspctl
+from browser_helpers import FullStack, Person, fresh_stack, parse_people, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -45,28 +42,8 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[FullStack]:
-    """`mspctl up --detach --ports auto` in a fresh devstack dir; `mspctl down` and the dir removed after."""
-    root = Path(tempfile.mkdtemp(prefix="msp-provisioning-"))
-    try:
-        # timeout= bounds the wait only; a first `up` creates the cluster, migrates and seeds the demo.
-        started = run_mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
-        assert started.returncode == 0, started.stderr[-3000:]
-        yield FullStack(root, parse_urls(started.stdout))
-    finally:
-        run_mspctl(root, "down", timeout=120)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def poll(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
-    """Call `probe` until `done` holds for its value; fail naming `what` and the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
-        time.sleep(0.25)
+    with fresh_stack("msp-provisioning-") as started:
+        yield started
 
 
 class Demo:

@@ -13,14 +13,11 @@ import base64
 import hashlib
 import hmac
 import json
-import shutil
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -30,39 +27,17 @@ from mspctl.people import client_slug
 # --import-mode=importlib puts no test dir on sys.path: the full-stack helpers live with the browser tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
 
-from browser_helpers import FullStack, Person, parse_people, parse_urls, run_mspctl
+from browser_helpers import FullStack, Person, fresh_stack, parse_people, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 CLIENT = "Acme Dental"
-# Polling deadlines (not performance bounds): an event through the relay and a worker, there and back.
-EVENT_TIMEOUT_S = 30.0
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[FullStack]:
-    """`mspctl up --detach --ports auto` in a fresh devstack dir; `mspctl down` and the dir removed after."""
-    root = Path(tempfile.mkdtemp(prefix="msp-psa-"))
-    try:
-        started = run_mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
-        assert started.returncode == 0, started.stderr[-3000:]
-        yield FullStack(root, parse_urls(started.stdout))
-    finally:
-        run_mspctl(root, "down", timeout=120)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def poll(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float = EVENT_TIMEOUT_S) -> T:
-    """Call `probe` until `done` holds for its value; fail naming `what` and the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
-        time.sleep(0.25)
+    with fresh_stack("msp-psa-") as started:
+        yield started
 
 
 class Acme:
@@ -118,6 +93,15 @@ class Acme:
         [task_id] = asked.json()["task_ids"]
         poll(f"task {task_id}'s ticket", lambda: self.task(task_id)["psa"], lambda psa: psa is not None)
         return str(task_id)
+
+    def approved(self, task_id: str) -> str:
+        """The task, once the client's owner approved its one approval."""
+        [approval] = self.task(task_id)["approvals"]
+        decided = self.person("intake", self.boss).post(
+            f"/v1/approvals/{approval['id']}/decision", json={"decision": "approved"}
+        )
+        assert decided.status_code == 200, decided.text
+        return task_id
 
     def working(self, task_id: str) -> None:
         """The task assigned to tech1 and in progress (the ticket follows: owner TOne, In Progress)."""
@@ -204,10 +188,7 @@ def test_a_request_makes_a_ticket_that_holds_no_client_data(acme: Acme) -> None:
 
 
 def test_a_release_adds_a_note_with_the_credential_and_rule_and_no_secret_or_name(acme: Acme) -> None:
-    task_id = acme.request(isp_setup())
-    [approval] = acme.task(task_id)["approvals"]
-    boss = acme.person("intake", acme.boss)
-    assert boss.post(f"/v1/approvals/{approval['id']}/decision", json={"decision": "approved"}).status_code == 200
+    task_id = acme.approved(acme.request(isp_setup()))
     acme.working(task_id)
     credential_id = isp_credential(acme, task_id)
     released = acme.release(task_id, credential_id)
@@ -241,10 +222,7 @@ def test_a_release_adds_a_note_with_the_credential_and_rule_and_no_secret_or_nam
 
 
 def test_a_ticket_closed_in_the_psa_closes_the_task_and_revokes_what_is_out(acme: Acme) -> None:
-    task_id = acme.request(isp_setup())
-    [approval] = acme.task(task_id)["approvals"]
-    boss = acme.person("intake", acme.boss)
-    assert boss.post(f"/v1/approvals/{approval['id']}/decision", json={"decision": "approved"}).status_code == 200
+    task_id = acme.approved(acme.request(isp_setup()))
     acme.working(task_id)
     credential_id = isp_credential(acme, task_id)
     released = acme.release(task_id, credential_id)

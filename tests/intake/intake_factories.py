@@ -226,3 +226,26 @@ def insert_client(conn: Any, client_id: uuid.UUID, at: Any) -> None:
         created_at=at,
         updated_at=at,
     )
+
+
+CONNECTWISE_SITE = "https://api-na.myconnectwise.net"
+CONNECTWISE_BOARD = "Service Board"
+
+
+def connectwise_adapter() -> Any:
+    """A ConnectWise adapter on the recorded site (respx answers it), one attempt per call."""
+    from intake.psa.connectwise import ConnectWiseAdapter
+    from intake.settings import DEFAULT_PSA_STATUS_MAP
+    from mspkit.http import RetryPolicy
+
+    return ConnectWiseAdapter(
+        site_url=CONNECTWISE_SITE,
+        company="msp",
+        public_key="pubK3y",
+        private_key="privK3y",
+        client_id="client-1",
+        board=CONNECTWISE_BOARD,
+        status_maps={CONNECTWISE_BOARD: DEFAULT_PSA_STATUS_MAP},
+        closed_statuses={CONNECTWISE_BOARD: ["Closed", "Completed"]},
+        retry=RetryPolicy(max_attempts=1),
+    )

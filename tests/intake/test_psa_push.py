@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from intake_factories import (
     assign,
     client_state,
+    connectwise_adapter,
     create_request,
     get_task,
     isp_body,
@@ -62,27 +63,9 @@ def status_name(task_status: str) -> str:
     return DEFAULT_PSA_STATUS_MAP[task_status]
 
 
-def make_adapter() -> Any:
-    from intake.psa.connectwise import ConnectWiseAdapter
-    from intake.settings import DEFAULT_PSA_STATUS_MAP
-    from mspkit.http import RetryPolicy
-
-    return ConnectWiseAdapter(
-        site_url=SITE,
-        company="msp",
-        public_key="pubK3y",
-        private_key="privK3y",
-        client_id="client-1",
-        board=BOARD,
-        status_maps={BOARD: DEFAULT_PSA_STATUS_MAP},
-        closed_statuses={BOARD: ["Closed", "Completed"]},
-        retry=RetryPolicy(max_attempts=1),
-    )
-
-
 @pytest.fixture
 def adapter() -> Iterator[Any]:
-    made = make_adapter()
+    made = connectwise_adapter()
     yield made
     made.close()
 
@@ -420,7 +403,7 @@ def worker_adapter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The PSA tasks' per-process adapter, replaced by one aimed at the respx ConnectWise."""
     from intake.psa import jobs
 
-    made = make_adapter()
+    made = connectwise_adapter()
     monkeypatch.setattr(jobs, "get_adapter", lambda: made)
     yield made
     made.close()

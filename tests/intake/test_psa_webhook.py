@@ -19,16 +19,25 @@ import httpx
 import pytest
 import respx
 from fastapi.testclient import TestClient
-from intake_factories import assign, create_request, get_task, make_client, move, purchase_body
+from intake_factories import (
+    CONNECTWISE_BOARD,
+    CONNECTWISE_SITE,
+    assign,
+    connectwise_adapter,
+    create_request,
+    get_task,
+    make_client,
+    move,
+    purchase_body,
+)
 
 Headers = dict[str, str]
 HOST = "api-na.myconnectwise.net"
-SITE = f"https://{HOST}"
+SITE, BOARD = CONNECTWISE_SITE, CONNECTWISE_BOARD
 API = f"{SITE}/v4_6_release/apis/3.0"
 TICKETS = f"{API}/service/tickets"
 KEY_URL = f"{API}/system/callbackkeys/key-1"
 SIGNING_KEY = "signingCanaryKey-77"
-BOARD = "Service Board"
 TICKET = 70
 URL = "/v1/webhooks/psa/connectwise"
 
@@ -80,22 +89,10 @@ def cw() -> Iterator[respx.MockRouter]:
 @pytest.fixture
 def psa(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """intake configured for ConnectWise, with an adapter on the respx site."""
-    from intake.psa.connectwise import ConnectWiseAdapter
     from intake.settings import DEFAULT_PSA_STATUS_MAP, get_settings
     from intake.webhooks import service
-    from mspkit.http import RetryPolicy
 
-    adapter = ConnectWiseAdapter(
-        site_url=SITE,
-        company="msp",
-        public_key="pubK3y",
-        private_key="privK3y",
-        client_id="client-1",
-        board=BOARD,
-        status_maps={BOARD: DEFAULT_PSA_STATUS_MAP},
-        closed_statuses={BOARD: ["Closed", "Completed"]},
-        retry=RetryPolicy(max_attempts=1),
-    )
+    adapter = connectwise_adapter()
     settings = get_settings()
     monkeypatch.setattr(settings, "psa_provider", "connectwise")
     monkeypatch.setattr(settings, "psa_board", BOARD)

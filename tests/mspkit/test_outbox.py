@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -83,6 +84,35 @@ def test_committed_row_is_delivered_once(worker):
     with kt.engine().connect() as conn:
         sent = conn.execute(select(kt.KIT.outbox.c.sent_at).where(kt.KIT.outbox.c.event_id == event_id)).scalar_one()
     assert sent is not None
+
+
+def test_an_idle_relay_is_woken_by_the_outbox_trigger_not_by_its_poll(worker):
+    from sqlalchemy import text
+
+    from mspkit.migrations import create_outbox_notify, drop_outbox_notify, outbox_channel
+
+    eng = kt.engine()
+    with eng.begin() as conn:
+        drop_outbox_notify(conn, kt.SCHEMA)
+        create_outbox_notify(conn, kt.SCHEMA)
+    relay = kt.make_relay()
+    _drain(relay)
+    stop = threading.Event()
+    # A poll of ten minutes: within the test's deadline only the NOTIFY can wake the relay.
+    thread = threading.Thread(target=relay.run, args=(stop,), kwargs={"idle_sleep_s": 600}, daemon=True)
+    thread.start()
+    try:
+        assert _wait_for(lambda: relay._listener is not None, 10), "the relay never listened"
+        event_id = _emit()
+        assert _wait_for(lambda: _count(kt.EFFECTS, event_id) == 1), "the committed event was not published"
+    finally:
+        stop.set()
+        with eng.begin() as conn:
+            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": outbox_channel(kt.SCHEMA)})
+            drop_outbox_notify(conn, kt.SCHEMA)
+        thread.join(30)
+    assert not thread.is_alive()
+    assert relay._listener is None  # closed on the way out
 
 
 def test_rolled_back_transaction_publishes_nothing(worker):

@@ -41,3 +41,31 @@ def create_kit_tables(connection: Connection, schema: str) -> None:
     metadata = MetaData()
     kit_tables(metadata, schema)
     metadata.create_all(connection)
+
+
+def outbox_channel(schema: str) -> str:
+    """The NOTIFY channel an insert into `schema`'s outbox wakes its relay on."""
+    return f"{schema}_outbox"
+
+
+def create_outbox_notify(connection: Connection, schema: str) -> None:
+    """A statement trigger on `schema`.outbox that NOTIFYs its relay (delivered at COMMIT, one per transaction)."""
+    channel = outbox_channel(schema)
+    connection.execute(
+        text(
+            f'CREATE OR REPLACE FUNCTION "{schema}".outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$ '
+            f"BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$"
+        )
+    )
+    connection.execute(
+        text(
+            f'CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox '
+            f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".outbox_notify()'
+        )
+    )
+
+
+def drop_outbox_notify(connection: Connection, schema: str) -> None:
+    """Undo `create_outbox_notify`."""
+    connection.execute(text(f'DROP TRIGGER IF EXISTS outbox_notify ON "{schema}".outbox'))
+    connection.execute(text(f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()'))

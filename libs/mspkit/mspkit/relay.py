@@ -4,6 +4,10 @@ A row is marked sent in the same transaction that claimed it, after the publish:
 between leaves the row unsent, so it is published again and the consumer's inbox absorbs the copy.
 Redis's `run_id` is recorded; when it changes, Redis restarted and may have lost queued messages, so
 every row sent under the old run id (within the retention window) is published again.
+
+Idle, the relay waits on its outbox's NOTIFY channel (`mspkit.migrations.create_outbox_notify`), at
+most `idle_sleep_s`: a committed event is picked up at once instead of at the next poll, and a schema
+without the trigger, or a lost listening connection, still gets the poll.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import redis
 from celery import Celery
 from sqlalchemy import Engine, func, select
@@ -24,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session
 
 from mspkit.logging import get_logger
+from mspkit.migrations import outbox_channel
 from mspkit.tables import KitTables
 
 Routes = Mapping[str, Sequence[tuple[str, str]]]
@@ -52,6 +58,7 @@ class Relay:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=3, socket_connect_timeout=3)
         self.batch_size = batch_size
         self.max_backoff_s = max_backoff_s
+        self._listener: psycopg.Connection[Any] | None = None
         # Fault injection for the redelivery test; honoured only in the dev stack and tests.
         self._crash_after_publish = os.environ.get("MSP_ENV") in {"dev", "test"} and (
             os.environ.get("MSP_RELAY_FAULT") == "crash_after_publish"
@@ -144,11 +151,44 @@ class Relay:
                 sent = self.publish_batch(run_id)
                 failures = 0
                 if sent < self.batch_size:
-                    stop.wait(idle_sleep_s)
+                    self.wait_for_events(stop, idle_sleep_s)
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any outage
                 failures += 1
                 log.warning("relay_loop_error", error=type(exc).__name__, failures=failures)
                 stop.wait(min(self.max_backoff_s, 0.5 * 2 ** min(failures, 7)) * random.uniform(0.5, 1.0))
+        self._close_listener()
+
+    def wait_for_events(self, stop: threading.Event, timeout_s: float) -> None:
+        """Until the outbox's NOTIFY arrives or `timeout_s` passes (the plain wait when not listening)."""
+        listener = self._listen()
+        if listener is None:
+            stop.wait(timeout_s)
+            return
+        try:
+            for _ in listener.notifies(timeout=timeout_s, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            log.warning("relay_listen_lost", error=type(exc).__name__)
+            self._close_listener()
+
+    def _listen(self) -> psycopg.Connection[Any] | None:
+        if self._listener is not None and not self._listener.closed:
+            return self._listener
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            listener = psycopg.connect(url, autocommit=True, connect_timeout=3)
+            listener.execute(f'LISTEN "{outbox_channel(self.tables.schema)}"')
+        except psycopg.Error as exc:
+            # The poll still finds every row; the next idle turn tries to listen again.
+            log.warning("relay_listen_failed", error=type(exc).__name__)
+            return None
+        self._listener = listener
+        return listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
 
 def run_relay_forever(relay: Relay) -> None:

@@ -13,6 +13,7 @@ from limits import parse as parse_rate
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from mspkit.http.urls import is_plain_http_url
 from mspkit.settings import PLACEHOLDER_SECRETS, KitSettings
 from mspkit.vocabulary import TaskStatus
 
@@ -152,7 +153,7 @@ class Settings(KitSettings):
             allowed = ", ".join("{" + name + "}" for name in sorted(TICKET_URL_PLACEHOLDERS))
             setting = self.env_name("psa_ticket_url_template")
             return f"{setting} must hold {{ticket_id}} and no placeholder but {allowed}"
-        if self.psa_callback_url and _bad_url(self.psa_callback_url, https=not self.is_dev):
+        if self.psa_callback_url and not is_plain_http_url(self.psa_callback_url, https_only=not self.is_dev):
             return f"{self.env_name('psa_callback_url')} must be an https:// URL (http:// only in MSP_ENV=dev)"
         return None
 
@@ -162,7 +163,7 @@ class Settings(KitSettings):
         site = self.env_name("psa_connectwise_site_url")
         if not self.psa_connectwise_site_url:
             return f"{site} is required when {self.env_name('psa_provider')}=connectwise"
-        if _bad_url(self.psa_connectwise_site_url, https=False):
+        if not is_plain_http_url(self.psa_connectwise_site_url):
             return f"{site} must be scheme://host[:port][/path], without query, fragment or userinfo"
         if not self.is_dev and urlsplit(self.psa_connectwise_site_url).scheme != "https":
             return f"{site} must be an https:// URL outside MSP_ENV=dev"
@@ -243,22 +244,6 @@ def _is_ticket_url_template(template: str) -> bool:
     if any(spec or conversion or field not in TICKET_URL_PLACEHOLDERS for field, spec, conversion in names):
         return False
     return any(field == "ticket_id" for field, _, _ in names)
-
-
-def _bad_url(url: str, *, https: bool) -> bool:
-    """True unless url is a plain http(s) URL (https only if asked) without userinfo, query, fragment or spaces."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (a bad port raises here)
-    except ValueError:
-        return True
-    return (
-        parts.scheme not in (("https",) if https else ("http", "https"))
-        or not parts.hostname
-        or "@" in parts.netloc
-        or bool(parts.query or parts.fragment or url.endswith(("?", "#")))
-        or any(ch.isspace() for ch in url)
-    )
 
 
 def _read_key_file(path: Path, setting: str) -> tuple[str, str | None]:

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import socket
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -116,3 +117,21 @@ def parse_origin(entry: str) -> Origin:
         return origin_of(parsed)
     except HostNotAllowed as exc:
         raise ValueError(f"allowlist entry: {exc}") from None
+
+
+def is_plain_http_url(url: str, *, https_only: bool = False, query_ok: bool = False) -> bool:
+    """True for an absolute http(s) URL (https only if asked) with a host and no userinfo, spaces or control
+    characters, and no query or fragment unless `query_ok`: a URL a setting or a PSA may hand us."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        return False
+    bare = not (parts.query or parts.fragment or url.endswith(("?", "#")))
+    return (
+        parts.scheme in (("https",) if https_only else ("http", "https"))
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and (query_ok or bare)
+        and not any(ch.isspace() or not ch.isprintable() for ch in url)
+    )

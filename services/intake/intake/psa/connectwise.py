@@ -50,7 +50,7 @@ from mspkit.http import (
     parse_json,
     redact_url,
 )
-from mspkit.http.urls import is_loopback_host
+from mspkit.http.urls import is_loopback_host, is_plain_http_url
 from mspkit.vocabulary import TaskStatus
 
 VENDOR = "connectwise"
@@ -406,7 +406,7 @@ class ConnectWiseAdapter:
 
     def register_callback(self, url: str) -> None:
         """Make sure ConnectWise calls `url` for our board's tickets: nothing if an active entry has it, else POST."""
-        if not isinstance(url, str) or _bad_url(url):
+        if not isinstance(url, str) or not is_plain_http_url(url):
             raise ValueError("the callback URL must be an http(s) URL without userinfo, query or fragment")
         board_id = self._find_board_id()
         for entry in self._callback_entries():
@@ -666,24 +666,9 @@ def _company_ref(company_id: str) -> dict[str, Any]:
 
 
 def _portal_link(url: str) -> str:
-    if not isinstance(url, str) or _bad_url(url, query_ok=True) or len(url) > 2000:
+    if not isinstance(url, str) or not is_plain_http_url(url, query_ok=True) or len(url) > 2000:
         raise ValueError("portal_url must be an http(s) URL")
     return url
-
-
-def _bad_url(url: str, *, query_ok: bool = False) -> bool:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (a bad port raises here)
-    except ValueError:
-        return True
-    return (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or "@" in parts.netloc
-        or (not query_ok and bool(parts.query or parts.fragment))
-        or any(ch.isspace() or not ch.isprintable() for ch in url)
-    )
 
 
 def _name_of(ref: Any, what: str) -> str | None:
