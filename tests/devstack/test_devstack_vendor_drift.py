@@ -9,15 +9,12 @@ to what it counts.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +22,7 @@ import pytest
 # --import-mode=importlib puts no test dir on sys.path: the full-stack helpers live with the browser tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
 
-from browser_helpers import FullStack, parse_urls, run_mspctl
+from browser_helpers import FullStack, fresh_stack, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -35,21 +32,12 @@ OPS_EMAIL_SETTING = "MSP_OPS_EMAIL"
 RUN_TIMEOUT_S = 60.0
 TASK_TIMEOUT_S = 60.0
 MAIL_TIMEOUT_S = 60.0
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[FullStack]:
-    """`mspctl up --detach --ports auto` in a fresh devstack dir; `mspctl down` and the dir removed after."""
-    root = Path(tempfile.mkdtemp(prefix="msp-drift-"))
-    try:
-        # timeout= bounds the wait only; a first `up` creates the cluster, migrates and seeds the demo.
-        started = run_mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
-        assert started.returncode == 0, started.stderr[-3000:]
-        yield FullStack(root, parse_urls(started.stdout))
-    finally:
-        run_mspctl(root, "down", timeout=120)
-        shutil.rmtree(root, ignore_errors=True)
+    with fresh_stack("msp-drift-") as started:
+        yield started
 
 
 class Drift:
@@ -159,18 +147,6 @@ class Drift:
             if self.ops_email.lower() in (a.lower() for a in m["to"])
             and domain_name in f"{m['subject']}\n{m['text'] or ''}"
         ]
-
-
-def poll(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
-    """Call `probe` until `done` holds for its value; fail naming `what` and the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")
