@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -128,3 +128,50 @@ def poll(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: 
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
         time.sleep(0.25)
+
+
+class Shots:
+    """Saves 1280x800 PNGs into one directory; `top` scrolls an element to the top, `mask` blanks elements."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __call__(self, page: Any, name: str, *, top: Any = None, mask: list[Any] | None = None) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if top is not None:
+            top.evaluate("e => e.scrollIntoView({block: 'start'})")
+        else:
+            page.evaluate("window.scrollTo(0, 0)")
+        path = self.directory / name
+        page.screenshot(path=str(path), animations="disabled", caret="hide", mask=mask or [], mask_color="#5b6770")
+        return path
+
+
+class Browser:
+    """One person's browser (a fresh context) on the portal, with the console errors it saw."""
+
+    def __init__(self, chromium: Any, portal: str, shots: Shots) -> None:
+        self.portal = portal
+        self.shots = shots
+        self.context = chromium.new_context(viewport=VIEWPORT)
+        self.page = self.context.new_page()
+        self.console_errors: list[str] = []
+        self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+
+    def sign_in(self, sub: str, path: str = "/", shot: str | None = None) -> Any:
+        """Open `path`, be sent to the issuer's page, press `Sign in as <sub>`, land back on `path`."""
+        page = self.page
+        page.goto(self.portal + path)
+        button = page.get_by_role("button", name=f"Sign in as {sub}", exact=True)
+        button.wait_for()
+        if shot:
+            self.shots(page, shot)
+        button.click()
+        page.wait_for_url(re.compile(re.escape(self.portal + path) + r"(\?.*)?$"))
+        return page
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.console_errors if "Content Security Policy" in m]
+
+    def close(self) -> None:
+        self.context.close()

@@ -7,9 +7,7 @@ own MSP_* settings (its private infra stack) must not leak into it. `mspctl down
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,26 +17,18 @@ import pytest
 # --import-mode=importlib puts no test dir on sys.path; the test modules import browser_helpers.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, FullStack, parse_people, parse_urls, run_mspctl
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, FullStack, fresh_stack, parse_people
 
 
 @pytest.fixture(scope="module")
 def full_stack() -> Iterator[FullStack]:
-    """`mspctl up --detach --ports auto` in a fresh devstack dir; `mspctl down` and the dir removed after."""
-    root = Path(tempfile.mkdtemp(prefix="msp-browser-"))
-    try:
-        # timeout= bounds the wait only; a first `up` creates the cluster, migrates and seeds the demo.
-        started = run_mspctl(root, "up", "--detach", "--ports", "auto", timeout=240)
-        assert started.returncode == 0, started.stderr[-3000:]
-        stack = FullStack(root, parse_urls(started.stdout))
-        assert "portal" in stack.urls, started.stdout
+    """`mspctl up --detach --ports auto` in a fresh devstack dir, with its demo people; removed after."""
+    with fresh_stack("msp-browser-") as stack:
+        assert "portal" in stack.urls, stack.urls
         listed = stack.mspctl("people")
         assert listed.returncode == 0, listed.stderr
         stack.people = parse_people(listed.stdout)
         yield stack
-    finally:
-        run_mspctl(root, "down", timeout=120)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import VIEWPORT, FullStack, screenshots_dir
+from browser_helpers import Browser, FullStack, Shots, screenshots_dir
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
@@ -122,57 +122,10 @@ def world(full_stack: FullStack) -> Iterator[World]:
     broker.close()
 
 
-class Shots:
-    """Saves 1280x800 PNGs into one directory; `top` scrolls an element to the top, `mask` blanks elements."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def __call__(self, page: Any, name: str, *, top: Any = None, mask: list[Any] | None = None) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if top is not None:
-            top.evaluate("e => e.scrollIntoView({block: 'start'})")
-        else:
-            page.evaluate("window.scrollTo(0, 0)")
-        path = self.directory / name
-        page.screenshot(path=str(path), animations="disabled", caret="hide", mask=mask or [], mask_color="#5b6770")
-        return path
-
-
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Shots:
     """Where this run's pictures go: pytest's tmp dir unless MSP_SCREENSHOTS_DIR says (docs/screenshots)."""
     return Shots(screenshots_dir(tmp_path_factory.mktemp("screenshots")))
-
-
-class Browser:
-    """One person's browser (a fresh context) on the portal, with the console errors it saw."""
-
-    def __init__(self, chromium: Any, portal: str, shots: Shots) -> None:
-        self.portal = portal
-        self.shots = shots
-        self.context = chromium.new_context(viewport=VIEWPORT)
-        self.page = self.context.new_page()
-        self.console_errors: list[str] = []
-        self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
-
-    def sign_in(self, sub: str, path: str = "/", shot: str | None = None) -> Any:
-        """Open `path`, be sent to the issuer's page, press `Sign in as <sub>`, land back on `path`."""
-        page = self.page
-        page.goto(self.portal + path)
-        button = page.get_by_role("button", name=f"Sign in as {sub}", exact=True)
-        button.wait_for()
-        if shot:
-            self.shots(page, shot)
-        button.click()
-        page.wait_for_url(re.compile(re.escape(self.portal + path) + r"(\?.*)?$"))
-        return page
-
-    def csp_violations(self) -> list[str]:
-        return [m for m in self.console_errors if "Content Security Policy" in m]
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
