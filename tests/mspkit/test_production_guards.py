@@ -34,8 +34,9 @@ class _Svc(KitSettings):
 
 
 def _production(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
-    # The test stack's dev-only settings (the simulator's URL) are not part of a production environment.
-    dev_only = ("VENDOR_SYNC_VENDOR_SIM_URL",)
+    # The test stack's dev-only settings (the simulator's URL, the portal's PSA: the simulator's
+    # ConnectWise on http://localhost) are not part of a production environment.
+    dev_only = ("VENDOR_SYNC_VENDOR_SIM_URL", "PORTAL_PSA_PROVIDER", "PORTAL_PSA_ORIGIN")
     for name in ("SECRETS_BROKER_SERVICE_CLIENT_SECRET", "PORTAL_SERVICE_CLIENT_SECRET", "PORTAL_JWKS_URL", *dev_only):
         monkeypatch.delenv(name, raising=False)
     for name, value in {**GOOD, **overrides}.items():

@@ -137,7 +137,7 @@ def test_the_retry_button_hands_an_on_hold_task_back_to_provisioning(setup: Setu
     # The failed step's error, in the vendor's words.
     failed = re.search(r'<ul id="failed-steps">(.*?)</ul>', page.text, re.S)
     assert failed and html.unescape(failed.group(1)).count("<li>") == 1, page.text
-    assert "provision_spam_filter_domain" in failed.group(1) and FAILED_DETAIL in html.unescape(failed.group(1))
+    assert "Set up the domain at the spam filter" in failed.group(1) and FAILED_DETAIL in html.unescape(failed.group(1))
     before = task_events(admin_engine, task_id)
 
     pressed = s.browser.post(f"/tasks/{task_id}/provisioning/retry", data={"csrf_token": csrf_of(page.text)})

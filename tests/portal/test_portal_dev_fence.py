@@ -15,6 +15,9 @@ def _production(monkeypatch, **overrides):
     monkeypatch.setenv("MSP_ENV", "production")
     monkeypatch.setenv("MSP_JWT_ISSUER", "https://idp.example")
     monkeypatch.setenv("MSP_PORTAL_URL", "https://portal.example")
+    # The test stack's pod is framed by the simulator at http://localhost: production needs an https PSA.
+    monkeypatch.setenv("PORTAL_PSA_PROVIDER", "connectwise")
+    monkeypatch.setenv("PORTAL_PSA_ORIGIN", "https://psa.example")
     for secret in ("PORTAL_CLIENT_SECRET", "PORTAL_SESSION_KEY", "PORTAL_SERVICE_CLIENT_SECRET"):
         monkeypatch.setenv(secret, "a-real-looking-secret-for-this-check")  # placeholders are refused first
     for name, value in overrides.items():
@@ -31,6 +34,7 @@ def test_https_urls_are_accepted_outside_dev(monkeypatch):
     [
         ({"MSP_JWT_ISSUER": "http://idp.example"}, "MSP_JWT_ISSUER must be an https:// issuer outside MSP_ENV=dev"),
         ({"MSP_PORTAL_URL": "http://portal.example"}, "MSP_PORTAL_URL must be https:// outside MSP_ENV=dev"),
+        ({"PORTAL_PSA_ORIGIN": "http://psa.example"}, "PORTAL_PSA_ORIGIN must be https:// outside MSP_ENV=dev"),
     ],
 )
 def test_http_urls_are_refused_outside_dev(monkeypatch, overrides, words):

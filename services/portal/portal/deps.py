@@ -12,10 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from mspkit.requestid import note_sub
 from portal.api import ApiClient
-from portal.auth.cookies import SESSION_COOKIE
+from portal.auth.cookies import POD_COOKIE, SESSION_COOKIE
 from portal.auth.returnto import safe_return_to
 from portal.auth.store import SessionRecord, load_session
 from portal.errors import CsrfRejected, NotSignedIn, PageNotFound
+from portal.pod.paths import is_pod_request
+from portal.pod.store import load_pod
 from portal.runtime import runtime
 
 CSRF_FIELD = "csrf_token"
@@ -50,17 +52,34 @@ def here(request: Request) -> str:
 
 
 async def current_session(request: Request) -> SessionRecord | None:
-    """The live session of this request's cookie, or None (looked up once per request)."""
+    """The live session of this request's cookie, or None (looked up once per request).
+
+    On /pod/* that is the pod cookie's session (never the portal's cookie); elsewhere the portal's.
+    """
     cached = getattr(request.state, "portal_session", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    session_id = request.cookies.get(SESSION_COOKIE)
+    rt = runtime(request)
     record = None
-    if session_id:
-        rt = runtime(request)
-        record = await run_in_threadpool(
-            load_session, rt.engine, rt.box, session_id, now=rt.clock(), idle_s=rt.settings.session_idle_s
-        )
+    # Each cookie counts on its own paths only: the pod's on /pod/*, the portal's everywhere else.
+    if is_pod_request(request):
+        pod_id = request.cookies.get(POD_COOKIE)
+        if pod_id and rt.settings.pod_enabled:
+            record = await run_in_threadpool(
+                load_pod,
+                rt.engine,
+                rt.box,
+                pod_id,
+                now=rt.clock(),
+                pod_idle_s=rt.settings.pod_idle_s,
+                session_idle_s=rt.settings.session_idle_s,
+            )
+    else:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            record = await run_in_threadpool(
+                load_session, rt.engine, rt.box, session_id, now=rt.clock(), idle_s=rt.settings.session_idle_s
+            )
     request.state.portal_session = record
     return record
 

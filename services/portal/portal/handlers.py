@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from mspkit.logging import get_logger
 from portal.deps import known_viewer
 from portal.errors import ApiUnavailable, CsrfRejected, NotSignedIn, PageNotFound
+from portal.pod.paths import is_pod_request, pod_page_of
 from portal.templating import render
 
 log = get_logger("portal.handlers")
@@ -25,6 +26,14 @@ def login_url(return_to: str) -> str:
 
 async def _not_signed_in(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NotSignedIn)
+    if is_pod_request(request):
+        # The IdP refuses to be framed: the pod page itself offers the sign-in pop-up instead.
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Refresh": "true"})
+        page = pod_page_of(request)
+        if page is None:
+            return Response(status_code=401)
+        return RedirectResponse(page, status_code=303)
     target = login_url(exc.return_to)
     if request.headers.get("HX-Request"):
         # htmx would follow a 303 inside its XHR and swap the IdP's page into a fragment.

@@ -1,4 +1,4 @@
-"""portal's FastAPI app: sign-in, sessions, security headers, static files, and the pages of each role."""
+"""portal's FastAPI app: sign-in, sessions, security headers, static files, the pages of each role, the ticket pod."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from portal.handlers import install_handlers
 from portal.headers import SecurityHeadersMiddleware
 from portal.home import router as home_router
 from portal.pages import include_pages
+from portal.pod.routes import router as pod_router
 from portal.runtime import Runtime
 from portal.settings import Settings, get_settings
 
@@ -41,11 +42,13 @@ def create_portal_app(settings: Settings, runtime_factory: Callable[[], Runtime]
     )
     app.state.runtime = rt
     install_handlers(app)
-    app.add_middleware(SecurityHeadersMiddleware)
+    pod_prefix = f"/pod/{settings.psa_provider}/" if settings.pod_enabled else ""
+    app.add_middleware(SecurityHeadersMiddleware, pod_prefix=pod_prefix, pod_origin=settings.psa_origin)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(auth_router)
     app.include_router(home_router)
     include_pages(app, tuple(a.strip() for a in settings.page_areas.split(",") if a.strip()))
+    app.include_router(pod_router)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -10,6 +11,8 @@ from pydantic_settings import SettingsConfigDict
 from mspkit.settings import KitSettings
 
 TARGET_PARAMS = ("resource", "audience", "scope")
+# The PSAs of DESIGN § Contract: PSA; `none` turns the ticket pod off (every /pod path is a 404).
+PSA_PROVIDERS = ("none", "connectwise", "autotask", "halo")
 
 
 class Settings(KitSettings):
@@ -50,6 +53,11 @@ class Settings(KitSettings):
     # Which page areas this process serves (comma-separated; all by default).
     page_areas: str = "admin,client,technician"
     api_timeout_s: float = 10.0
+    # The ticket pod: the PSA whose ticket screen frames it, and that PSA's origin (`frame-ancestors`).
+    psa_provider: str = "none"
+    psa_origin: str = ""
+    # A pod session ends after this long without a request (its own cookie, DESIGN § Contract: PSA).
+    pod_idle_s: int = 15 * 60
 
     @model_validator(mode="after")
     def _check_portal(self) -> Settings:
@@ -59,7 +67,31 @@ class Settings(KitSettings):
             raise ValueError("MSP_JWT_ISSUER must be an https:// issuer outside MSP_ENV=dev")
         if not self.is_dev and not self.public_url.startswith("https://"):
             raise ValueError("MSP_PORTAL_URL must be https:// outside MSP_ENV=dev")
+        self._check_psa()
         return self
+
+    def _check_psa(self) -> None:
+        if self.psa_provider not in PSA_PROVIDERS:
+            raise ValueError(f"PORTAL_PSA_PROVIDER must be one of {', '.join(PSA_PROVIDERS)}")
+        if self.psa_provider == "none":
+            return
+        if not self.psa_origin:
+            raise ValueError("PORTAL_PSA_ORIGIN is required when PORTAL_PSA_PROVIDER is set")
+        if not is_origin(self.psa_origin):
+            raise ValueError("PORTAL_PSA_ORIGIN must be an origin: scheme://host[:port], nothing after it")
+        if not self.is_dev and not self.psa_origin.startswith("https://"):
+            raise ValueError("PORTAL_PSA_ORIGIN must be https:// outside MSP_ENV=dev")
+
+    @property
+    def pod_enabled(self) -> bool:
+        """Whether a PSA frames the ticket pod."""
+        return self.psa_provider != "none"
+
+    @property
+    def portal_origin(self) -> str:
+        """The portal's own origin (scheme://host[:port]), as browsers send it in `Origin`."""
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
 
     @property
     def redirect_uri(self) -> str:
@@ -84,6 +116,23 @@ class Settings(KitSettings):
         if self.token_target_param == "scope":
             return {"scope": self.token_scope_template.format(api=api)}
         return {self.token_target_param: api}
+
+
+def is_origin(value: str) -> bool:
+    """True for `http(s)://host[:port]` exactly (no path, query, fragment or user info; lower case)."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and not (parts.path or parts.query or parts.fragment)
+        and value == value.lower()
+        and value == f"{parts.scheme}://{parts.netloc}"
+    )
 
 
 @lru_cache

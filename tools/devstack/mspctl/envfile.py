@@ -39,7 +39,8 @@ EXTRA_KEYS = (
     "VENDOR_SYNC_VENDOR_SIM_URL",
     # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.
     "MSP_DEV_TOKEN_PROFILE",
-    # intake's PSA: the simulator's ConnectWise, with the dev integration's key files (mspctl/psa.py).
+    # intake's PSA: the simulator's ConnectWise, with the dev integration's key files, and the
+    # portal's ticket pod it frames (mspctl/psa.py).
     *PSA_ENV_KEYS,
 )
 ALL_KEYS = CONTRACT_KEYS + EXTRA_KEYS

@@ -3,7 +3,8 @@
 The keys are files (`<devstack>/psa/connectwise-*`, mode 0600) named by intake's
 `INTAKE_PSA_CONNECTWISE_*_FILE` settings, as in production: never the broker, which holds clients'
 credentials. The simulator accepts any key but `bad-key`, so they only need to exist and stay put.
-intake registers its callback URL at the simulator when its worker starts.
+intake registers its callback URL at the simulator when its worker starts. Tickets link to the
+simulator's ticket screen, which frames the portal's ticket pod (PORTAL_PSA_*, VENDOR_SIM_PORTAL_URL).
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ PROVIDER = "connectwise"
 # The company the dev integration logs in as (ConnectWise's "company" of `company+publicKey`).
 COMPANY = "msp-dev"
 KEY_NAMES = ("public_key", "private_key", "client_id")
-# The ticket's screen in the simulator, which frames the portal's pod as ConnectWise's would.
-TICKET_URL_TEMPLATE = "{site_root}/_sim/psa/connectwise/tickets/{ticket_id}/screen"
+# The ticket's screen in the simulator, which frames the portal's pod as ConnectWise's would. It is
+# reached as `localhost` while the portal is `127.0.0.1`: two sites, so the pod is a cross-site frame
+# (its cookie must be SameSite=None; Partitioned) exactly as under a real PSA.
+SCREEN_ORIGIN = "http://localhost:{port}"
+TICKET_URL_TEMPLATE = SCREEN_ORIGIN + "/_sim/psa/connectwise/tickets/{{ticket_id}}/screen"
+# The portal's ticket pod: framed only by the simulator's screen origin.
+PORTAL_ENV_KEYS = ("PORTAL_PSA_PROVIDER", "PORTAL_PSA_ORIGIN")
 ENV_KEYS = (
     "INTAKE_PSA_PROVIDER",
     "INTAKE_PSA_CONNECTWISE_SITE_URL",
@@ -30,6 +36,7 @@ ENV_KEYS = (
     "INTAKE_PSA_CONNECTWISE_CLIENT_ID_FILE",
     "INTAKE_PSA_CALLBACK_URL",
     "INTAKE_PSA_TICKET_URL_TEMPLATE",
+    *PORTAL_ENV_KEYS,
 )
 
 
@@ -47,7 +54,7 @@ def key_file(layout: Layout, name: str) -> Path:
     return layout.root / "psa" / f"{PROVIDER}-{name.replace('_', '-')}"
 
 
-def intake_env(layout: Layout, sec: dict[str, Any], *, sim_url: str, intake_url: str) -> dict[str, str]:
+def intake_env(layout: Layout, sec: dict[str, Any], *, sim_url: str, sim_port: int, intake_url: str) -> dict[str, str]:
     """intake's PSA settings for the dev stack, writing the key files they name."""
     for name in KEY_NAMES:
         write_private(key_file(layout, name), str(sec["psa_connectwise"][name]) + "\n")
@@ -59,5 +66,10 @@ def intake_env(layout: Layout, sec: dict[str, Any], *, sim_url: str, intake_url:
         "INTAKE_PSA_CONNECTWISE_PRIVATE_KEY_FILE": str(key_file(layout, "private_key")),
         "INTAKE_PSA_CONNECTWISE_CLIENT_ID_FILE": str(key_file(layout, "client_id")),
         "INTAKE_PSA_CALLBACK_URL": f"{intake_url}/v1/webhooks/psa/{PROVIDER}",
-        "INTAKE_PSA_TICKET_URL_TEMPLATE": TICKET_URL_TEMPLATE,
+        "INTAKE_PSA_TICKET_URL_TEMPLATE": TICKET_URL_TEMPLATE.format(port=sim_port),
     }
+
+
+def portal_env(*, sim_port: int) -> dict[str, str]:
+    """The portal's pod settings: the simulator's ConnectWise, whose ticket screen (at localhost) frames it."""
+    return {"PORTAL_PSA_PROVIDER": PROVIDER, "PORTAL_PSA_ORIGIN": SCREEN_ORIGIN.format(port=sim_port)}

@@ -207,8 +207,11 @@ class Stack:
             "VENDOR_SYNC_VENDOR_SIM_URL": sim,
             "MSP_DEV_TOKEN_PROFILE": self.token_profile,
             **tokens.PROFILE_CLAIM_SETTINGS[self.token_profile],
-            # intake's tickets live in the simulator's ConnectWise.
-            **psa.intake_env(self.layout, sec, sim_url=sim, intake_url=f"{local}:{ports['intake']}"),
+            # intake's tickets live in the simulator's ConnectWise, whose ticket screen frames the portal's pod.
+            **psa.intake_env(
+                self.layout, sec, sim_url=sim, sim_port=ports["vendor_sim"], intake_url=f"{local}:{ports['intake']}"
+            ),
+            **psa.portal_env(sim_port=ports["vendor_sim"]),
         }
 
     def _service_env(self, service: str, env: dict[str, str], sec: dict[str, Any]) -> dict[str, str]:
@@ -308,6 +311,8 @@ class Stack:
                     "MSP_VENDOR_SIM_URL": env["MSP_VENDOR_SIM_URL"],
                     # The simulated vendors' state (the demo's zones and domains) outlives a restart.
                     "VENDOR_SIM_STATE_FILE": str(self.layout.root / "vendor_sim" / "state.json"),
+                    # The portal its ticket screen frames (the pod), at 127.0.0.1: another site than the screen's.
+                    "VENDOR_SIM_PORTAL_URL": env["MSP_PORTAL_URL"],
                 },
                 priority=100,
             )

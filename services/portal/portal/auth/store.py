@@ -43,6 +43,9 @@ class SessionRecord:
     created_at: float
     last_seen_at: float
     expires_at: float
+    # Set when the request came through the ticket pod: the pod session's id hash, which its reveal
+    # nonces are bound to (the session's own hash still names the row holding the tokens).
+    pod_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,11 @@ def create_session(
 
 def load_session(engine: Engine, box: Box, session_id: str, *, now: float, idle_s: int) -> SessionRecord | None:
     """The live session for a cookie value, or None (an expired one is deleted on the way)."""
-    id_hash = digest(session_id)
+    return load_session_hash(engine, box, digest(session_id), now=now, idle_s=idle_s)
+
+
+def load_session_hash(engine: Engine, box: Box, id_hash: str, *, now: float, idle_s: int) -> SessionRecord | None:
+    """The live session with this id hash (a pod session names its person's session so), or None."""
     with engine.begin() as conn:
         row = conn.execute(sa.select(sessions).where(sessions.c.id_hash == id_hash)).mappings().first()
         if row is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from portal.pages.technician.words import step_words
+
 REQUEST_TYPES: Final[dict[str, str]] = {
     "purchase": "Purchase",
     "isp_account_setup": "Internet service (ISP) account",
@@ -104,6 +106,8 @@ class Words:
     request_type = staticmethod(lambda code: word(REQUEST_TYPES, code))
     request_status = staticmethod(lambda code: word(REQUEST_STATUSES, code))
     step_status = staticmethod(lambda code: word(STEP_STATUSES, code))
+    # Step names are one vocabulary for every page (the technician's words hold it).
+    step_name = staticmethod(step_words)
     approval_status = staticmethod(lambda code: word(APPROVAL_STATUSES, code))
     party = staticmethod(lambda code: word(PARTY_CATEGORIES, code))
     information = staticmethod(lambda code: word(INFORMATION_CATEGORIES, code))

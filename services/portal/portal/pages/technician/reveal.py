@@ -22,6 +22,7 @@ from portal.auth.recent import signed_in_recently
 from portal.pages.technician import words
 from portal.pages.technician.common import ApiDep, TechViewer, field_errors, json_object, parse_uuid
 from portal.pages.technician.session import session_hash
+from portal.pod.paths import is_pod_request, pod_page_of
 from portal.runtime import runtime
 from portal.templating import render
 
@@ -75,14 +76,21 @@ def fragment(request: Request, context: dict[str, Any], status_code: int) -> HTM
         context = {**context, "oob": True}
     else:
         # A whole page replaces the form, so there is no hidden field to refresh: the page links back.
-        name = "technician/reveal_page.html"
-        context = {k: v for k, v in context.items() if k != "nonce"}
+        name = "pod/reveal_page.html" if is_pod_request(request) else "technician/reveal_page.html"
+        context = {k: v for k, v in context.items() if k != "nonce"} | {"back_to": pod_page_of(request)}
     response = render(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     target = message_region(str(context.get("credential_id") or ""))
     if htmx and "revealed" not in context and target:
         response.headers["HX-Retarget"] = target
     return response
+
+
+def sign_in_again(request: Request, task_id: uuid.UUID) -> dict[str, Any]:
+    """How to sign in again: a forced sign-in back to the task, or in the ticket pod its sign-in pop-up."""
+    if is_pod_request(request):
+        return {"pod_sign_in": True, "sign_in_words": words.SIGN_IN_AGAIN}
+    return {"sign_in": f"/login?prompt=login&return_to=/tasks/{task_id}", "sign_in_words": words.SIGN_IN_AGAIN}
 
 
 async def fresh_nonce(request: Request, task_id: uuid.UUID, credential_id: uuid.UUID) -> str:
@@ -136,11 +144,7 @@ async def reveal(
         return fragment(request, {**base, "problem": words.NONCE_INVALID}, 422)
     if not signed_in_recently(viewer, now):
         # Nothing is spent or released; signing in again comes back to this task with fresh forms.
-        return fragment(
-            request,
-            {**base, "sign_in": f"/login?prompt=login&return_to=/tasks/{tid}", "sign_in_words": words.SIGN_IN_AGAIN},
-            401,
-        )
+        return fragment(request, {**base, **sign_in_again(request, tid)}, 401)
     if not reason.strip():
         return fragment(request, {**base, "problem": words.NEED_REASON}, 422)
     outcome = await run_in_threadpool(

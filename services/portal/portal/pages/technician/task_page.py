@@ -22,6 +22,7 @@ from portal.pages.technician.words import (
     TRANSITION_WORDS,
     WORK_TRANSITIONS,
     status_words,
+    step_words,
     type_words,
 )
 from portal.runtime import runtime
@@ -108,6 +109,7 @@ async def render_task(
         "notice": notice,
         "status_words": status_words,
         "type_words": type_words,
+        "step_words": step_words,
         "party_words": PARTY_WORDS,
         "approval_words": APPROVAL_WORDS,
     }

@@ -109,6 +109,25 @@ RETRY_CLIENT_INACTIVE: Final = (
 )
 
 
+# Provisioning's step names (vendor_sync/provisioning/plans.py) in words; an unknown one reads as its name.
+STEP_WORDS: Final[dict[str, str]] = {
+    "provision_spam_filter_domain": "Set up the domain at the spam filter",
+    "set_mx_records": "Point the domain's mail (MX records) at the spam filter",
+    "update_vendor_contacts": "Change the contacts at the vendor",
+    "update_registry_contacts": "Record the new contacts in our registry",
+    "change_contacts_by_hand": "Change the contacts by hand",
+    "isp_place_order": "Place the order with the ISP",
+    "isp_give_service_address": "Give the ISP the service address",
+    "isp_arrange_site_visit": "Arrange the ISP's site visit",
+    "isp_record_account": "Record the new ISP account",
+}
+
+
+def step_words(name: object) -> str:
+    """A task step's name in words."""
+    return STEP_WORDS.get(str(name), str(name).replace("_", " "))
+
+
 def rule_words(rule: object) -> str:
     """The words for a release rule id (a rule this portal does not know yet still gets a sentence)."""
     return RULE_WORDS.get(str(rule), UNKNOWN_RULE)
