@@ -7,7 +7,6 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from mspctl.files import write_private
-from mspctl.psa import ENV_KEYS as PSA_ENV_KEYS
 
 # The keys the mspctl contract lists, in the order they are written.
 CONTRACT_KEYS = (
@@ -40,8 +39,18 @@ EXTRA_KEYS = (
     # The dev issuer's token profile: `mspctl token` and the tests' tokens take their shape from it.
     "MSP_DEV_TOKEN_PROFILE",
     # intake's PSA: the simulator's ConnectWise, with the dev integration's key files, and the
-    # portal's ticket pod it frames (mspctl/psa.py).
-    *PSA_ENV_KEYS,
+    # portal's ticket pod it frames (written by mspctl/psa.py; listed here, not imported, because the
+    # production images keep this module and not that one).
+    "INTAKE_PSA_PROVIDER",
+    "INTAKE_PSA_CONNECTWISE_SITE_URL",
+    "INTAKE_PSA_CONNECTWISE_COMPANY",
+    "INTAKE_PSA_CONNECTWISE_PUBLIC_KEY_FILE",
+    "INTAKE_PSA_CONNECTWISE_PRIVATE_KEY_FILE",
+    "INTAKE_PSA_CONNECTWISE_CLIENT_ID_FILE",
+    "INTAKE_PSA_CALLBACK_URL",
+    "INTAKE_PSA_TICKET_URL_TEMPLATE",
+    "PORTAL_PSA_PROVIDER",
+    "PORTAL_PSA_ORIGIN",
 )
 ALL_KEYS = CONTRACT_KEYS + EXTRA_KEYS
 # Written when the profile sets them (mspctl.tokens.PROFILE_CLAIM_SETTINGS): the claim mapping the

@@ -25,21 +25,6 @@ KEY_NAMES = ("public_key", "private_key", "client_id")
 # (its cookie must be SameSite=None; Partitioned) exactly as under a real PSA.
 SCREEN_ORIGIN = "http://localhost:{port}"
 TICKET_URL_TEMPLATE = SCREEN_ORIGIN + "/_sim/psa/connectwise/tickets/{{ticket_id}}/screen"
-# The portal's ticket pod: framed only by the simulator's screen origin.
-PORTAL_ENV_KEYS = ("PORTAL_PSA_PROVIDER", "PORTAL_PSA_ORIGIN")
-ENV_KEYS = (
-    "INTAKE_PSA_PROVIDER",
-    "INTAKE_PSA_CONNECTWISE_SITE_URL",
-    "INTAKE_PSA_CONNECTWISE_COMPANY",
-    "INTAKE_PSA_CONNECTWISE_PUBLIC_KEY_FILE",
-    "INTAKE_PSA_CONNECTWISE_PRIVATE_KEY_FILE",
-    "INTAKE_PSA_CONNECTWISE_CLIENT_ID_FILE",
-    "INTAKE_PSA_CALLBACK_URL",
-    "INTAKE_PSA_TICKET_URL_TEMPLATE",
-    *PORTAL_ENV_KEYS,
-)
-
-
 def ensure_keys(sec: dict[str, Any]) -> bool:
     """Add the dev integration's keys to the devstack's secrets; True when any was made."""
     keys = sec.setdefault("psa_connectwise", {})
