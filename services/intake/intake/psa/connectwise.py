@@ -6,7 +6,9 @@ the integration's `clientId` header; the kit drops both on a redirect that leave
 mapped by the kit; ConnectWise's error body `{code, message, errors: [{code, message, resource, field}]}`
 is added to the kit's error once, in `_mapped_error`, scrubbed of every key. A callback's signature
 (`x-content-signature`: base64 of HMAC-SHA256 over the raw body, keyed with SHA-256 of the signing key)
-is checked with a key fetched only from the configured site's fixed key path (`signing_keys`).
+is checked with a key fetched only from the configured site's fixed key path (`signing_keys`). The
+credentials, error types, outbound value shapes and the callback body live in `connectwise_auth`,
+`connectwise_errors`, `connectwise_fields` and `connectwise_callbacks`.
 
 Outbound a ticket carries only the task's type, a short task id, the mapped status, the assignee's
 member identifier, the company id and the portal link: never a client's name, address, contact or domain.
@@ -14,8 +16,6 @@ member identifier, the company id and the portal link: never a client's name, ad
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import logging
@@ -23,27 +23,45 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn, get_args
+from typing import Any, get_args
 from urllib.parse import quote, urlencode, urlsplit
 
 from redis import Redis
 
+from intake.psa.connectwise_auth import Credentials
+from intake.psa.connectwise_callbacks import parse_callback as parse_ticket_callback
+from intake.psa.connectwise_callbacks import signature
+from intake.psa.connectwise_errors import (
+    ERROR_CLASSES,
+    ConnectWiseAuthError,
+    ConnectWiseConflict,
+    ConnectWiseError,
+    ConnectWiseErrorBody,
+    ConnectWiseFieldError,
+    ConnectWiseNotFound,
+    ConnectWisePermanentError,
+    ConnectWiseRateLimited,
+    ConnectWiseTransientError,
+    outcome_word,
+)
+from intake.psa.connectwise_fields import (
+    MEMBER,
+    TASK_TYPE,
+    checked_member,
+    checked_portal_link,
+    checked_ticket_id,
+    company_ref,
+)
 from intake.psa.metrics import CALLBACKS, CALLS
-from intake.psa.protocol import MAX_CALLBACK_BYTES, Callback, CallbackRejected, Ticket, TicketFields
+from intake.psa.protocol import Callback, CallbackRejected, Ticket, TicketFields
 from intake.psa.signing_keys import SigningKeys
 from intake.settings import CONNECTWISE_TICKET_SCREEN
 from mspkit.http import (
     BreakerConfig,
     FetchLimits,
-    RateLimited,
     RetryPolicy,
-    VendorAuthError,
-    VendorConflict,
     VendorError,
     VendorHTTP,
-    VendorNotFound,
-    VendorPermanentError,
     VendorResponseError,
     VendorTransientError,
     origin_of,
@@ -55,7 +73,6 @@ from mspkit.vocabulary import TaskStatus
 
 VENDOR = "connectwise"
 API_PATH = "/v4_6_release/apis/3.0"
-SIGNATURE_HEADER = "x-content-signature"
 CALLBACK_DESCRIPTION = "msp intake"
 PAGE_SIZE = 100
 # A longer listing is refused rather than read in part (a missed registration would be made twice).
@@ -64,122 +81,9 @@ MAX_NOTE_CHARS = 8000
 _MAX_TEXT = 300
 _MAX_NAME = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_TOKEN = re.compile(r"[\x21-\x7e]{1,256}")
-_COMPANY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_TASK_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_MEMBER = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
-_TICKET_ID = re.compile(r"[1-9][0-9]{0,11}")
-_ACTION = re.compile(r"[A-Za-z_]{1,32}")
 _TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
 
 log = logging.getLogger("intake.psa")
-
-
-@dataclass(frozen=True)
-class ConnectWiseFieldError:
-    """One entry of ConnectWise's `errors` list, cleaned."""
-
-    code: str | None
-    message: str | None
-    resource: str | None
-    field: str | None
-
-
-@dataclass(frozen=True)
-class ConnectWiseErrorBody:
-    """ConnectWise's error body `{code, message, errors}`, cleaned of control characters and every key."""
-
-    code: str | None
-    message: str | None
-    errors: tuple[ConnectWiseFieldError, ...] = ()
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The fields ConnectWise named as wrong (e.g. `summary`, `company`)."""
-        return tuple(e.field for e in self.errors if e.field)
-
-    def summary(self) -> str:
-        """One line for an exception message: the code, the message and each field's complaint."""
-        head = ": ".join(part for part in (self.code, self.message) if part)
-        parts = [f"{e.field}: {e.message}" if e.field else (e.message or e.code or "") for e in self.errors[:5]]
-        parts = [p for p in parts if p]
-        return head + (f" [{'; '.join(parts)}]" if parts else "")
-
-
-class ConnectWiseError(VendorError):
-    """A ConnectWise HTTP error; `details` is its parsed, scrubbed error body (the raw `body` is always None)."""
-
-    details: ConnectWiseErrorBody | None = None
-
-
-class ConnectWiseAuthError(ConnectWiseError, VendorAuthError):
-    """401/403: wrong keys or clientId, or the API member lacks a permission."""
-
-
-class ConnectWiseNotFound(ConnectWiseError, VendorNotFound):
-    """404: ConnectWise does not have the ticket (or it is not visible to the API member)."""
-
-
-class ConnectWiseRateLimited(ConnectWiseError, RateLimited):
-    """429, with its Retry-After (seconds or HTTP date) as `retry_after`."""
-
-
-class ConnectWiseTransientError(ConnectWiseError, VendorTransientError):
-    """408 or 5xx: may succeed later."""
-
-
-class ConnectWiseConflict(ConnectWiseError, VendorConflict):
-    """409 from ConnectWise."""
-
-
-class ConnectWisePermanentError(ConnectWiseError, VendorPermanentError):
-    """Any other 4xx (400 with `errors` naming the fields): retrying will not help."""
-
-
-# The kit decides the category (and Retry-After) from the status; this only adds ConnectWise's body.
-_ERROR_CLASSES: dict[type[VendorError], type[ConnectWiseError]] = {
-    VendorAuthError: ConnectWiseAuthError,
-    VendorNotFound: ConnectWiseNotFound,
-    RateLimited: ConnectWiseRateLimited,
-    VendorTransientError: ConnectWiseTransientError,
-    VendorConflict: ConnectWiseConflict,
-    VendorPermanentError: ConnectWisePermanentError,
-}
-
-
-class _Credentials:
-    """The Authorization and clientId values, which never show in a repr and are never pickled."""
-
-    __slots__ = ("_authorization", "_client_id", "_secrets")
-
-    def __init__(self, company: str, public_key: str, private_key: str, client_id: str) -> None:
-        # Never echo a value: each is (or was meant to be) a secret.
-        if not isinstance(company, str) or not _COMPANY.fullmatch(company):
-            raise ValueError("ConnectWise company id must be 1-64 letters, digits, '.', '_' or '-'")
-        for what, value in (("public key", public_key), ("private key", private_key), ("clientId", client_id)):
-            if not isinstance(value, str) or not _TOKEN.fullmatch(value):
-                raise ValueError(f"ConnectWise {what} must be 1-256 printable ASCII characters without spaces")
-        if ":" in public_key:
-            raise ValueError("ConnectWise public key must not contain ':' (it is the Basic auth user name)")
-        token = base64.b64encode(f"{company}+{public_key}:{private_key}".encode()).decode()
-        self._authorization = f"Basic {token}"
-        self._client_id = client_id
-        self._secrets = tuple(sorted({public_key, private_key, client_id, token}, key=len, reverse=True))
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": self._authorization, "clientId": self._client_id}
-
-    def scrub(self, text: str) -> str:
-        # A server that echoes a key (in any case) must not get it into our logs or exceptions.
-        for secret in self._secrets:
-            text = re.sub(re.escape(secret), "[redacted]", text, flags=re.IGNORECASE)
-        return text
-
-    def __repr__(self) -> str:
-        return "<ConnectWise credentials redacted>"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("ConnectWise credentials stay in this process and are never pickled")
 
 
 class ConnectWiseAdapter:
@@ -220,7 +124,7 @@ class ConnectWiseAdapter:
             raise ValueError("ConnectWise site URL must have no userinfo, query or fragment")
         self._site_root = f"{parts.scheme}://{parts.netloc}"
         self.api_root = self.site_url + API_PATH
-        self._auth = _Credentials(company, public_key, private_key, client_id)
+        self._auth = Credentials(company, public_key, private_key, client_id)
         self.company = company
         self.board = board
         mapping = dict(status_maps.get(board, {}))
@@ -292,8 +196,8 @@ class ConnectWiseAdapter:
 
     def update_ticket(self, ticket_id: str, fields: TicketFields) -> Ticket:
         """Set the ticket's status and owner from the task with a JSON Patch; returns the ticket as updated."""
-        tid = _ticket_id(ticket_id)
-        member = _member(fields.assignee_member_id)
+        tid = checked_ticket_id(ticket_id)
+        member = checked_member(fields.assignee_member_id)
         patch = [
             {"op": "replace", "path": "status", "value": {"name": self._status_name(fields.task_status)}},
             {"op": "replace", "path": "owner", "value": {"identifier": member} if member else None},
@@ -312,7 +216,7 @@ class ConnectWiseAdapter:
         Like the create, the POST is not retried after a transient error: a caller that retries may
         add the note twice, never lose it.
         """
-        tid = _ticket_id(ticket_id)
+        tid = checked_ticket_id(ticket_id)
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE_CHARS or "\x00" in text:
             raise ValueError(f"a note is 1-{MAX_NOTE_CHARS} characters of text")
         body = {"text": text, "internalAnalysisFlag": True, "detailDescriptionFlag": False}
@@ -322,7 +226,7 @@ class ConnectWiseAdapter:
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         """Read the ticket as ConnectWise holds it now; ConnectWiseNotFound when it does not exist."""
-        tid = _ticket_id(ticket_id)
+        tid = checked_ticket_id(ticket_id)
         ticket = self._ticket(self._call("GET", f"service/tickets/{tid}", operation="get_ticket"))
         if ticket.ticket_id != tid:
             raise _bad("the answer is for another ticket")
@@ -348,18 +252,18 @@ class ConnectWiseAdapter:
         return min(mine, key=lambda t: int(t.ticket_id)) if mine else None
 
     def _ticket_body(self, fields: TicketFields) -> dict[str, Any]:
-        if not isinstance(fields.task_type, str) or not _TASK_TYPE.fullmatch(fields.task_type):
+        if not isinstance(fields.task_type, str) or not TASK_TYPE.fullmatch(fields.task_type):
             raise ValueError("task_type must be a task type name (lowercase letters, digits, '_')")
         body: dict[str, Any] = {
             # Type and short id only: never a client's name, domain or address.
             "summary": f"{fields.task_type} · task {fields.task_id.hex[:8]}",
             "board": {"name": self.board},
-            "company": _company_ref(fields.company_id),
+            "company": company_ref(fields.company_id),
             "status": {"name": self._status_name(fields.task_status)},
             "externalXRef": str(fields.task_id),
-            "initialDescription": _portal_link(fields.portal_url),
+            "initialDescription": checked_portal_link(fields.portal_url),
         }
-        member = _member(fields.assignee_member_id)
+        member = checked_member(fields.assignee_member_id)
         if member:
             body["owner"] = {"identifier": member}
         return body
@@ -385,7 +289,7 @@ class ConnectWiseAdapter:
         if owner is not None and not isinstance(owner, Mapping):
             raise _bad("a ticket's owner is not an object")
         identifier = owner.get("identifier") if owner is not None else None
-        if identifier is not None and (not isinstance(identifier, str) or not _MEMBER.fullmatch(identifier)):
+        if identifier is not None and (not isinstance(identifier, str) or not MEMBER.fullmatch(identifier)):
             raise _bad("a ticket's owner has no valid identifier")
         ref = data.get("externalXRef")
         if ref is not None and (not isinstance(ref, str) or len(ref) > _MAX_NAME):
@@ -464,7 +368,7 @@ class ConnectWiseAdapter:
         instead of trusting `Entity`. Anything else, or more than MAX_CALLBACK_BYTES, is CallbackRejected.
         """
         try:
-            return _parse_callback(raw)
+            return parse_ticket_callback(raw)
         except CallbackRejected:
             CALLBACKS.labels(VENDOR, "malformed").inc()
             raise
@@ -486,9 +390,9 @@ class ConnectWiseAdapter:
 
     def _verify(self, raw: bytes, headers: Mapping[str, str], callback: Callback) -> None:
         # The signature covers this body: the callback checked must be the one it holds.
-        if _parse_callback(raw) != callback:
+        if parse_ticket_callback(raw) != callback:
             raise CallbackRejected("malformed")
-        given = _signature(headers)
+        given = signature(headers)
         key = self.keys.hmac_key(callback.key_ref)
         expected = hmac.new(key, raw, hashlib.sha256).digest()
         if not hmac.compare_digest(expected, given):
@@ -517,7 +421,7 @@ class ConnectWiseAdapter:
             else:
                 response = self.http.send_json(method, url, headers=headers, json_body=body)
         except VendorError as exc:
-            CALLS.labels(VENDOR, operation, _outcome(exc)).inc()
+            CALLS.labels(VENDOR, operation, outcome_word(exc)).inc()
             mapped = self._mapped_error(exc)
             if mapped is None:
                 raise
@@ -527,7 +431,7 @@ class ConnectWiseAdapter:
 
     def _mapped_error(self, base: VendorError) -> ConnectWiseError | None:
         """The kit's status error as one ConnectWiseError with ConnectWise's body, or None for any other error."""
-        cls = _ERROR_CLASSES.get(type(base))
+        cls = ERROR_CLASSES.get(type(base))
         if cls is None or base.status is None:
             return None
         details = self._error_body(base.body)
@@ -573,104 +477,6 @@ class ConnectWiseAdapter:
 # --- pure helpers -----------------------------------------------------------------------------------------
 
 
-def _parse_callback(raw: bytes) -> Callback:
-    if not isinstance(raw, bytes | bytearray) or len(raw) > MAX_CALLBACK_BYTES:
-        raise CallbackRejected("malformed")
-    try:
-        data = parse_json(bytes(raw))
-    except VendorResponseError:
-        raise CallbackRejected("malformed") from None
-    if not isinstance(data, Mapping) or any(k in getattr(data, "duplicates", {}) for k in _CALLBACK_KEYS):
-        raise CallbackRejected("malformed")
-    kind, action, metadata = data.get("Type"), data.get("Action"), data.get("Metadata")
-    ticket_id = _callback_id(data.get("ID"))
-    if not isinstance(kind, str) or kind.lower() != "ticket" or ticket_id is None:
-        raise CallbackRejected("malformed")
-    if not isinstance(action, str) or not _ACTION.fullmatch(action):
-        raise CallbackRejected("malformed")
-    key_url = metadata.get("key_url") if isinstance(metadata, Mapping) else None
-    if not isinstance(key_url, str) or not key_url:
-        raise CallbackRejected("malformed")
-    _check_entity(data.get("Entity"), ticket_id, action.lower())
-    return Callback(ticket_id=str(ticket_id), action=action.lower(), key_ref=key_url)
-
-
-_CALLBACK_KEYS = ("ID", "Type", "Action", "Entity", "Metadata")
-
-
-def _callback_id(value: Any) -> int | None:
-    """`ID` as ConnectWise sends it: an int, or a string of digits."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and _TICKET_ID.fullmatch(value):
-        return int(value)
-    if isinstance(value, int) and 0 < value < 10**12:
-        return value
-    return None
-
-
-def _check_entity(entity: Any, ticket_id: int, action: str) -> None:
-    """`Entity` is the ticket as a JSON-encoded string; its id, when it has one, must be the callback's."""
-    if entity is None and action == "deleted":
-        return
-    if not isinstance(entity, str):
-        raise CallbackRejected("malformed")
-    try:
-        parsed = parse_json(entity.encode("utf-8"))
-    except (VendorResponseError, UnicodeEncodeError):
-        raise CallbackRejected("malformed") from None
-    if not isinstance(parsed, Mapping):
-        raise CallbackRejected("malformed")
-    if "id" in parsed and _callback_id(parsed.get("id")) != ticket_id:
-        raise CallbackRejected("malformed")
-
-
-def _signature(headers: Mapping[str, str]) -> bytes:
-    """The 32 bytes of `x-content-signature` (base64); CallbackRejected when absent or not that."""
-    value = headers.get(SIGNATURE_HEADER)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
-    if value is None:
-        raise CallbackRejected("unsigned")
-    try:
-        given = base64.b64decode(value.strip(), validate=True) if isinstance(value, str) else b""
-    except (binascii.Error, ValueError):
-        given = b""
-    if len(given) != hashlib.sha256().digest_size:
-        raise CallbackRejected("bad signature")
-    return given
-
-
-def _ticket_id(ticket_id: Any) -> str:
-    text = str(ticket_id) if isinstance(ticket_id, int) and not isinstance(ticket_id, bool) else ticket_id
-    if not isinstance(text, str) or not _TICKET_ID.fullmatch(text):
-        raise ValueError("a ConnectWise ticket id is a positive integer")
-    return text
-
-
-def _member(member: str | None) -> str | None:
-    if member is None:
-        return None
-    if not isinstance(member, str) or not _MEMBER.fullmatch(member):
-        raise ValueError("the assignee's ConnectWise member identifier has an invalid shape")
-    return member
-
-
-def _company_ref(company_id: str) -> dict[str, Any]:
-    """ConnectWise's company reference: `{id}` for a record id (digits), else `{identifier}`."""
-    if isinstance(company_id, str) and _TICKET_ID.fullmatch(company_id):
-        return {"id": int(company_id)}
-    if isinstance(company_id, str) and _COMPANY.fullmatch(company_id):
-        return {"identifier": company_id}
-    raise ValueError("the client's ConnectWise company id has an invalid shape")
-
-
-def _portal_link(url: str) -> str:
-    if not isinstance(url, str) or not is_plain_http_url(url, query_ok=True) or len(url) > 2000:
-        raise ValueError("portal_url must be an http(s) URL")
-    return url
-
-
 def _name_of(ref: Any, what: str) -> str | None:
     """A reference's `name` (`{"id", "name"}`), or None when there is no reference."""
     if ref is None:
@@ -683,21 +489,6 @@ def _name_of(ref: Any, what: str) -> str | None:
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _outcome(exc: VendorError) -> str:
-    for cls, word in (
-        (RateLimited, "rate_limited"),
-        (VendorAuthError, "auth"),
-        (VendorNotFound, "not_found"),
-        (VendorConflict, "conflict"),
-        (VendorResponseError, "bad_response"),
-        (VendorTransientError, "transient"),
-        (VendorPermanentError, "permanent"),
-    ):
-        if isinstance(exc, cls):
-            return word
-    return "error"
 
 
 def _bad(words: str) -> VendorResponseError:

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from intake.common.types import utcnow
 from intake.psa.models import PsaCallback, PsaLink
 from intake.psa.protocol import Callback, PsaAdapter, Ticket
-from intake.psa.push import LOCK_NAMESPACE, member_id
+from intake.psa.push import LOCK_NAMESPACE, member_id, same_member, status_shown
 from intake.settings import Settings
 from intake.tasks.models import Task
 from intake.tasks.service import add_note, apply_status, record_assignment
@@ -107,9 +107,9 @@ def _close(session: Session, task: Task, how: str) -> str:
 
 def _owner_change(session: Session, task: Task, link: PsaLink, ticket: Ticket) -> str | None:
     owner = ticket.owner_member_id
-    if _same(owner, link.pushed_owner) or _same(owner, link.seen_owner):
+    if same_member(owner, link.pushed_owner) or same_member(owner, link.seen_owner):
         return None  # our own update coming back, or an owner already handled
-    if owner is not None and _same(owner, member_id(session, task.assignee, link.provider)):
+    if owner is not None and same_member(owner, member_id(session, task.assignee, link.provider)):
         return None  # the PSA caught up with the task's assignee
     shown = owner or "nobody"
     if task.assignee is None:
@@ -131,8 +131,7 @@ def _owner_change(session: Session, task: Task, link: PsaLink, ticket: Ticket) -
 
 
 def _status_change(session: Session, settings: Settings, task: Task, link: PsaLink, ticket: Ticket) -> str | None:
-    pushed = settings.psa_status_maps.get(settings.psa_board, {}).get(link.pushed_status or "")
-    if ticket.status in (pushed, link.seen_status):
+    if ticket.status in (status_shown(settings, link.pushed_status), link.seen_status):
         return None  # our own update coming back, or a status already noted
     if is_open(task.status):
         words = f"The PSA ticket's status was changed to {ticket.status}; the task stays {task.status}."
@@ -140,10 +139,6 @@ def _status_change(session: Session, settings: Settings, task: Task, link: PsaLi
         words = f"The PSA ticket was reopened ({ticket.status}); the task stays {task.status} (an admin reopens it)."
     _note(session, task, words)
     return "noted"
-
-
-def _same(member: str | None, other: str | None) -> bool:
-    return (member or "").casefold() == (other or "").casefold()
 
 
 def _note(session: Session, task: Task, body: str) -> None:

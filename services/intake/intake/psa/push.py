@@ -149,9 +149,18 @@ def _create(session: Session, adapter: PsaAdapter, fields: TicketFields, setting
 
 def _shows(ticket: Ticket, fields: TicketFields, settings: Settings) -> bool:
     """Whether the ticket already shows the task's status (by the board's map) and assignee."""
-    wanted = settings.psa_status_maps.get(settings.psa_board, {}).get(fields.task_status)
-    owner = (ticket.owner_member_id or "").casefold()
-    return ticket.status == wanted and owner == (fields.assignee_member_id or "").casefold()
+    shown = status_shown(settings, fields.task_status)
+    return ticket.status == shown and same_member(ticket.owner_member_id, fields.assignee_member_id)
+
+
+def status_shown(settings: Settings, task_status: str | None) -> str | None:
+    """The PSA status the configured board's map gives a task status (None for none)."""
+    return settings.psa_status_maps.get(settings.psa_board, {}).get(task_status or "")
+
+
+def same_member(member: str | None, other: str | None) -> bool:
+    """Whether two PSA member identifiers name the same member (the PSA compares them without case)."""
+    return (member or "").casefold() == (other or "").casefold()
 
 
 def _record_pushed(session: Session, link: PsaLink, fields: TicketFields) -> None:
