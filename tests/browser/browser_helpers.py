@@ -50,11 +50,29 @@ class FullStack:
     def mspctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return run_mspctl(self.root, *args, timeout=timeout)
 
-    def token(self, role: str, sub: str) -> str:
+    def token(self, role: str, sub: str, client_id: str | None = None) -> str:
         """A JWT from `mspctl token` (the dev issuer's key), as the README tells people to get one."""
-        minted = self.mspctl("token", "--role", role, "--sub", sub)
+        minted = self.mspctl("token", "--role", role, "--sub", sub, *(("--client-id", client_id) if client_id else ()))
         assert minted.returncode == 0, minted.stderr
         return minted.stdout.strip()
+
+    def person_token(self, person: Person) -> str:
+        """A token for one of the demo people (a client's people carry their client)."""
+        return self.token(person.role, person.sub, person.client_id)
+
+    def client_people(self, client: str) -> tuple[Person, Person]:
+        """A demo client's office user and owner (`<slug>-user`, `<slug>-admin`), from `mspctl people`."""
+        from mspctl.people import client_slug
+
+        if not self.people:
+            listed = self.mspctl("people")
+            assert listed.returncode == 0, listed.stderr
+            self.people = parse_people(listed.stdout)
+        by_sub = {p.sub: p for p in self.people}
+        slug = client_slug(client)
+        user, owner = by_sub[f"{slug}-user"], by_sub[f"{slug}-admin"]
+        assert user.client_id and user.client_id == owner.client_id, (user, owner)
+        return user, owner
 
     def env(self) -> dict[str, str]:
         """The stack's dotenv (`<devstack>/env`): database URL and the like."""
@@ -175,3 +193,21 @@ class Browser:
 
     def close(self) -> None:
         self.context.close()
+
+
+def isp_setup_request() -> dict[str, Any]:
+    """An ISP setup request for the demo's ISP (Example Fiber), as a client's office files it."""
+    return {
+        "type": "isp_account_setup",
+        "isp_name": "Example Fiber",
+        "isp_contact_email": "provisioning@fiber.example",
+        "service_address": {
+            "line1": "42 Harbour Road",
+            "city": "Springfield",
+            "region": "IL",
+            "postal_code": "62701",
+            "country": "US",
+        },
+        "service_tier": "business-500",
+        "site_contact": {"name": "Reception Desk", "email": "desk@acme-dental.example", "phone": "+1 555 0100"},
+    }

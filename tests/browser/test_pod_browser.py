@@ -11,31 +11,27 @@ The simulator's ConnectWise ticket screen is opened at `localhost`; it frames th
    Set-Cookie (what a browser blocking cookies in frames does), so the pod's check finds no session
    and it offers the task in a new tab instead, where the portal's own sign-in (first party) works.
 
-The screenshots go to /tmp/pod-shots (or MSP_SCREENSHOTS_DIR), the secret masked.
+The screenshots go to pytest's tmp dir (or MSP_SCREENSHOTS_DIR), the secret masked.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import VIEWPORT, FullStack, screenshots_dir
+from browser_helpers import VIEWPORT, FullStack, isp_setup_request, poll, screenshots_dir
 from playwright.sync_api import expect
-
-from mspctl.people import client_slug
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 CLIENT = "Acme Dental"
 REASON = "Configuring the office router with the new ISP login"
 POD_FRAME = "iframe[title^='MSP ticket pod']"
-T = TypeVar("T")
 LABELS_JS = """() => {
   const unlabelled = [];
   for (const el of document.querySelectorAll("input:not([type=hidden]), textarea, select")) {
@@ -49,52 +45,19 @@ LABELS_JS = """() => {
 }"""
 
 
-def poll(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
-        time.sleep(0.25)
-
-
-def token(stack: FullStack, role: str, sub: str, client_id: str | None = None) -> str:
-    args = ["token", "--role", role, "--sub", sub] + (["--client-id", client_id] if client_id else [])
-    minted = stack.mspctl(*args)
-    assert minted.returncode == 0, minted.stderr
-    return minted.stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def ticket(full_stack: FullStack) -> dict[str, Any]:
     """Acme's ISP setup task, approved, assigned to tech1 and in progress, with its ticket: the task and psa."""
-    slug = client_slug(CLIENT)
-    user = next(p for p in full_stack.people if p.sub == f"{slug}-user")
-    assert user.client_id
-    office = full_stack.api("intake", token(full_stack, "client_user", user.sub, user.client_id))
-    boss = full_stack.api("intake", token(full_stack, "client_admin", f"{slug}-admin", user.client_id))
-    admin = full_stack.api("intake", token(full_stack, "admin", "pod-admin"))
-    tech = full_stack.api("intake", token(full_stack, "technician", "tech1"))
+    user, owner = full_stack.client_people(CLIENT)
+    office = full_stack.api("intake", full_stack.person_token(user))
+    boss = full_stack.api("intake", full_stack.person_token(owner))
+    admin = full_stack.api("intake", full_stack.token("admin", "pod-admin"))
+    tech = full_stack.api("intake", full_stack.token("technician", "tech1"))
     try:
         asked = office.post(
             "/v1/requests",
             headers={"Idempotency-Key": f"pod-{uuid.uuid4()}"},
-            json={
-                "type": "isp_account_setup",
-                "isp_name": "Example Fiber",
-                "isp_contact_email": "provisioning@fiber.example",
-                "service_address": {
-                    "line1": "42 Harbour Road",
-                    "city": "Springfield",
-                    "region": "IL",
-                    "postal_code": "62701",
-                    "country": "US",
-                },
-                "service_tier": "business-500",
-                "site_contact": {"name": "Reception Desk", "email": "desk@acme-dental.example", "phone": "+1 555 0100"},
-            },
+            json=isp_setup_request(),
         )
         assert asked.status_code == 201, asked.text
         [task_id] = asked.json()["task_ids"]
@@ -104,7 +67,9 @@ def ticket(full_stack: FullStack) -> dict[str, Any]:
         assert admin.post(f"/v1/tasks/{task_id}/assign", json={"assignee": "tech1"}).status_code == 200
         moved = tech.post(f"/v1/tasks/{task_id}/transition", json={"to": "in_progress"})
         assert moved.status_code == 200, moved.text
-        task = poll(f"task {task_id}'s ticket", lambda: admin.get(f"/v1/tasks/{task_id}").json(), lambda t: t["psa"])
+        task = poll(
+            f"task {task_id}'s ticket", lambda: admin.get(f"/v1/tasks/{task_id}").json(), lambda t: t["psa"], 60.0
+        )
         return dict(task)
     finally:
         for client in (office, boss, admin, tech):
@@ -112,8 +77,8 @@ def ticket(full_stack: FullStack) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def shots_dir() -> Path:
-    directory = screenshots_dir(Path("/tmp/pod-shots"))
+def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = screenshots_dir(tmp_path_factory.mktemp("pod-shots"))
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 

@@ -20,7 +20,6 @@ from browser_helpers import Browser, FullStack, Person, Shots, poll, screenshots
 from playwright.sync_api import expect
 
 from mspctl import demo, demo_vendors
-from mspctl.people import client_slug
 from vendor_sim.keys import fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -34,20 +33,14 @@ class Scene:
     """The demo client's people, an admin's APIs and the simulator."""
 
     def __init__(self, stack: FullStack) -> None:
-        people = {p.sub: p for p in stack.people}
-        slug = client_slug(CLIENT)
-        self.user: Person = people[f"{slug}-user"]
-        self.boss: Person = people[f"{slug}-admin"]
+        self.user, self.boss = stack.client_people(CLIENT)
         self.stack = stack
         self.sim = httpx.Client(base_url=stack.urls["vendor_sim"], timeout=30)
         self.intake = stack.api("intake", stack.token("admin", "browser-provisioning-admin"))
         self.registry = stack.api("vendor_sync", stack.token("admin", "browser-provisioning-admin"))
 
     def as_person(self, person: Person) -> httpx.Client:
-        assert person.client_id
-        minted = self.stack.mspctl("token", "--role", person.role, "--sub", person.sub, "--client-id", person.client_id)
-        assert minted.returncode == 0, minted.stderr
-        return self.stack.api("intake", minted.stdout.strip())
+        return self.stack.api("intake", self.stack.person_token(person))
 
     def task(self, task_id: str) -> dict[str, Any]:
         got = self.intake.get(f"/v1/tasks/{task_id}")

@@ -21,13 +21,12 @@ import httpx
 import pytest
 
 from mspctl import demo, demo_vendors
-from mspctl.people import client_slug
 from vendor_sync.adapters.mailchannels import INBOUND_MX_HOSTS
 
 # --import-mode=importlib puts no test dir on sys.path: the full-stack helpers live with the browser tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
 
-from browser_helpers import FullStack, Person, fresh_stack, parse_people, poll
+from browser_helpers import FullStack, Person, fresh_stack, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -50,13 +49,8 @@ class Demo:
     """The demo client's people and an admin, each with their own token, and the simulator's control API."""
 
     def __init__(self, stack: FullStack) -> None:
-        listed = stack.mspctl("people")
-        assert listed.returncode == 0, listed.stderr
-        people = {p.sub: p for p in parse_people(listed.stdout)}
-        slug = client_slug(CLIENT)
-        self.user: Person = people[f"{slug}-user"]
-        self.boss: Person = people[f"{slug}-admin"]
-        assert self.user.client_id and self.user.client_id == self.boss.client_id, (self.user, self.boss)
+        self.user, self.boss = stack.client_people(CLIENT)
+        assert self.user.client_id
         self.client_id: str = self.user.client_id
         self.stack = stack
         self.admin_token = stack.token("admin", "provisioning-admin")
@@ -69,17 +63,10 @@ class Demo:
 
     def api(self, name: str, person: Person | None = None) -> httpx.Client:
         """One of the stack's APIs as this person (with the dev issuer's token for them), or as the admin."""
-        token = self.admin_token if person is None else self.token_of(person)
+        token = self.admin_token if person is None else self.stack.person_token(person)
         client = self.stack.api(name, token)
         self._clients.append(client)
         return client
-
-    def token_of(self, person: Person) -> str:
-        """A token for a demo client's person, as `mspctl token` mints it for a client role."""
-        assert person.client_id
-        minted = self.stack.mspctl("token", "--role", person.role, "--sub", person.sub, "--client-id", person.client_id)
-        assert minted.returncode == 0, minted.stderr
-        return minted.stdout.strip()
 
     def sim_state(self, vendor: str) -> dict[str, Any]:
         got = self.sim.get(f"/_sim/{vendor}/state")

@@ -22,12 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mspctl.people import client_slug
-
 # --import-mode=importlib puts no test dir on sys.path: the full-stack helpers live with the browser tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "browser"))
 
-from browser_helpers import FullStack, Person, fresh_stack, parse_people, poll
+from browser_helpers import FullStack, Person, fresh_stack, isp_setup_request, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -44,12 +42,7 @@ class Acme:
     """The demo client's people, the technicians and an admin, each with a token, and the simulator."""
 
     def __init__(self, stack: FullStack) -> None:
-        listed = stack.mspctl("people")
-        assert listed.returncode == 0, listed.stderr
-        people = {p.sub: p for p in parse_people(listed.stdout)}
-        slug = client_slug(CLIENT)
-        self.user: Person = people[f"{slug}-user"]
-        self.boss: Person = people[f"{slug}-admin"]
+        self.user, self.boss = stack.client_people(CLIENT)
         assert self.user.client_id
         self.client_id: str = self.user.client_id
         self.stack = stack
@@ -65,10 +58,7 @@ class Acme:
         return client
 
     def person(self, name: str, person: Person) -> httpx.Client:
-        assert person.client_id
-        minted = self.stack.mspctl("token", "--role", person.role, "--sub", person.sub, "--client-id", person.client_id)
-        assert minted.returncode == 0, minted.stderr
-        return self.api(name, minted.stdout.strip())
+        return self.api(name, self.stack.person_token(person))
 
     def close(self) -> None:
         for client in self.clients:
@@ -148,23 +138,6 @@ def purchase() -> dict[str, Any]:
     }
 
 
-def isp_setup() -> dict[str, Any]:
-    return {
-        "type": "isp_account_setup",
-        "isp_name": "Example Fiber",
-        "isp_contact_email": "provisioning@fiber.example",
-        "service_address": {
-            "line1": "42 Harbour Road",
-            "city": "Springfield",
-            "region": "IL",
-            "postal_code": "62701",
-            "country": "US",
-        },
-        "service_tier": "business-500",
-        "site_contact": {"name": "Reception Desk", "email": "desk@acme-dental.example", "phone": "+1 555 0100"},
-    }
-
-
 def isp_credential(acme: Acme, task_id: str) -> str:
     listed = acme.tech1["secrets_broker"].get("/v1/credentials", params={"task_id": task_id})
     assert listed.status_code == 200, listed.text
@@ -188,7 +161,7 @@ def test_a_request_makes_a_ticket_that_holds_no_client_data(acme: Acme) -> None:
 
 
 def test_a_release_adds_a_note_with_the_credential_and_rule_and_no_secret_or_name(acme: Acme) -> None:
-    task_id = acme.approved(acme.request(isp_setup()))
+    task_id = acme.approved(acme.request(isp_setup_request()))
     acme.working(task_id)
     credential_id = isp_credential(acme, task_id)
     released = acme.release(task_id, credential_id)
@@ -222,7 +195,7 @@ def test_a_release_adds_a_note_with_the_credential_and_rule_and_no_secret_or_nam
 
 
 def test_a_ticket_closed_in_the_psa_closes_the_task_and_revokes_what_is_out(acme: Acme) -> None:
-    task_id = acme.approved(acme.request(isp_setup()))
+    task_id = acme.approved(acme.request(isp_setup_request()))
     acme.working(task_id)
     credential_id = isp_credential(acme, task_id)
     released = acme.release(task_id, credential_id)
