@@ -257,9 +257,10 @@ def test_the_ledger_says_what_kind_each_disclosure_is_and_its_approval(setup: Se
         assert set(rows) == {"information", "credential"}, page.text
         assert '<td class="kind">Information sent</td>' in rows["information"]
         assert '<td class="what">domain, mail routing</td>' in rows["information"]
-        assert f'data-approval-id="{approval_id}"><a href="/approvals/{approval_id}">See the approval</a>' in rows[
-            "information"
-        ]
+        assert (
+            f'data-approval-id="{approval_id}"><a href="/approvals/{approval_id}">See the approval</a>'
+            in rows["information"]
+        )
         assert VENDOR_SYNC in rows["information"] and str(task_id) in rows["information"]
         assert '<td class="kind">Password or key released</td>' in rows["credential"]
         assert f'<a href="/approvals/{release_approval}">' in rows["credential"]

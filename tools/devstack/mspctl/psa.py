@@ -25,6 +25,8 @@ KEY_NAMES = ("public_key", "private_key", "client_id")
 # (its cookie must be SameSite=None; Partitioned) exactly as under a real PSA.
 SCREEN_ORIGIN = "http://localhost:{port}"
 TICKET_URL_TEMPLATE = SCREEN_ORIGIN + "/_sim/psa/connectwise/tickets/{{ticket_id}}/screen"
+
+
 def ensure_keys(sec: dict[str, Any]) -> bool:
     """Add the dev integration's keys to the devstack's secrets; True when any was made."""
     keys = sec.setdefault("psa_connectwise", {})
