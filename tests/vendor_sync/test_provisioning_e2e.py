@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,19 @@ def information_disclosures(scene: Scene, task_id: str) -> list[dict[str, Any]]:
     return [d for d in response.json()["items"] if d["kind"] == "information" and d["task_id"] == task_id]
 
 
+def service_releases(admin_engine: Engine, task_id: str) -> list[dict[str, Any]]:
+    """The broker's releases to vendor_sync for the task, oldest first."""
+    with admin_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT credential_id, created_at FROM secrets_broker.releases"
+                " WHERE task_id = :t AND recipient_type = 'service' ORDER BY created_at"
+            ),
+            {"t": task_id},
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
 def steps_by_name(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in view["steps"]}
 
@@ -335,6 +349,9 @@ def test_an_approved_spam_filter_request_is_provisioned_step_by_step_and_ends_do
     assert disclosure["vendor_id"] == scene.mc_vendor["id"]
     assert set(disclosure["information_categories"]) == {"domain", "mail_routing"}
     assert disclosure["disclosed_by"] == VS
+    # Each account's key released once for the task: MailChannels' first, then Cloudflare's.
+    released = [str(r["credential_id"]) for r in service_releases(admin_engine, task_id)]
+    assert released == [scene.mc_account["api_key_credential_id"], scene.cf_account["api_key_credential_id"]]
 
     # The new MX is the domain's last known state: the next sync of the DNS host reports no drift.
     assert domain_mx(vs_engine, scene) == INBOUND
@@ -378,6 +395,28 @@ def test_the_mx_step_failing_three_times_then_succeeding_ends_done_with_no_dupli
     assert [r["method"] for r in posts if r["method"] == "POST"] == ["POST"]
     assert zone_mx(scene) == INBOUND
     assert len(information_disclosures(scene, task_id)) == 1
+
+
+def test_the_dns_hosts_key_is_released_while_mailchannels_answers_and_after_the_disclosure(
+    scene, admin_engine, vs_engine
+):
+    # MailChannels takes 2 s to answer: the Cloudflare key's release does not wait for it.
+    add_fault(scene.sim, mode="delay", seconds=2, path_prefix="/mailchannels/inbound/v1/domains", count=1)
+    t0 = time.time()
+    task_id = approved_and_delivered(scene, admin_engine, vs_engine)
+    [run] = wait_runs_finished(vs_engine, task_id)
+    assert run["status"] == "succeeded"
+    [provision] = [r for r in sim_requests(scene.sim, "/mailchannels/inbound/v1/domains") if r["t"] >= t0]
+    mc_release, cf_release = service_releases(admin_engine, task_id)
+    assert str(cf_release["credential_id"]) == scene.cf_account["api_key_credential_id"]
+    [disclosure] = information_disclosures(scene, task_id)
+    disclosed_at = datetime.fromisoformat(disclosure["created_at"]).timestamp()
+    # Asked for once MailChannels' gates were passed (the disclosure ledgered, its key in hand) ...
+    assert disclosed_at <= mc_release["created_at"].timestamp() <= cf_release["created_at"].timestamp()
+    # ... and released before MailChannels answered (its request arrived, then 2 s of delay).
+    assert cf_release["created_at"].timestamp() < provision["t"] + 2
+    [first_cloudflare, *_] = [r for r in sim_requests(scene.sim, "/cloudflare/") if r["t"] >= t0]
+    assert first_cloudflare["t"] >= provision["t"] + 2
 
 
 def test_a_domain_owned_by_another_mailchannels_customer_puts_the_task_on_hold_with_the_error(
@@ -546,9 +585,10 @@ def test_a_refused_disclosure_fails_the_step_and_sends_nothing(scene, admin_engi
     assert (view["status"], view["assignee"]) == ("on_hold", None)
     step = steps_by_name(view)["provision_spam_filter_domain"]
     assert step["status"] == "failed" and rule in step["detail"] and "nothing was sent" in step["detail"]
-    # Nothing reached any vendor, and the ledger holds nothing for the task.
+    # Nothing reached any vendor, the ledger holds nothing for the task, and no key was released for it.
     assert not [r for r in sim_requests(scene.sim) if r["t"] >= t0]
     assert information_disclosures(scene, task_id) == []
+    assert service_releases(admin_engine, task_id) == []
 
 
 def test_a_step_that_keeps_failing_is_dead_lettered_after_its_attempts_and_the_task_put_on_hold(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterable
+from functools import lru_cache
 
 import httpcore
 import httpx
@@ -53,12 +54,23 @@ class GuardedBackend(httpcore.SyncBackend):
         raise AddressNotAllowed("request refused: unix sockets are not used for vendor calls")
 
 
+@lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """The process's one verifying TLS context (certifi's CA bundle, nothing from the environment).
+
+    Building a context loads the CA bundle, about 14 ms of CPU; a job builds a client per vendor
+    account, so each built its own context in the job's critical path (docs/benchmarks.md,
+    provisioning). A context is read-only once built and safe to share between clients and threads.
+    """
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport, with a connection pool whose network backend is the GuardedBackend."""
 
     def __init__(self, guard: AddressGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
         # trust_env=False: no proxy, SSL_CERT_FILE or .netrc picked up from the environment.
-        context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        context = ssl_context or default_ssl_context()
         super().__init__(verify=context, limits=limits, trust_env=False)
         # httpx has no public hook for the network backend; this pool is the one httpx builds, plus ours.
         self._pool = httpcore.ConnectionPool(

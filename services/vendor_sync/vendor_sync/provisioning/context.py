@@ -5,19 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from vendor_sync.provisioning.accounts import Account
 from vendor_sync.provisioning.failures import StepFailed
+from vendor_sync.provisioning.keyring import KeyRing
 from vendor_sync.provisioning.plans import pick_approval
 from vendor_sync.settings import Settings
+from vendor_sync.sync.vendors import open_adapter
 
 T = TypeVar("T")
-# open_adapter's shape (sync/vendors.py): the account's adapter, released for this job and task.
-Opener = Callable[..., AbstractContextManager[Any]]
 # record_disclosure's shape (provisioning/broker.py): the ledger row's id, or DisclosureRefused.
 Discloser = Callable[..., str]
 
@@ -34,8 +34,11 @@ class StepContext:
     body: dict[str, Any]
     task_view: dict[str, Any]
     settings: Settings
-    opener: Opener
+    keys: KeyRing
     discloser: Discloser
+    # Set by the job before each step: what it does while the step waits on its vendor (the plan told to
+    # intake, the next step's key asked for). Run once, when the step opens its adapter.
+    ahead: Callable[[], None] = field(default=lambda: None)
 
     def read(self, query: Callable[[Connection], T]) -> T:
         """Run registry reads in a short transaction of their own (no lock is held across vendor calls)."""
@@ -61,12 +64,11 @@ class StepContext:
         )
 
     def adapter(self, account: Account) -> AbstractContextManager[Any]:
-        """The account's adapter with its key released for this job and task (closed with the block)."""
-        return self.opener(
-            account.adapter,
-            vendor_account_id=account.id,
-            credential_id=account.credential_id,
-            job_id=self.job_id,
-            task_id=self.task_id,
-            settings=self.settings,
-        )
+        """The account's adapter with its key released for this job and task (closed with the block).
+
+        Past its gates (its disclosure ledgered, its key in hand) the step now calls its vendor; `ahead` runs.
+        """
+        key = self.keys.key(account)
+        ahead, self.ahead = self.ahead, lambda: None
+        ahead()
+        return open_adapter(account.adapter, key, settings=self.settings)

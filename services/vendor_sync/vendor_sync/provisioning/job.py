@@ -10,8 +10,10 @@ whose adapter cannot write them) gets its human steps and stays `ready`.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +24,11 @@ from vendor_sync.db import utcnow
 from vendor_sync.intake_client import IntakeProvisioning, IntakeRefused, IntakeUnavailable
 from vendor_sync.provisioning import contacts, runs, spam
 from vendor_sync.provisioning import steps as step_table
+from vendor_sync.provisioning.accounts import Account
 from vendor_sync.provisioning.broker import BrokerRefused, BrokerUnavailable, record_disclosure
-from vendor_sync.provisioning.context import Discloser, Opener, StepContext
+from vendor_sync.provisioning.context import Discloser, StepContext
 from vendor_sync.provisioning.failures import StepFailed
+from vendor_sync.provisioning.keyring import KeyRing
 from vendor_sync.provisioning.metrics import RUNS, log, timed_step
 from vendor_sync.provisioning.plans import (
     PROVISION_DOMAIN,
@@ -41,25 +45,29 @@ from vendor_sync.settings import Settings
 from vendor_sync.sync import run_guard
 from vendor_sync.sync.refresh import Outcome, classify
 from vendor_sync.sync.vendor_keys import KeyRefused, KeyUnavailable
-from vendor_sync.sync.vendors import open_adapter
 
 Executor = Callable[[StepContext], StepResult]
 
 
 @dataclass(frozen=True)
 class Step:
-    """An automated step: its name, what runs it, the vendor kind it calls, and what it does in words."""
+    """An automated step: its name, what runs it, the vendor kind it calls, and what it does in words.
+
+    `account`, when given, finds the vendor account the step will call without calling anyone, so the
+    job can ask for its key while the step before it waits on its vendor.
+    """
 
     name: str
     execute: Executor
     vendor: str
     doing: str
+    account: Callable[[StepContext], Account] | None = None
 
 
 AUTOMATED: dict[str, tuple[Step, ...]] = {
     "spam_filter_setup": (
         Step(PROVISION_DOMAIN, spam.provision_domain, "spam_filter", "Provisioning the domain at the spam filter"),
-        Step(SET_MX, spam.set_mx, "dns_host", "Pointing the domain's MX records at the spam filter"),
+        Step(SET_MX, spam.set_mx, "dns_host", "Pointing the domain's MX records at the spam filter", spam.dns_account),
     ),
     "vendor_contact_update": (
         Step(VENDOR_CONTACTS, contacts.vendor_contacts, "registrar", "Changing the contacts at the vendor"),
@@ -73,7 +81,6 @@ class Deps:
     """What a delivery talks to: intake, the vendors (with keys from the broker), and the disclosure ledger."""
 
     intake: IntakeProvisioning
-    opener: Opener = open_adapter
     discloser: Discloser = record_disclosure
 
 
@@ -96,10 +103,13 @@ def run(run_id: uuid.UUID, *, engine: Engine, settings: Settings, deps: Deps) ->
             if isinstance(claim, Outcome):
                 return claim
             progress = _Progress()
+            keys = KeyRing(job_id=runs.job_key(run_id), task_id=claim.task_id)
             try:
-                outcome = _work(conn, claim, settings, deps, progress)
+                outcome = _work(conn, claim, settings, deps, progress, keys)
             except Exception as exc:  # noqa: BLE001 - classified: transient ones are retried, the rest fail the run
                 outcome = _after_error(conn, claim, exc, settings, deps, progress)
+            finally:
+                keys.close()
             RUNS.labels(outcome.status).inc()
             log.info("provisioning_run_done", run_id=str(run_id), outcome=outcome.status, error=outcome.error)
             return outcome
@@ -113,7 +123,9 @@ def _finish(conn: Connection, claim: runs.Claim, status: str, error: str | None 
         return runs.finish(conn, claim, status, error)
 
 
-def _work(conn: Connection, claim: runs.Claim, settings: Settings, deps: Deps, progress: _Progress) -> Outcome:
+def _work(
+    conn: Connection, claim: runs.Claim, settings: Settings, deps: Deps, progress: _Progress, keys: KeyRing
+) -> Outcome:
     request_id = claim.request_id or _uuid(claim.task_view.get("request_id"))
     if request_id is None:
         return _finish(conn, claim, "skipped", "unknown_request")
@@ -133,11 +145,11 @@ def _work(conn: Connection, claim: runs.Claim, settings: Settings, deps: Deps, p
         run_id=claim.run_id,
         task_id=claim.task_id,
         client_id=claim.client_id,
-        job_id=runs.job_key(claim.run_id),
+        job_id=keys.job_id,
         body=body,
         task_view=claim.task_view,
         settings=settings,
-        opener=deps.opener,
+        keys=keys,
         discloser=deps.discloser,
     )
     progress.states = ctx.read(lambda c: step_table.states(c, claim.task_id))
@@ -167,35 +179,91 @@ def _work(conn: Connection, claim: runs.Claim, settings: Settings, deps: Deps, p
 def _run_steps(
     conn: Connection, claim: runs.Claim, ctx: StepContext, deps: Deps, plan: tuple[Step, ...], progress: _Progress
 ) -> Outcome:
-    """The claimed task's steps in order: the plan reported first, each step skipped once it succeeded."""
+    """The claimed task's steps in order, each skipped once it succeeded; intake told the plan before any outcome."""
     planned = [(s.name, f"{s.doing}.") for s in plan if s.name not in progress.states]
-    step_table.report_plan(deps.intake, task_id=claim.task_id, planned=planned)
-    for step in plan:
-        state = progress.states.get(step.name)
-        if _done(state):
-            if state is not None and not state.reported:
-                step_table.report(deps.intake, conn, task_id=claim.task_id, step=state)
-            continue
-        if state is not None and state.status == "failed" and state.run_id == claim.run_id:
-            # This run failed the step already; the delivery that did so died before reporting it.
-            if not state.reported:
-                step_table.report(deps.intake, conn, task_id=claim.task_id, step=state)
-            return _finish(conn, claim, "failed", f"{step.name}: {state.error}"[:500])
-        progress.step = step
-        result = _execute(ctx, step)
-        with conn.begin():
-            if not runs.still_running(conn, claim.run_id):
-                return Outcome("skipped", error="lost_claim")
-            state = step_table.record(conn, task_id=claim.task_id, run_id=claim.run_id, name=step.name, result=result)
-        progress.states[step.name] = state
-        step_table.report(deps.intake, conn, task_id=claim.task_id, step=state)
-        if result.status == "failed":
-            return _finish(conn, claim, "failed", f"{step.name}: {result.error}"[:500])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-report") as background:
+        tell = functools.partial(step_table.report_plan, deps.intake, task_id=claim.task_id, planned=planned)
+        told = _Plan(background, tell)
+
+        def report(state: StepState) -> None:
+            told.wait()
+            step_table.report(deps.intake, conn, task_id=claim.task_id, step=state)
+
+        for step in plan:
+            state = progress.states.get(step.name)
+            if _done(state):
+                if state is not None and not state.reported:
+                    report(state)
+                continue
+            if state is not None and state.status == "failed" and state.run_id == claim.run_id:
+                # This run failed the step already; the delivery that did so died before reporting it.
+                if not state.reported:
+                    report(state)
+                return _finish(conn, claim, "failed", f"{step.name}: {state.error}"[:500])
+            progress.step = step
+            ctx.ahead = functools.partial(_while_calling, ctx, told, _next(plan, step, progress.states))
+            result = _execute(ctx, step)
+            with conn.begin():
+                if not runs.still_running(conn, claim.run_id):
+                    return Outcome("skipped", error="lost_claim")
+                state = step_table.record(
+                    conn, task_id=claim.task_id, run_id=claim.run_id, name=step.name, result=result
+                )
+            progress.states[step.name] = state
+            report(state)
+            if result.status == "failed":
+                return _finish(conn, claim, "failed", f"{step.name}: {result.error}"[:500])
+        told.wait()
     return _finish(conn, claim, "succeeded")
+
+
+class _Plan:
+    """The plan told to intake once: while the first step waits on its vendor, or else before the first outcome.
+
+    intake closes the task on the last success of the steps it knows, so it must know them all before it
+    hears an outcome, not before the first step works (a plan never told is told by the next run).
+    """
+
+    def __init__(self, background: ThreadPoolExecutor, tell: Callable[[], None]) -> None:
+        self._background, self._tell = background, tell
+        self._told: Future[None] | None = None
+
+    def start(self) -> Future[None]:
+        """Start telling it, unless that has started."""
+        if self._told is None:
+            self._told = self._background.submit(self._tell)
+        return self._told
+
+    def wait(self) -> None:
+        """Until intake has it (its IntakeUnavailable/IntakeRefused if it failed)."""
+        self.start().result()
+
+
+def _while_calling(ctx: StepContext, plan: _Plan, following: Step | None) -> None:
+    """What the job does while a step waits on its vendor: tell intake the plan, ask for the next step's key."""
+    plan.start()
+    _ask_ahead(ctx, following)
 
 
 def _done(state: StepState | None) -> bool:
     return state is not None and state.status == "succeeded"
+
+
+def _next(plan: tuple[Step, ...], step: Step, states: dict[str, StepState]) -> Step | None:
+    """The step after `step` that is still to do."""
+    after = plan[plan.index(step) + 1 :]
+    return next((s for s in after if not _done(states.get(s.name))), None)
+
+
+def _ask_ahead(ctx: StepContext, step: Step | None) -> None:
+    """Ask for the step's key ahead of it; nothing when its account cannot be told (the step will say why)."""
+    if step is None or step.account is None:
+        return
+    try:
+        account = step.account(ctx)
+    except StepFailed:
+        return
+    ctx.keys.ask(account)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -122,10 +124,9 @@ def _zone_records(dns: Any, name: str, zone_id: str | None) -> tuple[str, list[D
     return zone.id, dns.list_records(zone.id)
 
 
-def set_mx(ctx: StepContext) -> StepResult:
-    """Point the zone's apex MX at the spam filter's inbound hosts, keeping what it replaced."""
-    name, unicode_name = _domain(ctx)
-    wanted = INBOUND_MX[_provider(ctx)]
+def _dns_target(ctx: StepContext) -> tuple[Account, str | None]:
+    """The DNS host account that will write the domain's MX, and the zone id the registry knows there."""
+    name, _ = _domain(ctx)
     row = ctx.read(
         lambda conn: conn.execute(
             select(DOMAINS.c.id, DOMAINS.c.dns_host_account_id, DOMAINS.c.dns_zone_id).where(
@@ -136,11 +137,23 @@ def set_mx(ctx: StepContext) -> StepResult:
     account = _dns_account(ctx, row)
     if not account.can(RECORDS_WRITE):
         raise StepFailed("dns_host_read_only", f"vendor_sync cannot write records at {account.vendor_name}.")
-    known_zone = row.dns_zone_id if row is not None and row.dns_host_account_id == account.id else None
+    return account, row.dns_zone_id if row is not None and row.dns_host_account_id == account.id else None
+
+
+def dns_account(ctx: StepContext) -> Account:
+    """The account set_mx calls, found without calling anyone (the job asks for its key ahead)."""
+    return _dns_target(ctx)[0]
+
+
+def set_mx(ctx: StepContext) -> StepResult:
+    """Point the zone's apex MX at the spam filter's inbound hosts, keeping what it replaced."""
+    name, unicode_name = _domain(ctx)
+    wanted = INBOUND_MX[_provider(ctx)]
+    account, known_zone = _dns_target(ctx)
     with ctx.adapter(account) as dns:
         zone_id, records = _zone_records(dns, name, known_zone)
         changes = mx_changes(records, name, wanted, ctx.settings.provisioning_mx_ttl_s)
-        created = [dns.create_record(zone_id, record) for record in changes.create]
+        created = _create_side_by_side(dns, zone_id, changes.create)
         for record in changes.delete:
             if record.id:
                 dns.delete_record(zone_id, record.id)
@@ -169,6 +182,16 @@ def set_mx(ctx: StepContext) -> StepResult:
             records=final,
         ),
     )
+
+
+def _create_side_by_side(dns: Any, zone_id: str, records: Sequence[DnsRecord]) -> list[DnsRecord]:
+    """Create the new records at once, one call each: none depends on another (in the host's answer order).
+
+    Serially, two inbound hosts cost two vendor round trips in the task's critical path. A call that
+    fails raises here as it would serially; one that succeeded beside it is found by the next run's diff.
+    """
+    with ThreadPoolExecutor(max_workers=max(len(records), 1), thread_name_prefix="mx-create") as pool:
+        return list(pool.map(functools.partial(dns.create_record, zone_id), records))
 
 
 def _record_view(record: DnsRecord) -> dict[str, Any]:

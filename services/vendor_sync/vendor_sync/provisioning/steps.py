@@ -124,10 +124,10 @@ def report(intake: IntakeProvisioning, conn: Connection, *, task_id: uuid.UUID, 
 
 
 def report_plan(intake: IntakeProvisioning, *, task_id: uuid.UUID, planned: Sequence[tuple[str, str]]) -> None:
-    """Report the (name, words) steps not begun yet as `pending`, before the first of them runs.
+    """Report the (name, words) steps not begun yet as `pending`, before any outcome is reported.
 
     intake moves the task to `done` once every worker step it knows has succeeded: it must know them all
-    from the start. A step's outcome is later reported under the same name, and replaces the plan's.
+    before it hears the first. A step's outcome is later reported under the same name, and replaces the plan's.
     """
     for name, words in planned:
         report = StepReport(

@@ -62,6 +62,9 @@ class KeySource:
 
     broker: ServiceClient
     vault_addr: str
+    # The process's pooled client for unwrapping: a client per unwrap built a TLS context each time
+    # (~15 ms of CPU in the job's critical path). No default auth header: each call sends its own token.
+    vault: httpx.Client
 
     def fetch(
         self, *, credential_id: uuid.UUID, vendor_account_id: uuid.UUID, job_id: str, task_id: uuid.UUID | None = None
@@ -112,11 +115,8 @@ class KeySource:
     def _unwrap(self, wrap_token: str) -> str:
         try:
             # Only the wrapping token authenticates this call; Vault answers 400 for a used or revoked one.
-            answer = httpx.post(
-                f"{self.vault_addr.rstrip('/')}/v1/sys/wrapping/unwrap",
-                headers={"X-Vault-Token": wrap_token},
-                timeout=TIMEOUT_S,
-                follow_redirects=False,
+            answer = self.vault.post(
+                f"{self.vault_addr.rstrip('/')}/v1/sys/wrapping/unwrap", headers={"X-Vault-Token": wrap_token}
             )
         except httpx.HTTPError as exc:
             raise KeyUnavailable(f"vault unreachable ({type(exc).__name__})") from None
@@ -152,4 +152,5 @@ def get_key_source() -> KeySource:
         tokens=token_source(settings, timeout_s=TIMEOUT_S),
         timeout_s=TIMEOUT_S,
     )
-    return KeySource(broker=broker, vault_addr=settings.vault_addr)
+    vault = httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
+    return KeySource(broker=broker, vault_addr=settings.vault_addr, vault=vault)

@@ -138,14 +138,28 @@ def open_reader(
     redis: Redis | None = None,
 ) -> VendorReader:
     """Release the account's key and build its adapter; KeyRefused when it has none or no adapter exists."""
-    config = settings or get_settings()
-    builder = BUILDERS.get(adapter)
-    if builder is None:
+    key = release_key(adapter, vendor_account_id=account.id, credential_id=credential_id, job_id=job_id, keys=keys)
+    built = BUILDERS[adapter](key, adapter_options(adapter, settings or get_settings(), redis))
+    return VendorReader(built, account.kind)
+
+
+def release_key(
+    adapter: str,
+    *,
+    vendor_account_id: uuid.UUID,
+    credential_id: uuid.UUID | None,
+    job_id: str,
+    task_id: uuid.UUID | None = None,
+    keys: KeySource | None = None,
+) -> VendorKey:
+    """The account's key released for this job (and task); KeyRefused, before any call, without a key or adapter."""
+    if adapter not in BUILDERS:
         raise KeyRefused("no_adapter")
     if credential_id is None:
         raise KeyRefused("no_api_key")
-    key = (keys or get_key_source()).fetch(credential_id=credential_id, vendor_account_id=account.id, job_id=job_id)
-    return VendorReader(builder(key, adapter_options(adapter, config, redis)), account.kind)
+    return (keys or get_key_source()).fetch(
+        credential_id=credential_id, vendor_account_id=vendor_account_id, job_id=job_id, task_id=task_id
+    )
 
 
 def adapter_options(adapter: str, config: Settings, redis: Redis | None = None) -> dict[str, Any]:
@@ -174,27 +188,10 @@ def adapter_options(adapter: str, config: Settings, redis: Redis | None = None) 
 
 @contextmanager
 def open_adapter(
-    adapter: str,
-    *,
-    vendor_account_id: uuid.UUID,
-    credential_id: uuid.UUID | None,
-    job_id: str,
-    task_id: uuid.UUID | None = None,
-    keys: KeySource | None = None,
-    settings: Settings | None = None,
-    redis: Redis | None = None,
+    adapter: str, key: VendorKey, *, settings: Settings | None = None, redis: Redis | None = None
 ) -> Iterator[Any]:
-    """An account's adapter for one job (provisioning names its task), closed with the key when the block ends."""
-    config = settings or get_settings()
-    builder = BUILDERS.get(adapter)
-    if builder is None:
-        raise KeyRefused("no_adapter")
-    if credential_id is None:
-        raise KeyRefused("no_api_key")
-    key = (keys or get_key_source()).fetch(
-        credential_id=credential_id, vendor_account_id=vendor_account_id, job_id=job_id, task_id=task_id
-    )
-    built = builder(key, adapter_options(adapter, config, redis))
+    """An account's adapter built with its released key, closed (and the key with it) when the block ends."""
+    built = BUILDERS[adapter](key, adapter_options(adapter, settings or get_settings(), redis))
     try:
         yield built
     finally:
