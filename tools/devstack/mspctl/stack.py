@@ -90,8 +90,12 @@ class Stack:
         externals: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
         token_profile: str | None = None,
+        sim_state_file: bool = True,
     ) -> None:
         self.layout = Layout(devstack_dir(root))
+        # Whether the simulator keeps its vendors' state on disk across restarts (the dev stack does);
+        # a benchmark turns it off, since saving it before each write's answer is not a vendor's latency.
+        self.sim_state_file = sim_state_file
         self.ports_mode = ports or os.environ.get("MSP_DEVSTACK_PORTS") or "fixed"
         # The shape of the dev issuer's tokens (`dev`, or `entra` to run everything through the claim mapping).
         self.token_profile = token_profile or os.environ.get("MSP_DEV_TOKEN_PROFILE") or "dev"
@@ -310,7 +314,9 @@ class Stack:
                     "MSP_ENV": "dev",
                     "MSP_VENDOR_SIM_URL": env["MSP_VENDOR_SIM_URL"],
                     # The simulated vendors' state (the demo's zones and domains) outlives a restart.
-                    "VENDOR_SIM_STATE_FILE": str(self.layout.root / "vendor_sim" / "state.json"),
+                    "VENDOR_SIM_STATE_FILE": (
+                        str(self.layout.root / "vendor_sim" / "state.json") if self.sim_state_file else ""
+                    ),
                     # The portal its ticket screen frames (the pod), at 127.0.0.1: another site than the screen's.
                     "VENDOR_SIM_PORTAL_URL": env["MSP_PORTAL_URL"],
                 },
