@@ -17,7 +17,8 @@ from portal.auth.tables import logins, sessions
 TOUCH_EVERY_S = 15
 
 
-def _at(ts: float) -> datetime:
+def at(ts: float) -> datetime:
+    """An epoch time (the runtime clock's) as the aware datetime the tables store."""
     return datetime.fromtimestamp(ts, UTC)
 
 
@@ -76,9 +77,9 @@ def create_session(
                 client_id=identity.client_id,
                 name=identity.name,
                 auth_time=identity.auth_time,
-                created_at=_at(now),
-                last_seen_at=_at(now),
-                expires_at=_at(record.expires_at),
+                created_at=at(now),
+                last_seen_at=at(now),
+                expires_at=at(record.expires_at),
                 csrf_enc=box.seal(csrf),
                 tokens_enc=box.seal(tokens),
             )
@@ -108,7 +109,7 @@ def load_session_hash(engine: Engine, box: Box, id_hash: str, *, now: float, idl
             conn.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
             return None
         if now - last_seen >= TOUCH_EVERY_S:
-            conn.execute(sessions.update().where(sessions.c.id_hash == id_hash).values(last_seen_at=_at(now)))
+            conn.execute(sessions.update().where(sessions.c.id_hash == id_hash).values(last_seen_at=at(now)))
             last_seen = now
     identity = Identity(row["sub"], row["role"], row["client_id"], row["name"], int(row["auth_time"]))
     return SessionRecord(
@@ -151,8 +152,8 @@ def create_login(
 ) -> None:
     """Remember a started sign-in until the callback (and drop expired ones and sessions on the way)."""
     with engine.begin() as conn:
-        conn.execute(logins.delete().where(logins.c.expires_at <= _at(now)))
-        conn.execute(sessions.delete().where(sessions.c.expires_at <= _at(now)))
+        conn.execute(logins.delete().where(logins.c.expires_at <= at(now)))
+        conn.execute(sessions.delete().where(sessions.c.expires_at <= at(now)))
         conn.execute(
             logins.insert().values(
                 state_hash=digest(state),
@@ -160,8 +161,8 @@ def create_login(
                 secrets_enc=box.seal({"nonce": nonce, "code_verifier": code_verifier}),
                 return_to=return_to,
                 max_age=max_age,
-                created_at=_at(now),
-                expires_at=_at(now + ttl_s),
+                created_at=at(now),
+                expires_at=at(now + ttl_s),
             )
         )
 

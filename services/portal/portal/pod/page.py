@@ -7,16 +7,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
-from portal import reveal_nonces
 from portal.answers import json_object
 from portal.api import ApiClient
 from portal.deps import Viewer
-from portal.pages.technician.session import session_hash
+from portal.pages.technician.session import issue_nonces
 from portal.pages.technician.task_page import credentials_in_scope
 from portal.pages.technician.words import status_words, type_words
-from portal.runtime import runtime
 from portal.templating import render
 
 # Client roles never see a task through the pod, whatever intake would show them of their own.
@@ -50,13 +47,7 @@ async def task_context(request: Request, viewer: Viewer, client: ApiClient, task
     problem, nonces = "", {}
     if is_assignee:
         credentials, problem = await credentials_in_scope(client, task_id)
-        nonces = await run_in_threadpool(
-            reveal_nonces.issue,
-            runtime(request).engine,
-            session_hash=await session_hash(request),
-            task_id=task_id,
-            credential_ids=[uuid.UUID(str(c["id"])) for c in credentials],
-        )
+        nonces = await issue_nonces(request, task_id, [uuid.UUID(str(c["id"])) for c in credentials])
     return {
         "state": "task",
         "task": task,

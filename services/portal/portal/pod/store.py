@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from portal.auth.crypto import Box, InvalidToken, digest, new_id
-from portal.auth.store import TOUCH_EVERY_S, SessionRecord, load_session_hash
+from portal.auth.store import TOUCH_EVERY_S, SessionRecord, at, load_session_hash
 from portal.db import SCHEMA
 
 CODE_TTL_S = 60
@@ -44,10 +43,6 @@ pod_sessions = sa.Table(
 )
 
 
-def _at(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 @dataclass(frozen=True)
 class CodeGrant:
     """What a code was minted for: the person's portal session and their subject."""
@@ -69,10 +64,10 @@ def mint_code(engine: Engine, *, session_hash: str, sub: str, now: float) -> str
     """A fresh single-use code for this person's session, valid CODE_TTL_S; expired codes are swept."""
     code = new_id()
     with engine.begin() as conn:
-        conn.execute(pod_codes.delete().where(pod_codes.c.expires_at <= _at(now)))
+        conn.execute(pod_codes.delete().where(pod_codes.c.expires_at <= at(now)))
         conn.execute(
             pod_codes.insert().values(
-                code_hash=digest(code), session_hash=session_hash, sub=sub, expires_at=_at(now + CODE_TTL_S)
+                code_hash=digest(code), session_hash=session_hash, sub=sub, expires_at=at(now + CODE_TTL_S)
             )
         )
     return code
@@ -100,8 +95,8 @@ def create_pod_session(engine: Engine, box: Box, *, session_hash: str, now: floa
             pod_sessions.insert().values(
                 id_hash=record.id_hash,
                 session_hash=session_hash,
-                created_at=_at(now),
-                last_seen_at=_at(now),
+                created_at=at(now),
+                last_seen_at=at(now),
                 csrf_enc=box.seal(record.csrf),
             )
         )
@@ -129,7 +124,7 @@ def _live_pod(engine: Engine, box: Box, value: str, *, now: float, idle_s: int) 
             conn.execute(pod_sessions.delete().where(pod_sessions.c.id_hash == id_hash))
             return None
         if now - last_seen >= TOUCH_EVERY_S:
-            conn.execute(pod_sessions.update().where(pod_sessions.c.id_hash == id_hash).values(last_seen_at=_at(now)))
+            conn.execute(pod_sessions.update().where(pod_sessions.c.id_hash == id_hash).values(last_seen_at=at(now)))
     return PodSession(id_hash, row["session_hash"], csrf)
 
 

@@ -21,7 +21,7 @@ from portal.api import ApiClient
 from portal.auth.recent import signed_in_recently
 from portal.pages.technician import words
 from portal.pages.technician.common import ApiDep, TechViewer, field_errors, json_object, parse_uuid
-from portal.pages.technician.session import session_hash
+from portal.pages.technician.session import issue_nonces, session_hash
 from portal.pod.paths import is_pod_request, pod_page_of
 from portal.runtime import runtime
 from portal.templating import render
@@ -95,13 +95,7 @@ def sign_in_again(request: Request, task_id: uuid.UUID) -> dict[str, Any]:
 
 async def fresh_nonce(request: Request, task_id: uuid.UUID, credential_id: uuid.UUID) -> str:
     """A new nonce for the same form, after a refusal that released nothing, so the form works again."""
-    issued = await run_in_threadpool(
-        reveal_nonces.issue,
-        runtime(request).engine,
-        session_hash=await session_hash(request),
-        task_id=task_id,
-        credential_ids=[credential_id],
-    )
+    issued = await issue_nonces(request, task_id, [credential_id])
     return issued[str(credential_id)]
 
 

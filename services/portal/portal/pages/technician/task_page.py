@@ -7,14 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
-from portal import reveal_nonces
 from portal.api import ApiClient
 from portal.deps import Viewer
 from portal.pages.technician.common import ApiDep, StaffViewer, json_object, not_found, parse_uuid, refusal_words
 from portal.pages.technician.roster import technicians
-from portal.pages.technician.session import session_hash
+from portal.pages.technician.session import issue_nonces
 from portal.pages.technician.words import (
     APPROVAL_WORDS,
     DONE_WORDS,
@@ -25,7 +23,6 @@ from portal.pages.technician.words import (
     step_words,
     type_words,
 )
-from portal.runtime import runtime
 from portal.templating import render
 
 router = APIRouter()
@@ -79,13 +76,7 @@ async def render_task(
     works = viewer.role == "technician"  # admins assign; the work forms and Reveal are the technicians'
     nonces: dict[str, str] = {}
     if works:
-        nonces = await run_in_threadpool(
-            reveal_nonces.issue,
-            runtime(request).engine,
-            session_hash=await session_hash(request),
-            task_id=task_id,
-            credential_ids=[uuid.UUID(str(c["id"])) for c in credentials],
-        )
+        nonces = await issue_nonces(request, task_id, [uuid.UUID(str(c["id"])) for c in credentials])
     status = str(task.get("status"))
     is_admin = viewer.role == "admin"
     failed_steps = failed_worker_steps(task)
