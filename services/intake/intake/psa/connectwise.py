@@ -4,11 +4,12 @@ One thin client behind intake's `PsaAdapter`, through the vendor HTTP kit (allow
 deadline, retries, shared rate limit, circuit breaker). Auth is Basic `company+publicKey:privateKey` plus
 the integration's `clientId` header; the kit drops both on a redirect that leaves the site. Statuses are
 mapped by the kit; ConnectWise's error body `{code, message, errors: [{code, message, resource, field}]}`
-is added to the kit's error once, in `_mapped_error`, scrubbed of every key. A callback's signature
-(`x-content-signature`: base64 of HMAC-SHA256 over the raw body, keyed with SHA-256 of the signing key)
-is checked with a key fetched only from the configured site's fixed key path (`signing_keys`). The
-credentials, error types, outbound value shapes and the callback body live in `connectwise_auth`,
-`connectwise_errors`, `connectwise_fields` and `connectwise_callbacks`.
+is added to the kit's error once, in `connectwise_errors.mapped_error`, scrubbed of every key. A
+callback's signature (`x-content-signature`: base64 of HMAC-SHA256 over the raw body, keyed with SHA-256
+of the signing key) is checked with a key fetched only from the configured site's fixed key path
+(`signing_keys`). The credentials, error types (and the error body's parse), outbound value shapes and
+the callback body live in `connectwise_auth`, `connectwise_errors`, `connectwise_fields` and
+`connectwise_callbacks`.
 
 Outbound a ticket carries only the task's type, a short task id, the mapped status, the assignee's
 member identifier, the company id and the portal link: never a client's name, address, contact or domain.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +32,7 @@ from intake.psa.connectwise_auth import Credentials
 from intake.psa.connectwise_callbacks import parse_callback as parse_ticket_callback
 from intake.psa.connectwise_callbacks import signature
 from intake.psa.connectwise_errors import (
-    ERROR_CLASSES,
+    VENDOR,
     ConnectWiseAuthError,
     ConnectWiseConflict,
     ConnectWiseError,
@@ -42,6 +42,7 @@ from intake.psa.connectwise_errors import (
     ConnectWisePermanentError,
     ConnectWiseRateLimited,
     ConnectWiseTransientError,
+    mapped_error,
     outcome_word,
 )
 from intake.psa.connectwise_fields import (
@@ -63,24 +64,19 @@ from mspkit.http import (
     VendorError,
     VendorHTTP,
     VendorResponseError,
-    VendorTransientError,
     origin_of,
-    parse_json,
     redact_url,
 )
 from mspkit.http.urls import is_loopback_host, is_plain_http_url
 from mspkit.vocabulary import TaskStatus
 
-VENDOR = "connectwise"
 API_PATH = "/v4_6_release/apis/3.0"
 CALLBACK_DESCRIPTION = "msp intake"
 PAGE_SIZE = 100
 # A longer listing is refused rather than read in part (a missed registration would be made twice).
 MAX_PAGES = 50
 MAX_NOTE_CHARS = 8000
-_MAX_TEXT = 300
 _MAX_NAME = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
 
 log = logging.getLogger("intake.psa")
@@ -422,56 +418,12 @@ class ConnectWiseAdapter:
                 response = self.http.send_json(method, url, headers=headers, json_body=body)
         except VendorError as exc:
             CALLS.labels(VENDOR, operation, outcome_word(exc)).inc()
-            mapped = self._mapped_error(exc)
+            mapped = mapped_error(exc, self._auth.scrub)
             if mapped is None:
                 raise
             raise mapped from None
         CALLS.labels(VENDOR, operation, "ok").inc()
         return None if response is None else response.data
-
-    def _mapped_error(self, base: VendorError) -> ConnectWiseError | None:
-        """The kit's status error as one ConnectWiseError with ConnectWise's body, or None for any other error."""
-        cls = ERROR_CLASSES.get(type(base))
-        if cls is None or base.status is None:
-            return None
-        details = self._error_body(base.body)
-        message = self._auth.scrub(str(base)) + (f" ({details.summary()})" if details else "")
-        error = cls(message, vendor=VENDOR, status=base.status)
-        if isinstance(error, VendorTransientError) and isinstance(base, VendorTransientError):
-            error.retry_after = base.retry_after
-        # The kit's raw bytes stay behind (they may echo a key); only the scrubbed parse goes on.
-        error.details = details
-        error.vendor_code = details.code if details else None
-        return error
-
-    def _error_body(self, raw: bytes | None) -> ConnectWiseErrorBody | None:
-        # The kit read this only for a JSON Content-Type, in identity encoding, capped and within the deadline.
-        try:
-            data = parse_json(raw) if raw is not None else None
-        except VendorResponseError:
-            return None
-        if not isinstance(data, Mapping):
-            return None
-        errors = data.get("errors")
-        items = [e for e in (errors if isinstance(errors, list) else [])[:10] if isinstance(e, Mapping)]
-        body = ConnectWiseErrorBody(
-            code=self._clean(data.get("code"), 64),
-            message=self._clean(data.get("message")),
-            errors=tuple(
-                ConnectWiseFieldError(
-                    code=self._clean(e.get("code"), 64),
-                    message=self._clean(e.get("message")),
-                    resource=self._clean(e.get("resource"), 64),
-                    field=self._clean(e.get("field"), 64),
-                )
-                for e in items
-            ),
-        )
-        return body if body.code or body.message or body.errors else None
-
-    def _clean(self, value: Any, limit: int = _MAX_TEXT) -> str | None:
-        text = _CONTROL.sub(" ", value).strip()[:limit] if isinstance(value, str) else ""
-        return self._auth.scrub(text) or None
 
 
 # --- pure helpers -----------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""ConnectWise's HTTP errors: the kit's categories, each carrying ConnectWise's own error body, scrubbed."""
+"""ConnectWise's HTTP errors: the kit's categories, each carrying ConnectWise's own error body, parsed and scrubbed."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mspkit.http import (
     RateLimited,
@@ -13,7 +16,14 @@ from mspkit.http import (
     VendorPermanentError,
     VendorResponseError,
     VendorTransientError,
+    parse_json,
 )
+
+VENDOR = "connectwise"
+_MAX_TEXT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# The adapter's credential scrubber: a text with every key it holds replaced.
+Scrub = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -102,3 +112,50 @@ def outcome_word(exc: VendorError) -> str:
         if isinstance(exc, cls):
             return word
     return "error"
+
+
+def mapped_error(base: VendorError, scrub: Scrub) -> ConnectWiseError | None:
+    """The kit's status error as one ConnectWiseError with ConnectWise's body, or None for any other error."""
+    cls = ERROR_CLASSES.get(type(base))
+    if cls is None or base.status is None:
+        return None
+    details = _error_body(base.body, scrub)
+    message = scrub(str(base)) + (f" ({details.summary()})" if details else "")
+    error = cls(message, vendor=VENDOR, status=base.status)
+    if isinstance(error, VendorTransientError) and isinstance(base, VendorTransientError):
+        error.retry_after = base.retry_after
+    # The kit's raw bytes stay behind (they may echo a key); only the scrubbed parse goes on.
+    error.details = details
+    error.vendor_code = details.code if details else None
+    return error
+
+
+def _error_body(raw: bytes | None, scrub: Scrub) -> ConnectWiseErrorBody | None:
+    # The kit read this only for a JSON Content-Type, in identity encoding, capped and within the deadline.
+    try:
+        data = parse_json(raw) if raw is not None else None
+    except VendorResponseError:
+        return None
+    if not isinstance(data, Mapping):
+        return None
+    errors = data.get("errors")
+    items = [e for e in (errors if isinstance(errors, list) else [])[:10] if isinstance(e, Mapping)]
+    body = ConnectWiseErrorBody(
+        code=_clean(data.get("code"), scrub, 64),
+        message=_clean(data.get("message"), scrub),
+        errors=tuple(
+            ConnectWiseFieldError(
+                code=_clean(e.get("code"), scrub, 64),
+                message=_clean(e.get("message"), scrub),
+                resource=_clean(e.get("resource"), scrub, 64),
+                field=_clean(e.get("field"), scrub, 64),
+            )
+            for e in items
+        ),
+    )
+    return body if body.code or body.message or body.errors else None
+
+
+def _clean(value: Any, scrub: Scrub, limit: int = _MAX_TEXT) -> str | None:
+    text = _CONTROL.sub(" ", value).strip()[:limit] if isinstance(value, str) else ""
+    return scrub(text) or None
