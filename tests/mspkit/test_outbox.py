@@ -144,14 +144,14 @@ def test_relay_killed_between_publish_and_mark_redelivers_and_inbox_absorbs(work
 
 def test_redis_flush_after_publish_republishes(stack_env, worker):
     relay = kt.make_relay()
-    relay.reconcile_run_id()
+    relay.reconcile_run_id(relay.current_run_id())
     event_id = _emit("kit.paused")  # its queue has no consumer yet, so the message waits in Redis
     _drain(relay)
     client = redis.Redis.from_url(stack_env["MSP_REDIS_URL"])
     assert client.llen("kit_test_paused") >= 1
     client.flushall()  # Redis loses the queued message
     assert client.llen("kit_test_paused") == 0
-    requeued = relay.reconcile_run_id()
+    requeued = relay.reconcile_run_id(relay.current_run_id())
     assert requeued >= 1
     _drain(relay)
     late_worker = _worker("kit_test_paused")

@@ -77,9 +77,8 @@ class Relay:
             marker = self.redis.get(marker_key)
         return f"{info['run_id']}:{marker.decode() if isinstance(marker, bytes) else marker}"
 
-    def reconcile_run_id(self) -> int:
-        """If Redis's run_id changed, requeue what was sent under the old one; returns rows requeued."""
-        run_id = self.current_run_id()
+    def reconcile_run_id(self, run_id: str) -> int:
+        """If Redis's run_id (`current_run_id`) changed, requeue what was sent under the old one; rows requeued."""
         state = self.tables.relay_state
         outbox = self.tables.outbox
         with Session(self.engine) as session, session.begin():
@@ -146,8 +145,9 @@ class Relay:
         failures = 0
         while not stop.is_set():
             try:
-                self.reconcile_run_id()
+                # Read once per loop: the rows published below are marked with the id just reconciled.
                 run_id = self.current_run_id()
+                self.reconcile_run_id(run_id)
                 sent = self.publish_batch(run_id)
                 failures = 0
                 if sent < self.batch_size:
